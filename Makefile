@@ -1,0 +1,40 @@
+# One Makefile for people and CI. Every target installs what it needs first.
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+QUESTION  ?= How many vacation days do Northwind employees get, and how far ahead must they be requested?
+COLLECTION ?= samples
+# llama.cpp must not be built for this CPU only: a native build dies with SIGILL elsewhere.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(VENV)/bin/ragserve ingest samples --collection $(COLLECTION)
+	$(VENV)/bin/ragserve ask "$(QUESTION)" --collection $(COLLECTION)
+
+test: setup
+	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) benchmarks/embedders.py
+	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/vector_search.py
+	$(PY) benchmarks/ask.py
+
+clean:
+	rm -rf $(VENV) .ragserve .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,237 @@
+"""The ragserve command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragserve.config import Settings
+from ragserve.errors import RagserveError
+from ragserve.ingest.pipeline import FileOutcome
+from ragserve.llm.base import ChatMessage
+from ragserve.protocol import AskResult
+from ragserve.rag.answer import DoneEvent, TokenEvent
+from ragserve.runtime import Runtime
+
+app = typer.Typer(
+    help="ragserve: ask questions about your documents with models you run yourself.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+collections_app = typer.Typer(help="List, inspect and delete collections.")
+app.add_typer(collections_app, name="collections")
+
+out = Console()
+err = Console(stderr=True)
+
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection name (RAGSERVE_COLLECTION).")
+]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        err.print(f"[red]Invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: RagserveError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (read recursively).")],
+    collection: CollectionOpt = None,
+) -> None:
+    """Ingest files and folders into a collection; unchanged files are skipped."""
+    from ragserve.ingest.pipeline import IngestPipeline
+
+    settings = _settings()
+    name = collection or settings.collection
+    with Runtime(settings) as runtime, Progress(
+        TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=err, transient=not err.is_terminal,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("", total=None)
+
+        def on_outcome(outcome: FileOutcome) -> None:
+            progress.update(task, advance=1, description=Path(outcome.source).name)
+
+        pipeline = IngestPipeline(
+            settings, runtime.catalog, runtime.embedder, on_outcome,
+            on_start=lambda n: progress.update(task, total=n),
+        )  # fmt: skip
+        try:
+            report = pipeline.run(paths, name)
+        except RagserveError as exc:
+            raise _fail(exc) from exc
+    ingested, skipped = report.count("ingested"), report.count("skipped")
+    out.print(
+        f"Collection [bold]{name}[/bold]: {ingested} ingested, {skipped} skipped, "
+        f"{len(report.failed)} failed — {report.chunks} chunks, {report.tokens} tokens "
+        f"in {report.seconds:.1f} s"
+    )
+    for outcome in report.outcomes:
+        if outcome.status == "skipped" and outcome.reason != "unchanged":
+            out.print(f"  [yellow]skipped[/yellow] {outcome.source}: {outcome.reason}")
+    for outcome in report.failed:
+        out.print(f"  [red]failed[/red]  {outcome.source}: {outcome.reason}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _print_sources(result: AskResult) -> None:
+    if not result.citations:
+        out.print("\n[dim]No sources cited.[/dim]")
+        return
+    out.print("\n[bold]Sources[/bold]")
+    for c in result.citations:
+        where = ", ".join(
+            x for x in (c.source, f"page {c.page}" if c.page else None, c.heading) if x
+        )
+        snippet = " ".join(c.text.split())
+        out.print(f"  [{c.n}] {where}\n      [dim]{snippet[:160]}{'…' if len(snippet) > 160 else ''}[/dim]")
+
+
+async def _answer(
+    runtime: Runtime, question: str, name: str, history: list[ChatMessage], as_json: bool
+) -> AskResult:
+    result: AskResult | None = None
+    async for event in runtime.answers().stream(question, name, history):
+        if isinstance(event, TokenEvent) and not as_json:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, DoneEvent):
+            result = event.result
+    assert result is not None
+    return result
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="Omit for an interactive session.")] = None,
+    collection: CollectionOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Ask a question; the answer streams, then its numbered sources are listed."""
+    settings = _settings()
+    name = collection or settings.collection
+
+    async def session(runtime: Runtime) -> None:
+        history: list[ChatMessage] = []
+        try:
+            if question is not None:
+                result = await _answer(runtime, question, name, history, as_json)
+                if as_json:
+                    out.print_json(result.model_dump_json())
+                else:
+                    _print_sources(result)
+                return
+            out.print(f"Asking collection [bold]{name}[/bold]; an empty line quits.")
+            while True:
+                try:
+                    line = input("\n? ").strip()
+                except EOFError:
+                    return
+                if not line:
+                    return
+                result = await _answer(runtime, line, name, history, False)
+                _print_sources(result)
+                history += [
+                    {"role": "user", "content": line},
+                    {"role": "assistant", "content": result.answer},
+                ]
+        finally:
+            await runtime.chat.backend.aclose()
+
+    try:
+        with Runtime(settings) as runtime:
+            runtime.catalog.open(
+                name, runtime.embedder.model_id, runtime.embedder.dimension, create=False
+            )
+            asyncio.run(session(runtime))
+    except RagserveError as exc:
+        raise _fail(exc) from exc
+
+
+@collections_app.callback(invoke_without_command=True)
+def collections_list(ctx: typer.Context) -> None:
+    """List collections with their embedding model and document counts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with Runtime(_settings()) as runtime:
+        rows = runtime.catalog.list()
+    if not rows:
+        out.print("No collections yet: `ragserve ingest PATH --collection NAME` makes one.")
+        return
+    table = Table("collection", "documents", "embedding model", "dimension")
+    for row, documents in rows:
+        table.add_row(row.name, str(documents), row.embed_model, str(row.dimension))
+    out.print(table)
+
+
+@collections_app.command("show")
+def collections_show(name: str) -> None:
+    """List a collection's documents with their status."""
+    with Runtime(_settings()) as runtime:
+        try:
+            docs = runtime.catalog.documents(name)
+        except RagserveError as exc:
+            raise _fail(exc) from exc
+    table = Table("document", "status", "chunks", "error")
+    for doc in docs:
+        table.add_row(doc.source, doc.status, str(doc.chunks), doc.error or "")
+    out.print(table)
+
+
+@collections_app.command("delete")
+def collections_delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+) -> None:
+    """Delete a collection, its vectors and its document records."""
+    if not yes and not typer.confirm(f"Delete collection {name!r}?"):
+        raise typer.Exit(1)
+    with Runtime(_settings()) as runtime:
+        try:
+            runtime.catalog.delete(name)
+        except RagserveError as exc:
+            raise _fail(exc) from exc
+    out.print(f"Deleted collection {name}.")
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check the data directory, embedder and model endpoints with one real call each."""
+    from ragserve.doctor import run_checks
+
+    checks = run_checks(_settings())
+    if as_json:
+        out.print_json(json.dumps({"ok": all(c.ok for c in checks),
+                                   "checks": [c.as_dict() for c in checks]}))
+    else:
+        for c in checks:
+            mark = "[green]✓[/green]" if c.ok else "[red]✗[/red]"
+            out.print(f"{mark} {c.name}: {c.detail}")
+            if c.fix:
+                out.print(f"    [yellow]fix:[/yellow] {c.fix}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

@@ -1,0 +1,228 @@
+"""All configuration in one place.
+
+Every field is read from the environment with the ``RAGSERVE_`` prefix (or a ``.env`` file).
+``docs/configuration.md`` is generated from this class (``python -m ragserve.config``) and a
+test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EmbedBackendKind(StrEnum):
+    auto = "auto"
+    onnx = "onnx"
+    sentence_transformers = "sentence-transformers"
+    openai = "openai"
+
+
+class VectorStoreKind(StrEnum):
+    auto = "auto"
+    edge = "edge"
+    local = "local"
+    server = "server"
+
+
+def _strip_slash(url: str | None) -> str | None:
+    return url.rstrip("/") if url else None
+
+
+OptionalUrl = Annotated[str | None, AfterValidator(_strip_slash)]
+
+
+class Settings(BaseSettings):
+    """ragserve settings; unset backends mean the embedded, offline defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGSERVE_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- storage ---------------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path(".ragserve"), description="Directory holding the vector store, metadata and logs."
+    )
+    collection: str = Field("default", description="Collection used when none is named.")
+
+    # --- chat model ------------------------------------------------------------------------
+    llm_base_url: OptionalUrl = Field(
+        None,
+        description="OpenAI-compatible chat endpoint (vLLM, Ollama `/v1`, llama.cpp, OpenAI). "
+        "Unset: start the embedded llama.cpp server.",
+    )
+    llm_model: str | None = Field(
+        None, description="Chat model name; unset picks the only model the server lists."
+    )
+    llm_api_key: str | None = Field(
+        None, description="API key for the chat endpoint; empty sends a placeholder."
+    )
+    llm_context_window: int | None = Field(
+        None, ge=256, description="Context window in tokens; unset asks the server or uses 4096."
+    )
+    llm_max_tokens: int = Field(384, ge=1, description="Most tokens generated per answer.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    llm_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout, seconds.")
+    llm_first_token_timeout_s: float = Field(
+        120.0, gt=0, description="Longest wait for the first streamed token, seconds."
+    )
+    llm_token_timeout_s: float = Field(
+        30.0, gt=0, description="Longest gap between streamed tokens, seconds."
+    )
+    llm_total_timeout_s: float = Field(
+        600.0, gt=0, description="Longest time one answer may take, seconds."
+    )
+
+    # --- embedded llama.cpp server -----------------------------------------------------------
+    embedded_gguf: Path | None = Field(
+        None, description="GGUF file for the embedded server; unset uses packaged SmolLM2-135M."
+    )
+    embedded_context: int = Field(
+        4096, ge=512, description="Context length the embedded server is started with."
+    )
+    embedded_threads: int | None = Field(
+        None, ge=1, description="CPU threads for the embedded server; unset uses all cores."
+    )
+    embedded_startup_timeout_s: float = Field(
+        120.0, gt=0, description="Longest wait for the embedded server to load, seconds."
+    )
+
+    # --- embeddings --------------------------------------------------------------------------
+    embed_backend: EmbedBackendKind = Field(
+        EmbedBackendKind.auto,
+        description="`auto` (remote if a URL is set, else in-process), `onnx`, "
+        "`sentence-transformers` or `openai`.",
+    )
+    embed_base_url: OptionalUrl = Field(
+        None, description="OpenAI-compatible `/v1/embeddings` endpoint (vLLM pooling, TEI...)."
+    )
+    embed_model: str = Field(
+        "all-MiniLM-L6-v2-int8",
+        description="Embedding model: a packaged name, a sentence-transformers name or path, "
+        "or the remote model name.",
+    )
+    embed_api_key: str | None = Field(None, description="API key for the embedding endpoint.")
+    embed_query_prefix: str = Field(
+        "", description="Prefix for queries (e5: `query: `, bge: an instruction)."
+    )
+    embed_passage_prefix: str = Field("", description="Prefix for passages (e5: `passage: `).")
+    embed_batch_tokens: int = Field(
+        8192, ge=64, description="Token budget of one embedding batch (padded tokens)."
+    )
+    embed_max_batch: int = Field(128, ge=1, description="Most texts in one embedding batch.")
+    embed_threads: int | None = Field(
+        None, ge=1, description="CPU threads for the in-process embedder; unset uses all cores."
+    )
+    embed_timeout_s: float = Field(60.0, gt=0, description="Timeout for one remote batch.")
+
+    # --- chunking ----------------------------------------------------------------------------
+    chunk_tokens: int = Field(
+        200, ge=16, description="Chunk size in embedding-model tokens (MiniLM reads 256)."
+    )
+    chunk_overlap: int = Field(32, ge=0, description="Tokens repeated between split chunks.")
+
+    # --- vector store ------------------------------------------------------------------------
+    qdrant_url: OptionalUrl = Field(
+        None, description="Qdrant server URL; unset uses the embedded store in the data dir."
+    )
+    qdrant_api_key: str | None = Field(None, description="Qdrant server API key.")
+    vector_store: VectorStoreKind = Field(
+        VectorStoreKind.auto,
+        description="`auto` (server if a URL is set, else `edge`), `edge` (embedded HNSW), "
+        "`local` (qdrant-client brute force) or `server`.",
+    )
+
+    # --- ingestion limits --------------------------------------------------------------------
+    max_file_mb: float = Field(200.0, gt=0, description="Largest file accepted, MiB.")
+    max_unpacked_mb: float = Field(
+        512.0, gt=0, description="Most bytes a compressed container (DOCX) may unpack to, MiB."
+    )
+    max_text_chars: int = Field(
+        50_000_000, ge=1000, description="Most characters extracted from one file."
+    )
+    parse_timeout_s: float = Field(
+        300.0, gt=0, description="Longest time parsing one file may take, seconds."
+    )
+
+    # --- answering ---------------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50, description="Passages retrieved per question.")
+    min_relative_score: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Drop passages scoring below this fraction of the best one; focused "
+        "context keeps small models on track (0 keeps all top_k).",
+    )
+    rewrite_followups: bool = Field(
+        True, description="Rewrite follow-up questions into standalone queries."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens // 2:
+            raise ValueError("chunk_overlap must be less than half of chunk_tokens")
+        if self.embed_backend is EmbedBackendKind.openai and not self.embed_base_url:
+            raise ValueError("embed_backend=openai needs RAGSERVE_EMBED_BASE_URL")
+        if self.vector_store is VectorStoreKind.server and not self.qdrant_url:
+            raise ValueError("vector_store=server needs RAGSERVE_QDRANT_URL")
+        return self
+
+    @property
+    def resolved_vector_store(self) -> VectorStoreKind:
+        if self.vector_store is VectorStoreKind.auto:
+            return VectorStoreKind.server if self.qdrant_url else VectorStoreKind.edge
+        return self.vector_store
+
+    @property
+    def resolved_embed_backend(self) -> EmbedBackendKind:
+        if self.embed_backend is not EmbedBackendKind.auto:
+            return self.embed_backend
+        if self.embed_base_url:
+            return EmbedBackendKind.openai
+        if self.embed_model.endswith("-int8") or self.embed_model.endswith(".onnx"):
+            return EmbedBackendKind.onnx
+        return EmbedBackendKind.sentence_transformers
+
+
+def _render_default(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, StrEnum):
+        return f"`{value.value}`"
+    return f"`{value}`"
+
+
+def configuration_markdown() -> str:
+    """The configuration reference, one row per setting."""
+    rows = [
+        "# Configuration",
+        "",
+        "Generated from `ragserve.config.Settings` by `python -m ragserve.config`; "
+        "a test fails if this file is stale.",
+        "Every variable takes the `RAGSERVE_` prefix; a `.env` file in the working "
+        "directory is read too.",
+        "",
+        "| Variable | Default | Description |",
+        "| --- | --- | --- |",
+    ]
+    for name, field in Settings.model_fields.items():
+        rows.append(
+            f"| `RAGSERVE_{name.upper()}` | {_render_default(field.default)} "
+            f"| {field.description} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(configuration_markdown())

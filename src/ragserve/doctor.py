@@ -1,0 +1,141 @@
+"""`ragserve doctor`: one real call to each configured part, reported in plain words."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+
+from ragserve.config import EmbedBackendKind, Settings
+from ragserve.errors import (
+    BackendAuthError,
+    BackendError,
+    BackendNotFound,
+    BackendUnavailable,
+    RagserveError,
+)
+from ragserve.runtime import Runtime
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _fix_for(exc: BackendError, role: str, setting: str) -> str:
+    if isinstance(exc, BackendAuthError):
+        return f"set RAGSERVE_{setting}_API_KEY to a key the server accepts"
+    if isinstance(exc, BackendNotFound):
+        if role == "embeddings":
+            return (
+                "the server does not serve /v1/embeddings: a vLLM started for generation "
+                "answers 404 here; start an embedding instance with `vllm serve MODEL "
+                "--runner pooling`, or check that the base URL ends in /v1"
+            )
+        return (
+            "the server does not serve /v1/chat/completions: check that the base URL ends in "
+            "/v1 (Ollama: http://HOST:11434/v1) and is a generation server, not a pooling one"
+        )
+    if isinstance(exc, BackendUnavailable):
+        return f"check that the server is running and RAGSERVE_{setting}_BASE_URL is right"
+    return "see the server's log"
+
+
+def check_data_dir(settings: Settings) -> Check:
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return Check("data directory", False, f"{path}: {exc}", "set RAGSERVE_DATA_DIR to a "
+                     "writable directory")
+    return Check("data directory", True, f"{path.resolve()} is writable")
+
+
+def check_embedder(runtime: Runtime) -> Check:
+    settings = runtime.settings
+    remote = settings.resolved_embed_backend is EmbedBackendKind.openai
+    name = "embedding endpoint" if remote else "embedder"
+    try:
+        started = time.perf_counter()
+        vector = runtime.embedder.embed_queries(["ragserve doctor"])[0]
+        ms = (time.perf_counter() - started) * 1000
+    except BackendError as exc:
+        return Check(name, False, str(exc), _fix_for(exc, "embeddings", "EMBED"))
+    except RagserveError as exc:
+        return Check(name, False, str(exc), "check RAGSERVE_EMBED_MODEL")
+    where = f" at {settings.embed_base_url}" if remote else " (in-process)"
+    return Check(
+        name, True,
+        f"{runtime.embedder.model_id}{where}: {len(vector)} dimensions, one call in {ms:.0f} ms",
+    )  # fmt: skip
+
+
+def check_collections(runtime: Runtime) -> list[Check]:
+    checks = []
+    model, dim = runtime.embedder.model_id, runtime.embedder.dimension
+    for row, documents in runtime.catalog.list():
+        if row.embed_model == model and row.dimension == dim:
+            checks.append(Check(f"collection {row.name}", True, f"{documents} documents ready"))
+        else:
+            checks.append(Check(
+                f"collection {row.name}", False,
+                f"pinned to {row.embed_model} ({row.dimension} dimensions), configured "
+                f"embedder is {model} ({dim})",
+                f"set RAGSERVE_EMBED_MODEL={row.embed_model}, or re-index the collection",
+            ))  # fmt: skip
+    return checks
+
+
+async def _chat_call(runtime: Runtime) -> Check:
+    setup = runtime.chat
+    started = time.perf_counter()
+    try:
+        model = await setup.backend.model_name()
+        first: float | None = None
+        async for _ in setup.backend.stream(
+            [{"role": "user", "content": "Say OK."}], max_tokens=4, temperature=0.0
+        ):
+            first = first or time.perf_counter() - started
+        window = await setup.backend.context_window()
+    except BackendError as exc:
+        return Check("chat endpoint", False, str(exc), _fix_for(exc, "chat", "LLM"))
+    except RagserveError as exc:
+        return Check("chat endpoint", False, str(exc), "check RAGSERVE_LLM_MODEL")
+    ttft = f"first token in {first * 1000:.0f} ms" if first else "no tokens returned"
+    return Check(
+        "chat endpoint", first is not None,
+        f"{setup.description}, model {model}, context {window} tokens, {ttft}",
+        None if first else "the server answered but produced no text; check the model",
+    )  # fmt: skip
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Every check, in order; later checks still run when earlier ones fail."""
+    checks = [check_data_dir(settings)]
+    if not checks[0].ok:
+        return checks
+    with ExitStack() as stack:
+        runtime = stack.enter_context(Runtime(settings))
+        embed = check_embedder(runtime)
+        checks.append(embed)
+        if embed.ok:
+            checks.extend(check_collections(runtime))
+        try:
+            checks.append(asyncio.run(_chat_call(runtime)))
+        except BackendError as exc:  # the embedded server failed to start
+            checks.append(Check("chat endpoint", False, str(exc),
+                                "see the llama.cpp log in RAGSERVE_DATA_DIR/logs"))
+        finally:
+            if "chat" in runtime.__dict__:
+                asyncio.run(runtime.chat.backend.aclose())
+    return checks

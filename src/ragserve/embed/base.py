@@ -1,0 +1,67 @@
+"""The interfaces every embedding backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Tokenizer
+
+Vectors = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class TextTokenizer(Protocol):
+    """Counts tokens the way the embedding model will see them."""
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character (start, end) of every token of each text, special tokens excluded."""
+        ...
+
+
+class EmbeddingBackend(Protocol):
+    """Turns texts into unit-length vectors.
+
+    ``model_id`` and ``dimension`` are pinned in each collection built with the backend.
+    """
+
+    model_id: str
+    max_tokens: int
+    tokenizer: TextTokenizer
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+
+    def close(self) -> None: ...
+
+
+class HFTokenizer:
+    """A Hugging Face ``tokenizers`` tokenizer, without truncation or padding."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        self._tokenizer = tokenizer
+
+    @classmethod
+    def from_file(cls, path: Path) -> HFTokenizer:
+        return cls(Tokenizer.from_file(str(path)))
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        if not texts:
+            return []
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [list(e.offsets) for e in encodings]
+
+
+def normalize(vectors: Vectors) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (vectors / norms).astype(np.float32, copy=False)

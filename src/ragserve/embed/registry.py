@@ -1,0 +1,98 @@
+"""Embedding backends by kind; built-ins register the same way a plugin would."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from ragserve.config import EmbedBackendKind, Settings
+from ragserve.embed import packaged
+from ragserve.embed.base import EmbeddingBackend, HFTokenizer, TextTokenizer
+
+log = logging.getLogger(__name__)
+
+EmbedderFactory = Callable[[Settings], EmbeddingBackend]
+_FACTORIES: dict[str, EmbedderFactory] = {}
+
+
+def register_embedder(kind: str, factory: EmbedderFactory) -> None:
+    _FACTORIES[kind] = factory
+
+
+def build_embedder(settings: Settings) -> EmbeddingBackend:
+    """The embedding backend the settings describe."""
+    return _FACTORIES[settings.resolved_embed_backend.value](settings)
+
+
+def _onnx(settings: Settings) -> EmbeddingBackend:
+    from ragserve.embed.onnx import OnnxEmbedder
+
+    if settings.embed_model.endswith(".onnx"):
+        model_path = Path(settings.embed_model).expanduser()
+        tokenizer_path = model_path.with_name("tokenizer.json")
+    else:
+        model_path = packaged.minilm_int8_onnx()
+        tokenizer_path = packaged.minilm_folder() / "tokenizer.json"
+    return OnnxEmbedder(
+        model_path,
+        tokenizer_path,
+        model_id=settings.embed_model,
+        threads=settings.embed_threads,
+        batch_tokens=settings.embed_batch_tokens,
+        max_batch=settings.embed_max_batch,
+        query_prefix=settings.embed_query_prefix,
+        passage_prefix=settings.embed_passage_prefix,
+    )
+
+
+def _sentence_transformers(settings: Settings) -> EmbeddingBackend:
+    from ragserve.embed.sentence_transformers import SentenceTransformerEmbedder
+
+    name = settings.embed_model
+    source = str(packaged.minilm_folder()) if name.lower() in packaged.PACKAGED_MINILM_NAMES else name
+    return SentenceTransformerEmbedder(
+        source,
+        model_id=name,
+        threads=settings.embed_threads,
+        batch_tokens=settings.embed_batch_tokens,
+        max_batch=settings.embed_max_batch,
+        query_prefix=settings.embed_query_prefix,
+        passage_prefix=settings.embed_passage_prefix,
+    )
+
+
+def remote_tokenizer(model: str) -> TextTokenizer:
+    """The remote model's tokenizer when it is on disk, else MiniLM's as an approximation."""
+    candidate = Path(model).expanduser() / "tokenizer.json"
+    if candidate.exists():
+        return HFTokenizer.from_file(candidate)
+    try:
+        from tokenizers import Tokenizer
+
+        return HFTokenizer(Tokenizer.from_pretrained(model))
+    except Exception:  # offline or unknown name: fall back, chunk sizes become approximate
+        log.info("tokenizer of %s not available offline; counting with MiniLM's", model)
+        return HFTokenizer.from_file(packaged.minilm_folder() / "tokenizer.json")
+
+
+def _openai(settings: Settings) -> EmbeddingBackend:
+    from ragserve.embed.remote import RemoteEmbedder
+
+    assert settings.embed_base_url is not None
+    return RemoteEmbedder(
+        settings.embed_base_url,
+        settings.embed_model,
+        remote_tokenizer(settings.embed_model),
+        api_key=settings.embed_api_key,
+        timeout_s=settings.embed_timeout_s,
+        batch_tokens=settings.embed_batch_tokens,
+        max_batch=settings.embed_max_batch,
+        query_prefix=settings.embed_query_prefix,
+        passage_prefix=settings.embed_passage_prefix,
+    )
+
+
+register_embedder(EmbedBackendKind.onnx.value, _onnx)
+register_embedder(EmbedBackendKind.sentence_transformers.value, _sentence_transformers)
+register_embedder(EmbedBackendKind.openai.value, _openai)

@@ -1,0 +1,130 @@
+"""Every error ragserve raises on purpose, each carrying what a user needs to fix it.
+
+    RagserveError
+    ├── ConfigError                    settings that cannot work together
+    ├── IngestError                    one file could not be ingested (the batch goes on)
+    │   ├── UnsupportedFile            extension/content ragserve has no loader for
+    │   ├── EmptyFile                  nothing to index (0 bytes, 0 pages, no text)
+    │   ├── CorruptFile                unreadable, binary where text was expected, ...
+    │   ├── EncryptedFile              password protected
+    │   ├── TooLarge                   over a size, page or unpacked-size limit
+    │   └── FileVanished               deleted or unreadable between discovery and parsing
+    ├── StoreError
+    │   ├── CollectionNotFound
+    │   └── EmbeddingMismatch          collection pinned to another model or dimension
+    ├── EmbeddingError                 the embedder failed or returned the wrong shape
+    └── BackendError                   a chat or embedding server failed
+        ├── BackendUnavailable         connect error, DNS, refused, 5xx
+        ├── BackendAuthError           401/403
+        ├── BackendNotFound            404: wrong base URL or the other kind of server
+        ├── BackendTimeout             connect / first-token / between-token / total
+        └── BackendProtocolError       malformed responses or SSE
+
+HTTP mapping for the API lives next to the routes, in one table keyed by these classes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RagserveError(Exception):
+    """Base of every ragserve error; ``str()`` is a sentence a user can act on."""
+
+
+class ConfigError(RagserveError):
+    pass
+
+
+class IngestError(RagserveError):
+    """A single file failed; ``path`` names it and ``reason`` says why."""
+
+    reason_code = "ingest_error"
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsupportedFile(IngestError):
+    reason_code = "unsupported"
+
+
+class EmptyFile(IngestError):
+    reason_code = "empty"
+
+
+class CorruptFile(IngestError):
+    reason_code = "corrupt"
+
+
+class EncryptedFile(IngestError):
+    reason_code = "encrypted"
+
+
+class TooLarge(IngestError):
+    reason_code = "too_large"
+
+
+class FileVanished(IngestError):
+    reason_code = "vanished"
+
+
+class StoreError(RagserveError):
+    pass
+
+
+class CollectionNotFound(StoreError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"collection {name!r} does not exist; create it with `ragserve ingest PATH "
+            f"--collection {name}`"
+        )
+
+
+class EmbeddingMismatch(StoreError):
+    def __init__(
+        self, collection: str, pinned_model: str, pinned_dim: int, model: str, dim: int
+    ) -> None:
+        self.collection = collection
+        super().__init__(
+            f"collection {collection!r} was indexed with embedding model {pinned_model!r} "
+            f"(dimension {pinned_dim}) but the configured model is {model!r} (dimension {dim}). "
+            f"Set RAGSERVE_EMBED_MODEL={pinned_model} to use it as it is, or re-index it with "
+            f"the new model: `ragserve collections delete {collection}` then "
+            f"`ragserve ingest PATH --collection {collection}`."
+        )
+
+
+class EmbeddingError(RagserveError):
+    pass
+
+
+class BackendError(RagserveError):
+    """A model server failed; ``url`` is the endpoint that was called."""
+
+    def __init__(self, message: str, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(f"{message} ({url})" if url else message)
+
+
+class BackendUnavailable(BackendError):
+    pass
+
+
+class BackendAuthError(BackendError):
+    pass
+
+
+class BackendNotFound(BackendError):
+    pass
+
+
+class BackendTimeout(BackendError):
+    pass
+
+
+class BackendProtocolError(BackendError):
+    pass

@@ -1,0 +1,1 @@
+"""Ingestion: files → parsed documents → chunks, ready for embedding."""

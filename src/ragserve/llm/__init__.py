@@ -1,0 +1,1 @@
+"""Chat models: any OpenAI-compatible server, or the embedded llama.cpp server."""

@@ -1,0 +1,31 @@
+"""The chat backend interface."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Literal, Protocol, TypedDict
+
+
+class ChatMessage(TypedDict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatBackend(Protocol):
+    """Streams chat completions; every failure is a ``BackendError``."""
+
+    base_url: str
+
+    async def model_name(self) -> str: ...
+
+    async def context_window(self) -> int: ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str]: ...
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> str: ...
+
+    async def aclose(self) -> None: ...

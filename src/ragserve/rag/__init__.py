@@ -1,0 +1,1 @@
+"""Answering: rewrite → retrieve → pack the prompt → stream → cite."""

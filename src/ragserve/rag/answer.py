@@ -1,0 +1,128 @@
+"""Answering a question: retrieve, pack, stream the model's tokens, then cite."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from ragserve.config import Settings
+from ragserve.embed.base import EmbeddingBackend
+from ragserve.llm.base import ChatBackend, ChatMessage
+from ragserve.protocol import AskResult, Citation, Timings
+from ragserve.rag.citations import attribute_by_similarity, cited_numbers
+from ragserve.rag.prompt import build_messages
+from ragserve.rag.retrieve import Retriever
+from ragserve.rag.rewrite import standalone_query
+from ragserve.store.catalog import Catalog
+
+NO_SOURCES_ANSWER = "I could not find anything about this in the collection {name!r}."
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DoneEvent:
+    result: AskResult
+
+
+AnswerEvent = TokenEvent | DoneEvent
+
+
+class AnswerService:
+    """Streams cited answers from a collection."""
+
+    def __init__(
+        self, settings: Settings, catalog: Catalog, embedder: EmbeddingBackend, chat: ChatBackend
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.chat = chat
+        self.retriever = Retriever(catalog, embedder)
+
+    async def stream(
+        self,
+        question: str,
+        collection: str,
+        history: Sequence[ChatMessage] = (),
+        top_k: int | None = None,
+    ) -> AsyncIterator[AnswerEvent]:
+        """Token events as the model writes, then one DoneEvent with citations."""
+        started = time.perf_counter()
+        query, rewrite_ms = question, None
+        if history and self.settings.rewrite_followups:
+            query = await standalone_query(self.chat, history, question)
+            rewrite_ms = (time.perf_counter() - started) * 1000
+        t0 = time.perf_counter()
+        sources = await asyncio.to_thread(
+            self.retriever.retrieve, collection, query, top_k or self.settings.top_k
+        )
+        if sources and sources[0].score > 0:
+            floor = sources[0].score * self.settings.min_relative_score
+            sources = [s for s in sources if s.score >= floor]
+        retrieval_ms = (time.perf_counter() - t0) * 1000
+        model = await self.chat.model_name()
+
+        first_token_ms: float | None = None
+        parts: list[str] = []
+        used: list[Citation] = []
+        if not sources:
+            text = NO_SOURCES_ANSWER.format(name=collection)
+            parts.append(text)
+            yield TokenEvent(text)
+        else:
+            messages, used = build_messages(
+                question,
+                sources,
+                history,
+                context_window=await self.chat.context_window(),
+                max_tokens=self.settings.llm_max_tokens,
+            )
+            async for delta in self.chat.stream(
+                messages,
+                max_tokens=self.settings.llm_max_tokens,
+                temperature=self.settings.llm_temperature,
+            ):
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - started) * 1000
+                parts.append(delta)
+                yield TokenEvent(delta)
+
+        answer = "".join(parts).strip()
+        numbers = cited_numbers(answer, len(used))
+        attribution = "model" if numbers else "none"
+        if not numbers and used:
+            answer, numbers = await asyncio.to_thread(
+                attribute_by_similarity, answer, used, self.embedder
+            )
+            attribution = "similarity" if numbers else "none"
+        by_number = {c.n: c for c in used}
+        yield DoneEvent(
+            AskResult(
+                answer=answer,
+                citations=[by_number[n] for n in numbers],
+                sources=used,
+                query=query,
+                collection=collection,
+                model=model,
+                attribution=attribution,
+                timings=Timings(
+                    rewrite_ms=rewrite_ms,
+                    retrieval_ms=retrieval_ms,
+                    first_token_ms=first_token_ms,
+                    total_ms=(time.perf_counter() - started) * 1000,
+                ),
+            )
+        )
+
+    async def ask(
+        self, question: str, collection: str, history: Sequence[ChatMessage] = ()
+    ) -> AskResult:
+        async for event in self.stream(question, collection, history):
+            if isinstance(event, DoneEvent):
+                return event.result
+        raise AssertionError("stream ended without a result")

@@ -1,0 +1,1 @@
+"""Storage: vectors in Qdrant (embedded Edge shard or server), metadata in SQL."""

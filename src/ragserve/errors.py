@@ -46,6 +46,10 @@ class IngestError(RagserveError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self) -> tuple[type[IngestError], tuple[str, str]]:
+        # Raised in parser child processes and pickled back to the parent.
+        return (type(self), (self.path, self.reason))
+
 
 class UnsupportedFile(IngestError):
     reason_code = "unsupported"

@@ -15,7 +15,7 @@ from pathlib import Path
 from ragserve.errors import CorruptFile, FileVanished, IngestError, TooLarge
 from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
-from ragserve.ingest.loaders import parse_bytes
+from ragserve.ingest.loaders import parse_bytes, supported_suffixes
 
 
 def read_file(path: Path, max_bytes: int) -> bytes:
@@ -40,8 +40,16 @@ def read_file(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+def _address_space() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
 def _child(conn: Connection, memory_bytes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    # Load every loader first: the cap is for parsing one file, not for the libraries.
+    supported_suffixes()
+    limit = _address_space() + memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
         try:
             request = conn.recv()
@@ -56,6 +64,8 @@ def _child(conn: Connection, memory_bytes: int) -> None:
             result = exc
         except MemoryError:
             result = TooLarge(path, "parsing needed more memory than the per-file limit")
+        except OSError as exc:
+            result = CorruptFile(path, f"could not be parsed ({exc})")
         except RecursionError:
             result = CorruptFile(path, "structure nested too deeply")
         except Exception as exc:  # a loader bug must not take the worker down
@@ -66,7 +76,7 @@ def _child(conn: Connection, memory_bytes: int) -> None:
 class ParseWorker:
     """One parsing child process; not thread-safe, use one per thread."""
 
-    def __init__(self, timeout_s: float, memory_bytes: int = 3 * 2**30) -> None:
+    def __init__(self, timeout_s: float, memory_bytes: int = 2 * 2**30) -> None:
         self.timeout_s = timeout_s
         self.memory_bytes = memory_bytes
         self._process: BaseProcess | None = None

@@ -186,6 +186,10 @@ class IngestPipeline:
                 except IngestError as exc:
                     self._fail(doc_id, coll.name, source, exc.reason, record)
                     continue
+                except Exception as exc:  # a bug on one file must not stop the run
+                    reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                    self._fail(doc_id, coll.name, source, reason, record)
+                    continue
                 row = DocumentRow(
                     id=doc_id,
                     collection=coll.name,

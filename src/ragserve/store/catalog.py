@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 from ragserve.errors import CollectionNotFound, ConfigError, EmbeddingMismatch
 from ragserve.store.metadata import CollectionRow, DocumentRow, MetadataStore
@@ -17,9 +18,14 @@ class Catalog:
     def __init__(self, metadata: MetadataStore, vectors: VectorStore) -> None:
         self.metadata = metadata
         self.vectors = vectors
+        self._create_lock = threading.Lock()
 
     def open(self, name: str, model_id: str, dimension: int, *, create: bool) -> CollectionRow:
         """The collection ``name``, created (and pinned to the model) if asked and missing."""
+        with self._create_lock:  # two ingests into a new collection must not both create it
+            return self._open(name, model_id, dimension, create=create)
+
+    def _open(self, name: str, model_id: str, dimension: int, *, create: bool) -> CollectionRow:
         row = self.metadata.get_collection(name)
         if row is None:
             if not create:

@@ -7,6 +7,7 @@ a PDF named ``.txt`` is read as a PDF and a binary named ``.txt`` is refused.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,14 +71,18 @@ def parse_bytes(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
 
 
 _builtins_loaded = False
+_builtins_lock = threading.Lock()
 
 
 def _ensure_builtins() -> None:
     global _builtins_loaded
     if _builtins_loaded:
         return
-    _builtins_loaded = True
-    from ragserve.ingest.loaders import docx, html, markdown, pdf, text
+    with _builtins_lock:
+        if _builtins_loaded:
+            return
+        from ragserve.ingest.loaders import docx, html, markdown, pdf, text
 
-    for module in (pdf, docx, html, markdown, text):
-        register_loader(module.LOADER)
+        for module in (pdf, docx, html, markdown, text):
+            register_loader(module.LOADER)
+        _builtins_loaded = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -13,6 +14,8 @@ from ragserve.ingest.loaders import Loader
 from ragserve.ingest.loaders._paragraphs import paragraphs
 
 MAX_PAGES = 20_000
+_ZERO_PAGES = re.compile(rb"/Count\s*0\b")
+_PAGE_OBJECT = re.compile(rb"/Type\s*/Page\b")
 
 
 def _sniff(head: bytes) -> bool:
@@ -41,9 +44,12 @@ def load(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
+        # pdfium's last-error code is process-global and can be stale, so judge by content.
+        if b"/Encrypt" in data:
             raise EncryptedFile(path, "PDF is password protected; save a decrypted copy") from exc
-        raise CorruptFile(path, f"not a readable PDF ({exc})") from exc
+        if _ZERO_PAGES.search(data) and not _PAGE_OBJECT.search(data):
+            raise EmptyFile(path, "PDF has 0 pages") from exc
+        raise CorruptFile(path, "not a readable PDF (damaged or truncated)") from exc
     try:
         n_pages = len(pdf)
         if n_pages == 0:

@@ -20,27 +20,32 @@ _BOMS = (
 )
 
 
+_PREFERRED = ("cp1252", "latin_1", "iso8859_15")
+
+
 def decode_text(path: Path, data: bytes) -> str:
     """Decode bytes as text, detecting the encoding; raises CorruptFile for binary data."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
+    if looks_binary(data[:8192]):
+        raise CorruptFile(path, "binary content, not text")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    if looks_binary(data[:8192]):
-        raise CorruptFile(path, "binary content, not text")
     # Detection on a bounded sample keeps huge files fast.
-    best = from_bytes(data[:65536]).best()
-    if best is None or best.encoding is None:
+    matches = list(from_bytes(data[:65536]))
+    if not matches:
         raise CorruptFile(path, "could not detect the text encoding")
-    return data.decode(best.encoding, errors="replace")
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    tied = {m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
+    # Short Western text scores the same in many code pages; prefer the common ones.
+    encoding = next((e for e in _PREFERRED if e in tied), best.encoding)
+    return data.decode(encoding, errors="replace")
 
 
 def load(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
-    if looks_binary(data[:8192]):
-        raise CorruptFile(path, "binary content, not text")
     text = decode_text(path, data)
     builder = DocumentBuilder(str(path), "text", limits.max_text_chars)
     for para in paragraphs(text, join_lines=False):

@@ -15,6 +15,16 @@ from ragserve.errors import BackendError, BackendUnavailable, EmbeddingError
 from ragserve.remote import auth_headers, check_response, map_transport_error
 
 
+def _sentence_vector(embedding: list[float] | list[list[float]]) -> Vectors:
+    """One vector per input; token-level answers (llama.cpp without pooling) are mean-pooled."""
+    array = np.asarray(embedding, dtype=np.float32)
+    if array.ndim == 2:
+        return array.mean(axis=0)
+    if array.ndim != 1:
+        raise ValueError(f"embedding has shape {array.shape}")
+    return array
+
+
 class RemoteEmbedder:
     """Calls a remote embedding server in token-budget batches, retrying transient failures."""
 
@@ -92,7 +102,7 @@ class RemoteEmbedder:
                 ordered = sorted(data, key=lambda d: d["index"])
                 if len(ordered) != len(texts):
                     raise EmbeddingError(f"{url} returned {len(ordered)} vectors for {len(texts)}")
-                return np.asarray([d["embedding"] for d in ordered], dtype=np.float32)
+                return np.stack([_sentence_vector(d["embedding"]) for d in ordered])
             except httpx.HTTPError as exc:
                 error: BackendError = map_transport_error(exc, url)
             except BackendUnavailable as exc:

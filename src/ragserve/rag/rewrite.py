@@ -42,8 +42,10 @@ async def standalone_query(
     text = await chat.complete(messages, max_tokens=64, temperature=0.0)
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = re.sub(r"^(standalone question|question)\s*:\s*", "", line, flags=re.I).strip("\"' ")
-    context = _words(fallback_query(history, question))
-    # Reject rewrites that are empty, rambling, or share no words with the conversation.
-    if not line or len(line) > 4 * len(question) + 200 or not (_words(line) & context):
+    added = _words(line) - _words(question)
+    context = _words(" ".join(m["content"] for m in history))
+    # Reject rewrites that are empty, rambling, or bring in nothing from the conversation
+    # (a small model often just echoes the follow-up).
+    if not line or len(line) > 4 * len(question) + 200 or not (added & context):
         return fallback_query(history, question)
     return line

@@ -1,0 +1,108 @@
+"""A scripted OpenAI-compatible server for faults real servers cannot be told to produce.
+
+The requested ``model`` picks the behaviour, so one server covers every case:
+``ok``, ``stall-first`` (no first token), ``stall-mid`` (stops after two tokens),
+``cut`` (connection dropped mid-stream), ``malformed`` (bad SSE), ``http-401``, ``http-503``,
+``cite`` (a fixed answer with ``[n]`` markers).
+Embeddings: ``flaky-N`` fails N times with 503 and then answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+class FaultServer:
+    def __init__(self) -> None:
+        self.headers: list[dict[str, str]] = []
+        self.calls: Counter[str] = Counter()
+        self.app = Starlette(routes=[
+            Route("/v1/models", self.models),
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+        ])  # fmt: skip
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [
+            {"id": "ok", "object": "model", "max_model_len": 2048}
+        ]})  # fmt: skip
+
+    async def chat(self, request: Request) -> Response:
+        self.headers.append(dict(request.headers))
+        body = await request.json()
+        model = body["model"]
+        self.calls[model] += 1
+        if model.startswith("http-"):
+            status = int(model.split("-")[1])
+            return JSONResponse({"error": {"message": f"scripted {status}"}}, status_code=status)
+
+        words = ["Hello", " from", " the", " fault", " server."]
+        if model == "cite":  # an answer citing sources 2 and 1 the way a good model does
+            words = ["Vacation", " is", " 25", " days [2].", " Ask", " HR [1][7]."]
+
+        async def events() -> AsyncIterator[bytes]:
+            if model == "stall-first":
+                await asyncio.sleep(30)
+            for i, word in enumerate(words):
+                if model == "stall-mid" and i == 2:
+                    await asyncio.sleep(30)
+                if model == "cut" and i == 2:
+                    raise ConnectionResetError("scripted cut")
+                if model == "malformed" and i == 1:
+                    yield b"data: {not json\n\n"
+                chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def embeddings(self, request: Request) -> Response:
+        self.headers.append(dict(request.headers))
+        body = await request.json()
+        model: str = body["model"]
+        self.calls[model] += 1
+        if model.startswith("flaky-") and self.calls[model] <= int(model.split("-")[1]):
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        if model == "http-404":
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        # Index-based vectors: enough to check ordering and batching, never used for search.
+        data = [{"index": i, "embedding": [float(i + 1), 1.0, 0.0]} for i in range(len(inputs))]
+        return JSONResponse({"data": data[::-1], "model": model})
+
+
+@contextmanager
+def running_fault_server() -> Iterator[tuple[str, FaultServer]]:
+    """Start the fault server on a free loopback port; yields its ``/v1`` base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fault = FaultServer()
+    config = uvicorn.Config(fault.app, host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/v1", fault
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+

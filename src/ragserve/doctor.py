@@ -16,6 +16,7 @@ from ragserve.errors import (
     BackendUnavailable,
     RagserveError,
 )
+from ragserve.llm.registry import ChatSetup
 from ragserve.runtime import Runtime
 
 
@@ -76,7 +77,8 @@ def check_embedder(runtime: Runtime) -> Check:
     where = f" at {settings.embed_base_url}" if remote else " (in-process)"
     return Check(
         name, True,
-        f"{runtime.embedder.model_id}{where}: {len(vector)} dimensions, one call in {ms:.0f} ms",
+        f"{runtime.embedder.model_id}{where}: {len(vector)} dimensions, loaded and called "
+        f"in {ms:.0f} ms",
     )  # fmt: skip
 
 
@@ -97,7 +99,18 @@ def check_collections(runtime: Runtime) -> list[Check]:
 
 
 async def _chat_call(runtime: Runtime) -> Check:
-    setup = runtime.chat
+    try:
+        setup = runtime.chat
+    except BackendError as exc:  # the embedded server failed to start
+        return Check("chat endpoint", False, str(exc),
+                     "see the llama.cpp log in RAGSERVE_DATA_DIR/logs")
+    try:
+        return await _chat_check(setup)
+    finally:
+        await setup.backend.aclose()
+
+
+async def _chat_check(setup: ChatSetup) -> Check:
     started = time.perf_counter()
     try:
         model = await setup.backend.model_name()
@@ -130,12 +143,5 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(embed)
         if embed.ok:
             checks.extend(check_collections(runtime))
-        try:
-            checks.append(asyncio.run(_chat_call(runtime)))
-        except BackendError as exc:  # the embedded server failed to start
-            checks.append(Check("chat endpoint", False, str(exc),
-                                "see the llama.cpp log in RAGSERVE_DATA_DIR/logs"))
-        finally:
-            if "chat" in runtime.__dict__:
-                asyncio.run(runtime.chat.backend.aclose())
+        checks.append(asyncio.run(_chat_call(runtime)))
     return checks

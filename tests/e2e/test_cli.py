@@ -1,0 +1,133 @@
+"""The CLI end to end, as a user runs it: real processes, real models, real store."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragserve.llm.embedded import EmbeddedLlamaServer
+from tests.conftest import SAMPLES
+from tests.fakes.fault_server import running_fault_server
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSERVE_")}
+    full_env.update({"RAGSERVE_DATA_DIR": str(cwd / "data"), "COLUMNS": "200"})
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "ragserve", *args],
+        cwd=cwd, env=full_env, input=stdin, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(SAMPLES, tmp_path / "samples")
+    return tmp_path
+
+
+@pytest.fixture
+def remote_llm(llama_server: EmbeddedLlamaServer) -> dict[str, str]:
+    """Point the CLI at the session's llama.cpp server instead of starting its own."""
+    return {"RAGSERVE_LLM_BASE_URL": llama_server.base_url}
+
+
+def test_embedded_default_ingest_then_ask_json(workdir: Path) -> None:
+    ingest = run(["ingest", "samples", "--collection", "samples"], workdir)
+    assert ingest.returncode == 0, ingest.stderr
+    assert "5 ingested, 0 skipped, 0 failed" in ingest.stdout
+
+    again = run(["ingest", "samples", "-c", "samples"], workdir)
+    assert "0 ingested, 5 skipped, 0 failed" in again.stdout
+
+    ask = run(["ask", "How long is parental leave?", "-c", "samples", "--json"], workdir)
+    assert ask.returncode == 0, ask.stderr
+    result = json.loads(ask.stdout)
+    assert result["answer"]
+    assert result["sources"][0]["source"] == "samples/northwind-benefits-2026.pdf"
+    assert result["sources"][0]["page"] == 2
+    for citation in result["citations"]:
+        assert set(citation) >= {"n", "source", "page", "heading", "text"}
+    assert result["model"] == "smollm2-135m-instruct"
+
+
+def test_ask_streams_the_answer_then_lists_sources(
+    workdir: Path, remote_llm: dict[str, str]
+) -> None:
+    run(["ingest", "samples", "-c", "samples"], workdir)
+    ask = run(["ask", "How many vacation days do Northwind employees get?", "-c", "samples"],
+              workdir, remote_llm)
+    assert ask.returncode == 0, ask.stderr
+    answer, _, sources = ask.stdout.partition("\nSources\n")
+    assert "25" in answer
+    assert "[1] samples/northwind-handbook.md, Northwind Employee Handbook > Time off > Vacation" in sources
+
+
+def test_interactive_session_keeps_history(workdir: Path, remote_llm: dict[str, str]) -> None:
+    run(["ingest", "samples", "-c", "samples"], workdir)
+    session = run(["ask", "-c", "samples"], workdir, remote_llm,
+                  stdin="How many vacation days do employees get?\nHow many carry over?\n\n")
+    assert session.returncode == 0, session.stderr
+    answered = session.stdout.count("\nSources\n") + session.stdout.count("No sources cited.")
+    assert answered == 2, session.stdout
+
+
+def test_failed_files_are_named_and_the_exit_code_says_so(workdir: Path) -> None:
+    (workdir / "samples" / "broken.pdf").write_bytes(b"%PDF-1.5 broken")
+    ingest = run(["ingest", "samples"], workdir)
+    assert ingest.returncode == 1
+    assert "5 ingested, 0 skipped, 1 failed" in ingest.stdout
+    assert "failed  samples/broken.pdf: not a readable PDF" in ingest.stdout
+
+
+def test_collections_list_show_and_delete(workdir: Path) -> None:
+    run(["ingest", "samples/it-faq.txt", "-c", "faq"], workdir)
+    listing = run(["collections"], workdir)
+    assert "faq" in listing.stdout and "all-MiniLM-L6-v2-int8" in listing.stdout
+    show = run(["collections", "show", "faq"], workdir)
+    assert "samples/it-faq.txt" in show.stdout and "ready" in show.stdout
+    assert run(["collections", "delete", "faq", "--yes"], workdir).returncode == 0
+    assert "No collections yet" in run(["collections"], workdir).stdout
+    missing = run(["ask", "anything", "-c", "faq"], workdir)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_doctor_passes_on_the_embedded_default(workdir: Path) -> None:
+    doctor = run(["doctor", "--json"], workdir)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    report = json.loads(doctor.stdout)
+    names = [c["name"] for c in report["checks"]]
+    assert names == ["data directory", "embedder", "chat endpoint"]
+    assert all(c["ok"] for c in report["checks"])
+
+
+@pytest.fixture
+def fault_url() -> Iterator[str]:
+    with running_fault_server() as (url, _):
+        yield url
+
+
+def test_doctor_explains_misconfigured_endpoints(workdir: Path, fault_url: str) -> None:
+    env = {
+        "RAGSERVE_LLM_BASE_URL": fault_url,
+        "RAGSERVE_LLM_MODEL": "http-401",
+        "RAGSERVE_EMBED_BASE_URL": fault_url,
+        "RAGSERVE_EMBED_MODEL": "http-404",
+    }
+    doctor = run(["doctor", "--json"], workdir, env)
+    assert doctor.returncode == 1
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert not checks["embedding endpoint"]["ok"]
+    assert "--runner pooling" in checks["embedding endpoint"]["fix"]
+    assert not checks["chat endpoint"]["ok"]
+    assert "RAGSERVE_LLM_API_KEY" in checks["chat endpoint"]["fix"]
+
+    human = run(["doctor"], workdir, {**env, "RAGSERVE_LLM_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert "✗ chat endpoint" in human.stdout and "cannot connect" in human.stdout

@@ -26,8 +26,8 @@ test: setup
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 bench: setup

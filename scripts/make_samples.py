@@ -10,25 +10,38 @@ from fpdf import FPDF
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 BENEFITS = [
-    ("Health insurance", [
-        "All employees and their children are covered by the Northwind group health plan from "
-        "their first working day. The plan covers hospital care, specialists and dental check-ups.",
-        "Spouses and partners can join the plan for 38 euros per month, deducted from salary.",
-    ]),
-    ("Parental leave", [
-        "Parents receive 20 weeks of parental leave at full pay, on top of what national law "
-        "provides. The leave can be taken in up to three blocks within two years of the birth "
-        "or adoption.",
-        "Tell your team lead and HR at least eight weeks before the leave starts.",
-    ]),
-    ("Pension", [
-        "Northwind pays 6 percent of the gross salary into the company pension fund. Employees "
-        "may add up to 10 percent themselves; contributions vest immediately.",
-    ]),
-    ("Learning budget", [
-        "Each employee has a learning budget of 1,500 euros per year for courses, conferences "
-        "and books, and five paid learning days. Unused budget does not carry over.",
-    ]),
+    (
+        "Health insurance",
+        [
+            "All employees and their children are covered by the Northwind group health plan from "
+            "their first working day. The plan covers hospital care, specialists and dental "
+            "check-ups.",
+            "Spouses and partners can join the plan for 38 euros per month, deducted from salary.",
+        ],
+    ),
+    (
+        "Parental leave",
+        [
+            "Parents receive 20 weeks of parental leave at full pay, on top of what national law "
+            "provides. The leave can be taken in up to three blocks within two years of the birth "
+            "or adoption.",
+            "Tell your team lead and HR at least eight weeks before the leave starts.",
+        ],
+    ),
+    (
+        "Pension",
+        [
+            "Northwind pays 6 percent of the gross salary into the company pension fund. Employees "
+            "may add up to 10 percent themselves; contributions vest immediately.",
+        ],
+    ),
+    (
+        "Learning budget",
+        [
+            "Each employee has a learning budget of 1,500 euros per year for courses, conferences "
+            "and books, and five paid learning days. Unused budget does not carry over.",
+        ],
+    ),
 ]
 
 

@@ -99,6 +99,10 @@ def ingest(
         raise typer.Exit(1)
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _print_sources(result: AskResult) -> None:
     if not result.citations:
         out.print("\n[dim]No sources cited.[/dim]")
@@ -109,7 +113,7 @@ def _print_sources(result: AskResult) -> None:
             x for x in (c.source, f"page {c.page}" if c.page else None, c.heading) if x
         )
         snippet = " ".join(c.text.split())
-        out.print(f"  [{c.n}] {where}\n      [dim]{snippet[:160]}{'…' if len(snippet) > 160 else ''}[/dim]")
+        out.print(f"  [{c.n}] {where}\n      [dim]{_shorten(snippet, 160)}[/dim]")
 
 
 async def _answer(
@@ -179,7 +183,7 @@ def collections_list(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     with Runtime(_settings()) as runtime:
-        rows = runtime.catalog.list()
+        rows = runtime.catalog.collections()
     if not rows:
         out.print("No collections yet: `ragserve ingest PATH --collection NAME` makes one.")
         return
@@ -225,8 +229,9 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
     checks = run_checks(_settings())
     if as_json:
-        out.print_json(json.dumps({"ok": all(c.ok for c in checks),
-                                   "checks": [c.as_dict() for c in checks]}))
+        out.print_json(
+            json.dumps({"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]})
+        )
     else:
         for c in checks:
             mark = "[green]✓[/green]" if c.ok else "[red]✗[/red]"

@@ -57,8 +57,12 @@ def check_data_dir(settings: Settings) -> Check:
         with tempfile.NamedTemporaryFile(dir=path):
             pass
     except OSError as exc:
-        return Check("data directory", False, f"{path}: {exc}", "set RAGSERVE_DATA_DIR to a "
-                     "writable directory")
+        return Check(
+            "data directory",
+            False,
+            f"{path}: {exc}",
+            "set RAGSERVE_DATA_DIR to a writable directory",
+        )
     return Check("data directory", True, f"{path.resolve()} is writable")
 
 
@@ -85,7 +89,7 @@ def check_embedder(runtime: Runtime) -> Check:
 def check_collections(runtime: Runtime) -> list[Check]:
     checks = []
     model, dim = runtime.embedder.model_id, runtime.embedder.dimension
-    for row, documents in runtime.catalog.list():
+    for row, documents in runtime.catalog.collections():
         if row.embed_model == model and row.dimension == dim:
             checks.append(Check(f"collection {row.name}", True, f"{documents} documents ready"))
         else:
@@ -102,8 +106,9 @@ async def _chat_call(runtime: Runtime) -> Check:
     try:
         setup = runtime.chat
     except BackendError as exc:  # the embedded server failed to start
-        return Check("chat endpoint", False, str(exc),
-                     "see the llama.cpp log in RAGSERVE_DATA_DIR/logs")
+        return Check(
+            "chat endpoint", False, str(exc), "see the llama.cpp log in RAGSERVE_DATA_DIR/logs"
+        )
     try:
         return await _chat_check(setup)
     finally:

@@ -62,18 +62,28 @@ def test_ask_streams_the_answer_then_lists_sources(
     workdir: Path, remote_llm: dict[str, str]
 ) -> None:
     run(["ingest", "samples", "-c", "samples"], workdir)
-    ask = run(["ask", "How many vacation days do Northwind employees get?", "-c", "samples"],
-              workdir, remote_llm)
+    ask = run(
+        ["ask", "How many vacation days do Northwind employees get?", "-c", "samples"],
+        workdir,
+        remote_llm,
+    )
     assert ask.returncode == 0, ask.stderr
     answer, _, sources = ask.stdout.partition("\nSources\n")
     assert "25" in answer
-    assert "[1] samples/northwind-handbook.md, Northwind Employee Handbook > Time off > Vacation" in sources
+    assert (
+        "[1] samples/northwind-handbook.md, Northwind Employee Handbook > Time off > Vacation"
+        in sources
+    )
 
 
 def test_interactive_session_keeps_history(workdir: Path, remote_llm: dict[str, str]) -> None:
     run(["ingest", "samples", "-c", "samples"], workdir)
-    session = run(["ask", "-c", "samples"], workdir, remote_llm,
-                  stdin="How many vacation days do employees get?\nHow many carry over?\n\n")
+    session = run(
+        ["ask", "-c", "samples"],
+        workdir,
+        remote_llm,
+        stdin="How many vacation days do employees get?\nHow many carry over?\n\n",
+    )
     assert session.returncode == 0, session.stderr
     answered = session.stdout.count("\nSources\n") + session.stdout.count("No sources cited.")
     assert answered == 2, session.stdout

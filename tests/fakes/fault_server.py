@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -104,5 +103,3 @@ def running_fault_server() -> Iterator[tuple[str, FaultServer]]:
     finally:
         server.should_exit = True
         thread.join(5)
-
-

@@ -107,9 +107,7 @@ async def test_small_context_window_still_answers(
     loaded: Runtime, llama_server: EmbeddedLlamaServer
 ) -> None:
     chat = OpenAICompatChat(llama_server.base_url, context_window=700)
-    settings = loaded.settings.model_copy(
-        update={"llm_max_tokens": 64, "min_relative_score": 0.0}
-    )
+    settings = loaded.settings.model_copy(update={"llm_max_tokens": 64, "min_relative_score": 0.0})
     service = AnswerService(settings, loaded.catalog, loaded.embedder, chat)
     _, result = await _collect(service, VACATION, "samples")
     await chat.aclose()

@@ -79,7 +79,7 @@ def test_ingest_through_a_remote_embedding_server_by_settings_alone(
         assert isinstance(runtime.embedder, RemoteEmbedder)
         report = ingest(runtime, [SAMPLES / "it-faq.txt"], "remote")
         assert report.count("ingested") == 1
-        (row, _), = runtime.catalog.list()
+        ((row, _),) = runtime.catalog.collections()
         assert row.dimension == 576 and row.embed_model == EMBEDDED_MODEL_ALIAS
 
 
@@ -87,8 +87,7 @@ async def test_empty_api_key_sends_a_placeholder(fault: tuple[str, FaultServer])
     url, server = fault
     chat = OpenAICompatChat(url, model="ok", api_key="")
     try:
-        text = await chat.complete([{"role": "user", "content": "hi"}], max_tokens=8,
-                                   temperature=0)
+        text = await chat.complete([{"role": "user", "content": "hi"}], max_tokens=8, temperature=0)
     finally:
         await chat.aclose()
     assert text == "Hello from the fault server."
@@ -114,8 +113,7 @@ async def test_chat_failures_become_clear_errors_instead_of_hangs(
     chat = OpenAICompatChat(url, model=model, timeouts=timeouts)
     try:
         with pytest.raises(error, match=message):
-            await chat.complete([{"role": "user", "content": "hi"}], max_tokens=8,
-                                temperature=0)
+            await chat.complete([{"role": "user", "content": "hi"}], max_tokens=8, temperature=0)
     finally:
         await chat.aclose()
 
@@ -124,8 +122,7 @@ async def test_unreachable_server_is_unavailable() -> None:
     chat = OpenAICompatChat("http://127.0.0.1:9/v1", model="x")
     try:
         with pytest.raises(BackendUnavailable, match="cannot connect"):
-            await chat.complete([{"role": "user", "content": "hi"}], max_tokens=4,
-                                temperature=0)
+            await chat.complete([{"role": "user", "content": "hi"}], max_tokens=4, temperature=0)
     finally:
         await chat.aclose()
 

@@ -51,9 +51,7 @@ def _write_cases(folder: Path) -> None:
     (folder / "latin1.txt").write_bytes("Crème brûlée recipe from Besançon.".encode("latin-1"))
 
 
-def test_each_bad_file_fails_alone_and_the_rest_is_ingested(
-    runtime: Runtime, inbox: Path
-) -> None:
+def test_each_bad_file_fails_alone_and_the_rest_is_ingested(runtime: Runtime, inbox: Path) -> None:
     _write_cases(inbox)
     (inbox / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     report = ingest(runtime, [inbox])
@@ -104,9 +102,7 @@ def test_file_vanishing_mid_ingest_fails_alone(
     assert outcome(report, "good.md")[0] == "ingested"
 
 
-def test_a_stored_document_survives_a_corrupt_new_version(
-    runtime: Runtime, tmp_path: Path
-) -> None:
+def test_a_stored_document_survives_a_corrupt_new_version(runtime: Runtime, tmp_path: Path) -> None:
     path = make_pdf(tmp_path / "policy.pdf", ["Version one says blue."])
     ingest(runtime, [path])
     before = chunk_count(runtime)
@@ -119,9 +115,7 @@ def test_a_stored_document_survives_a_corrupt_new_version(
     assert doc.status == "ready" and "not a readable PDF" in (doc.error or "")
 
 
-def test_xml_entities_never_read_files_outside_the_input(
-    runtime: Runtime, tmp_path: Path
-) -> None:
+def test_xml_entities_never_read_files_outside_the_input(runtime: Runtime, tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOPSECRET-42")
     inbox = tmp_path / "inbox"

@@ -44,8 +44,9 @@ def test_reingesting_unchanged_files_skips_them(runtime: Runtime, samples: Path)
 
 def test_a_changed_file_replaces_its_chunks(runtime: Runtime, tmp_path: Path) -> None:
     doc = tmp_path / "notes.md"
-    doc.write_text("# Notes\n\n" + "\n\n".join(f"Old paragraph {i} about cats." * 12
-                                              for i in range(6)))
+    doc.write_text(
+        "# Notes\n\n" + "\n\n".join(f"Old paragraph {i} about cats." * 12 for i in range(6))
+    )
     ingest(runtime, [doc])
     before = chunk_count(runtime)
     assert before > 1
@@ -90,15 +91,16 @@ def test_asking_an_unknown_collection_says_how_to_create_it(runtime: Runtime) ->
 def test_deleting_a_collection_removes_vectors_and_rows(runtime: Runtime, samples: Path) -> None:
     ingest(runtime, [samples], "gone")
     runtime.catalog.delete("gone")
-    assert runtime.catalog.list() == []
+    assert runtime.catalog.collections() == []
     with pytest.raises(CollectionNotFound):
         runtime.catalog.documents("gone")
     report = ingest(runtime, [samples], "gone")  # recreated from scratch
     assert report.count("ingested") == 5
 
 
-def test_data_survives_a_new_process(settings: Settings, samples: Path,
-                                     embedder: EmbeddingBackend) -> None:
+def test_data_survives_a_new_process(
+    settings: Settings, samples: Path, embedder: EmbeddingBackend
+) -> None:
     first = Runtime(settings)
     first.__dict__["embedder"] = embedder
     ingest(first, [samples], "persist")

@@ -1,5 +1,6 @@
 """Chunking with the real MiniLM tokenizer (no model weights needed)."""
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_consecutive_chunks_overlap_by_whole_sentences(tokenizer: HFTokenizer) -
     text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(60))
     chunks = chunk_document(_doc([(text, None, (), False)]), tokenizer, size=60, overlap=15)
     assert len(chunks) > 3
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end, "the next chunk should repeat the end of the previous one"
         assert a.end - b.start < len(a.text) / 2
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +30,9 @@ class EmbeddingBackend(Protocol):
 
     model_id: str
     max_tokens: int
-    tokenizer: TextTokenizer
+
+    @property
+    def tokenizer(self) -> TextTokenizer: ...
 
     @property
     def dimension(self) -> int: ...
@@ -64,4 +66,4 @@ class HFTokenizer:
 def normalize(vectors: Vectors) -> Vectors:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (vectors / norms).astype(np.float32, copy=False)
+    return cast(Vectors, (vectors / norms).astype(np.float32, copy=False))

@@ -50,7 +50,9 @@ def _sentence_transformers(settings: Settings) -> EmbeddingBackend:
     from ragserve.embed.sentence_transformers import SentenceTransformerEmbedder
 
     name = settings.embed_model
-    source = str(packaged.minilm_folder()) if name.lower() in packaged.PACKAGED_MINILM_NAMES else name
+    source = (
+        str(packaged.minilm_folder()) if name.lower() in packaged.PACKAGED_MINILM_NAMES else name
+    )
     return SentenceTransformerEmbedder(
         source,
         model_id=name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from typing import cast
 
 import httpx
 import numpy as np
@@ -17,9 +18,9 @@ from ragserve.remote import auth_headers, check_response, map_transport_error
 
 def _sentence_vector(embedding: list[float] | list[list[float]]) -> Vectors:
     """One vector per input; token-level answers (llama.cpp without pooling) are mean-pooled."""
-    array = np.asarray(embedding, dtype=np.float32)
+    array: Vectors = np.asarray(embedding, dtype=np.float32)
     if array.ndim == 2:
-        return array.mean(axis=0)
+        return cast(Vectors, array.mean(axis=0))
     if array.ndim != 1:
         raise ValueError(f"embedding has shape {array.shape}")
     return array

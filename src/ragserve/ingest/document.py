@@ -60,9 +60,7 @@ class DocumentBuilder:
         start = self._length
         self._parts.append(text)
         self._length += len(text)
-        self._doc.blocks.append(
-            Block(text, start, self._length, page, heading_path, is_heading)
-        )
+        self._doc.blocks.append(Block(text, start, self._length, page, heading_path, is_heading))
 
     def build(self, *, title: str | None = None, pages: int | None = None) -> ParsedDocument:
         self._doc.text = "".join(self._parts)

@@ -29,13 +29,15 @@ def check_zip(path: Path, data: bytes, limits: ParseLimits) -> zipfile.ZipFile:
         total += info.file_size
         if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
             raise TooLarge(
-                path, f"member {info.filename!r} expands {info.file_size // info.compress_size}x "
-                "(looks like a decompression bomb)"
+                path,
+                f"member {info.filename!r} expands {info.file_size // info.compress_size}x "
+                "(looks like a decompression bomb)",
             )
     if total > limits.max_unpacked_bytes:
         raise TooLarge(
-            path, f"unpacks to {total // 2**20} MiB, over the "
-            f"{limits.max_unpacked_bytes // 2**20} MiB limit (RAGSERVE_MAX_UNPACKED_MB)"
+            path,
+            f"unpacks to {total // 2**20} MiB, over the "
+            f"{limits.max_unpacked_bytes // 2**20} MiB limit (RAGSERVE_MAX_UNPACKED_MB)",
         )
     return archive
 
@@ -44,7 +46,7 @@ def looks_binary(sample: bytes) -> bool:
     """True for content that is not text in any common encoding."""
     if not sample:
         return False
-    if b"\x00" in sample and not (sample[:2] in (b"\xff\xfe", b"\xfe\xff")):
+    if b"\x00" in sample and sample[:2] not in (b"\xff\xfe", b"\xfe\xff"):
         return True
     control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
     return control / len(sample) > 0.05

@@ -6,6 +6,7 @@ the child past its memory cap, fails alone: the child is killed and replaced.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import resource
 from multiprocessing.connection import Connection
@@ -24,8 +25,9 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         size = path.stat().st_size
         if size > max_bytes:
             raise TooLarge(
-                path, f"{size / 2**20:.1f} MiB is over the {max_bytes / 2**20:.0f} MiB limit "
-                "(RAGSERVE_MAX_FILE_MB)"
+                path,
+                f"{size / 2**20:.1f} MiB is over the {max_bytes / 2**20:.0f} MiB limit "
+                "(RAGSERVE_MAX_FILE_MB)",
             )
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
@@ -98,8 +100,8 @@ class ParseWorker:
             if not conn.poll(self.timeout_s):
                 self._kill()
                 raise TooLarge(
-                    path, f"parsing took longer than {self.timeout_s:.0f} s "
-                    "(RAGSERVE_PARSE_TIMEOUT_S)"
+                    path,
+                    f"parsing took longer than {self.timeout_s:.0f} s (RAGSERVE_PARSE_TIMEOUT_S)",
                 )
             result = conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
@@ -120,10 +122,8 @@ class ParseWorker:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 self._conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
         if self._process is not None:
             self._process.join(2)
         self._kill()

@@ -124,8 +124,9 @@ class EmbeddedLlamaServer:
             if process is None or process.poll() is None:
                 continue
             if self.restarts >= self.max_restarts:
-                log.error("embedded llama.cpp server keeps dying; giving up (see %s)",
-                          self.log_path)
+                log.error(
+                    "embedded llama.cpp server keeps dying; giving up (see %s)", self.log_path
+                )
                 return
             self.restarts += 1
             log.warning("embedded llama.cpp server exited (%s); restarting", process.returncode)

@@ -129,9 +129,7 @@ class OpenAICompatChat:
                         return  # stream ended without [DONE]: treat as end of answer
                     except TimeoutError:
                         which = "first token" if first else "next token"
-                        raise BackendTimeout(
-                            f"no {which} within {wait:.0f} s", url
-                        ) from None
+                        raise BackendTimeout(f"no {which} within {wait:.0f} s", url) from None
                     event = parse_sse_line(line, url)
                     if event is DONE:
                         return
@@ -149,9 +147,9 @@ class OpenAICompatChat:
     async def complete(
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
     ) -> str:
-        parts = [d async for d in self.stream(
-            messages, max_tokens=max_tokens, temperature=temperature
-        )]
+        parts = [
+            d async for d in self.stream(messages, max_tokens=max_tokens, temperature=temperature)
+        ]
         return "".join(parts)
 
     async def aclose(self) -> None:

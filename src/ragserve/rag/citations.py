@@ -37,9 +37,7 @@ def attribute_by_similarity(
     answer: str, sources: Sequence[Citation], embedder: EmbeddingBackend
 ) -> tuple[str, list[int]]:
     """Add ``[n]`` after each sentence that closely matches source n."""
-    spans = [
-        m.span() for m in _SENTENCE.finditer(answer) if len(m.group().split()) >= 3
-    ]
+    spans = [m.span() for m in _SENTENCE.finditer(answer) if len(m.group().split()) >= 3]
     if not spans or not sources:
         return answer, []
     sentence_vectors = embedder.embed_queries([answer[s:e] for s, e in spans])

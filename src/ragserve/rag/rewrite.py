@@ -24,13 +24,9 @@ def fallback_query(history: Sequence[ChatMessage], question: str) -> str:
     return f"{last_user} {question}".strip()
 
 
-async def standalone_query(
-    chat: ChatBackend, history: Sequence[ChatMessage], question: str
-) -> str:
+async def standalone_query(chat: ChatBackend, history: Sequence[ChatMessage], question: str) -> str:
     """The follow-up rewritten by the model, or the fallback if the rewrite looks wrong."""
-    transcript = "\n".join(
-        f"{m['role'].capitalize()}: {m['content'][:600]}" for m in history[-6:]
-    )
+    transcript = "\n".join(f"{m['role'].capitalize()}: {m['content'][:600]}" for m in history[-6:])
     messages: list[ChatMessage] = [
         {"role": "system", "content": REWRITE_PROMPT},
         {

@@ -48,7 +48,7 @@ class Catalog:
             self.vectors.create(row.vector_collection, dimension)
         return row
 
-    def list(self) -> list[tuple[CollectionRow, int]]:
+    def collections(self) -> list[tuple[CollectionRow, int]]:
         return self.metadata.list_collections()
 
     def documents(self, name: str) -> list[DocumentRow]:

@@ -59,9 +59,9 @@ class EdgeVectorStore:
                 hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=128, full_scan_threshold=10_000),
             )
             shard = qe.EdgeShard.create(str(self._path(name)), config)
-            shard.update(qe.UpdateOperation.create_field_index(
-                "document_id", qe.PayloadSchemaType.Keyword
-            ))
+            shard.update(
+                qe.UpdateOperation.create_field_index("document_id", qe.PayloadSchemaType.Keyword)
+            )
             self._shards[name] = shard
 
     def drop(self, name: str) -> None:
@@ -82,7 +82,9 @@ class EdgeVectorStore:
     def delete_document(self, name: str, doc_id: str, from_index: int = 0) -> None:
         shard = self._shard(name)
         with self._lock:
-            shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id, from_index)))
+            shard.update(
+                qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id, from_index))
+            )
 
     def search(self, name: str, vector: Sequence[float], limit: int) -> list[SearchHit]:
         shard = self._shard(name)

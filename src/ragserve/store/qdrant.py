@@ -39,7 +39,8 @@ class QdrantClientStore:
         if self.exists(name):
             return
         self._client.create_collection(
-            name, vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+            name,
+            vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
         )
         if self._remote:
             self._client.create_payload_index(
@@ -54,8 +55,10 @@ class QdrantClientStore:
         if points:
             self._client.upsert(
                 name,
-                points=[models.PointStruct(id=p.id, vector=list(p.vector), payload=p.payload)
-                        for p in points],
+                points=[
+                    models.PointStruct(id=p.id, vector=list(p.vector), payload=p.payload)
+                    for p in points
+                ],
                 wait=True,
             )
 

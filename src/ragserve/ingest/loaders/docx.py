@@ -20,7 +20,7 @@ _HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre)\s*(\d)$", re.IGNOR
 
 
 def _sniff(head: bytes) -> bool:
-    return head.startswith(b"PK\x03\x04") and b"word/" in head or head.startswith(_OLE_MAGIC)
+    return (head.startswith(b"PK\x03\x04") and b"word/" in head) or head.startswith(_OLE_MAGIC)
 
 
 def _heading_level(paragraph: Paragraph) -> int | None:

@@ -201,19 +201,9 @@ def _render_default(value: Any) -> str:
     return f"`{value}`"
 
 
-def configuration_markdown() -> str:
-    """The configuration reference, one row per setting."""
-    rows = [
-        "# Configuration",
-        "",
-        "Generated from `ragserve.config.Settings` by `python -m ragserve.config`; "
-        "a test fails if this file is stale.",
-        "Every variable takes the `RAGSERVE_` prefix; a `.env` file in the working "
-        "directory is read too.",
-        "",
-        "| Variable | Default | Description |",
-        "| --- | --- | --- |",
-    ]
+def configuration_table() -> str:
+    """The settings as a Markdown table, one row per setting."""
+    rows = ["| Variable | Default | Description |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         rows.append(
             f"| `RAGSERVE_{name.upper()}` | {_render_default(field.default)} "
@@ -222,7 +212,29 @@ def configuration_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
-if __name__ == "__main__":
-    import sys
+def configuration_markdown() -> str:
+    """docs/configuration.md."""
+    return (
+        "# Configuration\n\n"
+        "Generated from `ragserve.config.Settings` by `python -m ragserve.config`; "
+        "a test fails if this file or the README's table is stale.\n"
+        "Every variable takes the `RAGSERVE_` prefix; a `.env` file in the working "
+        "directory is read too.\n\n" + configuration_table()
+    )
 
-    sys.stdout.write(configuration_markdown())
+
+README_START, README_END = "<!-- config:start -->\n", "<!-- config:end -->"
+
+
+def write_docs(root: Path) -> None:
+    """Regenerate docs/configuration.md and the README's configuration table."""
+    (root / "docs" / "configuration.md").write_text(configuration_markdown())
+    readme = root / "README.md"
+    text = readme.read_text()
+    head, _, rest = text.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    readme.write_text(head + README_START + configuration_table() + README_END + tail)
+
+
+if __name__ == "__main__":
+    write_docs(Path.cwd())

@@ -4,18 +4,24 @@ import pytest
 from pydantic import ValidationError
 
 from ragserve.config import (
+    README_END,
+    README_START,
     EmbedBackendKind,
     Settings,
     VectorStoreKind,
     configuration_markdown,
+    configuration_table,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_configuration_doc_is_generated_from_settings() -> None:
+def test_configuration_docs_are_generated_from_settings() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    assert doc == configuration_markdown(), "run: python -m ragserve.config > docs/configuration.md"
+    assert doc == configuration_markdown(), "run: python -m ragserve.config"
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split(README_START)[1].split(README_END)[0]
+    assert table == configuration_table(), "run: python -m ragserve.config"
 
 
 def test_every_setting_is_described() -> None:

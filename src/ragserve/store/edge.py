@@ -27,7 +27,7 @@ def _doc_filter(doc_id: str, from_index: int = 0) -> qe.Filter:
 class EdgeVectorStore:
     """One Edge shard per collection under ``root``; safe to share between threads."""
 
-    def __init__(self, root: Path, hnsw_ef: int = 128) -> None:
+    def __init__(self, root: Path, hnsw_ef: int = 256) -> None:
         self.root = root
         self.hnsw_ef = hnsw_ef
         self._shards: dict[str, qe.EdgeShard] = {}

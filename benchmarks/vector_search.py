@@ -1,9 +1,12 @@
 """Vector search latency and recall: Qdrant Edge (chosen) vs qdrant-client local mode.
 
-Synthetic unit vectors in 384 dimensions (MiniLM's), drawn around 2,000 cluster centres so
-neighbourhoods look like real embeddings; recall@10 is measured against exact search.
+Synthetic unit vectors in 384 dimensions (MiniLM's), recall@10 against exact search:
+- ``latent`` (default): a 48-dimensional latent projected to 384 dimensions plus noise;
+  sentence embeddings have a low intrinsic dimension like this;
+- ``clustered``: 2,000 tight clusters; at 1M points each holds 500 near-equidistant
+  points, a worst case for any approximate index.
 
-    python benchmarks/vector_search.py --sizes 10000,100000 [--local-max 100000]
+    python -m benchmarks.vector_search --sizes 10000,100000 [--data latent] [--ef 256,512]
 """
 
 from __future__ import annotations
@@ -23,9 +26,22 @@ from ragserve.store.vectors import ChunkPoint, VectorStore
 DIM = 384
 
 
-def corpus(n: int, rng: np.random.Generator) -> np.ndarray:
-    centres = rng.normal(size=(2000, DIM)).astype(np.float32)
-    vectors = centres[rng.integers(0, 2000, n)] + 0.6 * rng.normal(size=(n, DIM)).astype(np.float32)
+_PROJECTION = np.random.default_rng(7).normal(size=(48, DIM)).astype(np.float32)
+_CENTRES = np.random.default_rng(8).normal(size=(2000, DIM)).astype(np.float32)
+
+
+def corpus(n: int, rng: np.random.Generator, data: str = "latent") -> np.ndarray:
+    """``n`` unit vectors; queries must come from the same call pattern to share centres."""
+    vectors = np.empty((n, DIM), dtype=np.float32)
+    for start in range(0, n, 100_000):  # in blocks to bound memory
+        m = min(100_000, n - start)
+        if data == "latent":
+            block = rng.normal(size=(m, 48)).astype(np.float32) @ _PROJECTION
+            block += 0.5 * rng.normal(size=(m, DIM)).astype(np.float32)
+        else:
+            block = _CENTRES[rng.integers(0, 2000, m)]
+            block = block + 0.6 * rng.normal(size=(m, DIM)).astype(np.float32)
+        vectors[start : start + m] = block
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
@@ -72,14 +88,18 @@ def main() -> None:
         help="largest size to run the brute-force local mode at",
     )
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--data", choices=["latent", "clustered"], default="latent")
+    parser.add_argument("--ef", default="256", help="HNSW ef values to sweep (edge)")
     args = parser.parse_args()
     rng = np.random.default_rng(42)
     results: dict[str, object] = {}
     print(f"machine: {machine()}")
-    print(f"{'points':>9} {'store':<6} {'p50 ms':>8} {'p99 ms':>8} {'recall@10':>9} {'load s':>8}")
+    print(f"data: {args.data}")
+    header = ("points", "store@ef", "p50 ms", "p99 ms", "recall@10", "load s")
+    print("{:>9} {:<9} {:>8} {:>8} {:>9} {:>8}".format(*header))
     for n in (int(s) for s in args.sizes.split(",")):
-        vectors = corpus(n, rng)
-        queries = corpus(args.queries, rng)
+        vectors = corpus(n, rng, args.data)
+        queries = corpus(args.queries, rng, args.data)
         # Exact top-10 sets (order within the set does not matter for recall).
         truth = np.argpartition(-(queries @ vectors.T), 10, axis=1)[:, :10]
         row: dict[str, object] = {}
@@ -95,20 +115,25 @@ def main() -> None:
 
                 store = QdrantClientStore(path=root)
             seconds = load(store, vectors)
-            stats = measure(store, queries, truth)
+            for ef in [int(e) for e in args.ef.split(",")] if name == "edge" else [0]:
+                label = f"{name}@{ef}" if ef else name
+                if isinstance(store, EdgeVectorStore):
+                    store.hnsw_ef = ef
+                stats = measure(store, queries, truth)
+                row[label] = {**stats, "load_s": seconds}
+                print(
+                    f"{n:>9} {label:<9} {stats['p50']:>8.2f} {stats['p99']:>8.2f} "
+                    f"{stats['recall_at_10']:>9.3f} {seconds:>8.1f}",
+                    flush=True,
+                )
             store.close()
             shutil.rmtree(root, ignore_errors=True)
-            row[name] = {**stats, "load_s": seconds}
-            print(
-                f"{n:>9} {name:<6} {stats['p50']:>8.2f} {stats['p99']:>8.2f} "
-                f"{stats['recall_at_10']:>9.3f} {seconds:>8.1f}"
-            )
         if "local" in row:
-            edge, local = row["edge"], row["local"]
+            edge, local = next(v for k, v in row.items() if k.startswith("edge")), row["local"]
             assert isinstance(edge, dict) and isinstance(local, dict)
             print(f"{n:>9} ratio  p99 local/edge = {local['p99'] / edge['p99']:.1f}x")
         results[str(n)] = row
-    print("saved", save("vector_search", {"results": results}))
+    print("saved", save(f"vector_search_{args.data}", {"results": results}))
 
 
 if __name__ == "__main__":

@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         "`local` (qdrant-client brute force) or `server`.",
     )
 
+    search_ef: int = Field(
+        256,
+        ge=16,
+        description="HNSW search breadth of the embedded store: higher finds more of the "
+        "true nearest passages in large collections, slower (benchmarks/RESULTS.md).",
+    )
+
     # --- ingestion limits --------------------------------------------------------------------
     max_file_mb: float = Field(200.0, gt=0, description="Largest file accepted, MiB.")
     max_unpacked_mb: float = Field(

@@ -41,7 +41,9 @@ class Runtime:
         if kind is VectorStoreKind.edge:
             from ragserve.store.edge import EdgeVectorStore
 
-            store = EdgeVectorStore(self.settings.data_dir / "vectors" / "edge")
+            store = EdgeVectorStore(
+                self.settings.data_dir / "vectors" / "edge", hnsw_ef=self.settings.search_ef
+            )
         else:
             from ragserve.store.qdrant import QdrantClientStore
 

@@ -17,8 +17,7 @@ from ragserve.store.catalog import Catalog
 from ragserve.store.metadata import MetadataStore
 from ragserve.store.vectors import VectorStore
 
-# The packaged models are on disk; never let a library reach for a hub at run time.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tokenizers are used from several threads; their own thread pool would oversubscribe.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

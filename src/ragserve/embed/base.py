@@ -67,3 +67,22 @@ def normalize(vectors: Vectors) -> Vectors:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return cast(Vectors, (vectors / norms).astype(np.float32, copy=False))
+
+
+class PrefixedEmbedder:
+    """What the built-in backends share: query/passage prefixes in front of ``_embed``."""
+
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._embed([self.passage_prefix + t for t in texts])
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._embed([self.query_prefix + t for t in texts])
+
+    def _embed(self, texts: list[str]) -> Vectors:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass

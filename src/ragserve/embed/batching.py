@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ragserve.embed.base import Vectors
 
 
 def plan_batches(lengths: Sequence[int], token_budget: int, max_batch: int) -> list[list[int]]:
@@ -26,3 +30,20 @@ def plan_batches(lengths: Sequence[int], token_budget: int, max_batch: int) -> l
     if current:
         batches.append(current)
     return batches
+
+
+def embed_batched(
+    lengths: Sequence[int],
+    token_budget: int,
+    max_batch: int,
+    embed: Callable[[list[int]], Vectors],
+) -> Vectors:
+    """Run ``embed`` on planned batches of indices; rows come back in input order."""
+    out: Vectors | None = None
+    for batch in plan_batches(lengths, token_budget, max_batch):
+        vectors = embed(batch)
+        if out is None:
+            out = np.zeros((len(lengths), vectors.shape[1]), dtype=np.float32)
+        out[batch] = vectors
+    assert out is not None, "embed_batched needs at least one text"
+    return out

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from ragserve.embed.base import HFTokenizer, Vectors, normalize
-from ragserve.embed.batching import plan_batches
+from ragserve.embed.base import HFTokenizer, PrefixedEmbedder, Vectors, normalize
+from ragserve.embed.batching import embed_batched
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(PrefixedEmbedder):
     """A BERT-style ONNX encoder with mean pooling and L2 normalisation."""
 
     def __init__(
@@ -55,19 +54,13 @@ class OnnxEmbedder:
     def dimension(self) -> int:
         return self._dimension
 
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        return self._embed([self.passage_prefix + t for t in texts])
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._embed([self.query_prefix + t for t in texts])
-
     def _embed(self, texts: list[str]) -> Vectors:
-        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         if not texts:
-            return out
+            return np.zeros((0, self._dimension), dtype=np.float32)
         encodings = self._encoder.encode_batch(texts)
         lengths = [len(e.ids) for e in encodings]
-        for batch in plan_batches(lengths, self.batch_tokens, self.max_batch):
+
+        def run(batch: list[int]) -> Vectors:
             width = max(lengths[i] for i in batch)
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros_like(ids)
@@ -79,9 +72,7 @@ class OnnxEmbedder:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             hidden = self._session.run(None, feeds)[0]
             weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            out[batch] = pooled
-        return normalize(out)
+            pooled: Vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            return pooled
 
-    def close(self) -> None:
-        pass
+        return normalize(embed_batched(lengths, self.batch_tokens, self.max_batch, run))

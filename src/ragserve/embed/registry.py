@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ragserve.config import EmbedBackendKind, Settings
 from ragserve.embed import packaged
@@ -25,6 +26,15 @@ def build_embedder(settings: Settings) -> EmbeddingBackend:
     return _FACTORIES[settings.resolved_embed_backend.value](settings)
 
 
+def _common(settings: Settings) -> dict[str, Any]:
+    return {
+        "batch_tokens": settings.embed_batch_tokens,
+        "max_batch": settings.embed_max_batch,
+        "query_prefix": settings.embed_query_prefix,
+        "passage_prefix": settings.embed_passage_prefix,
+    }
+
+
 def _onnx(settings: Settings) -> EmbeddingBackend:
     from ragserve.embed.onnx import OnnxEmbedder
 
@@ -39,10 +49,7 @@ def _onnx(settings: Settings) -> EmbeddingBackend:
         tokenizer_path,
         model_id=settings.embed_model,
         threads=settings.embed_threads,
-        batch_tokens=settings.embed_batch_tokens,
-        max_batch=settings.embed_max_batch,
-        query_prefix=settings.embed_query_prefix,
-        passage_prefix=settings.embed_passage_prefix,
+        **_common(settings),
     )
 
 
@@ -57,10 +64,7 @@ def _sentence_transformers(settings: Settings) -> EmbeddingBackend:
         source,
         model_id=name,
         threads=settings.embed_threads,
-        batch_tokens=settings.embed_batch_tokens,
-        max_batch=settings.embed_max_batch,
-        query_prefix=settings.embed_query_prefix,
-        passage_prefix=settings.embed_passage_prefix,
+        **_common(settings),
     )
 
 
@@ -88,10 +92,7 @@ def _openai(settings: Settings) -> EmbeddingBackend:
         remote_tokenizer(settings.embed_model),
         api_key=settings.embed_api_key,
         timeout_s=settings.embed_timeout_s,
-        batch_tokens=settings.embed_batch_tokens,
-        max_batch=settings.embed_max_batch,
-        query_prefix=settings.embed_query_prefix,
-        passage_prefix=settings.embed_passage_prefix,
+        **_common(settings),
     )
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
 from typing import cast
 
 import httpx
 import numpy as np
 
-from ragserve.embed.base import TextTokenizer, Vectors, normalize
-from ragserve.embed.batching import plan_batches
+from ragserve.embed.base import PrefixedEmbedder, TextTokenizer, Vectors, normalize
+from ragserve.embed.batching import embed_batched
 from ragserve.errors import BackendError, BackendUnavailable, EmbeddingError
 from ragserve.remote import auth_headers, check_response, map_transport_error
 
@@ -26,7 +25,7 @@ def _sentence_vector(embedding: list[float] | list[list[float]]) -> Vectors:
     return array
 
 
-class RemoteEmbedder:
+class RemoteEmbedder(PrefixedEmbedder):
     """Calls a remote embedding server in token-budget batches, retrying transient failures."""
 
     def __init__(
@@ -66,22 +65,18 @@ class RemoteEmbedder:
             self._dimension = int(self._request(["dimension probe"]).shape[1])
         return self._dimension
 
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        return self._embed([self.passage_prefix + t for t in texts])
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._embed([self.query_prefix + t for t in texts])
-
     def _embed(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         lengths = [len(o) + 2 for o in self.tokenizer.token_offsets(texts)]
-        parts: dict[int, Vectors] = {}
-        for batch in plan_batches(lengths, self.batch_tokens, self.max_batch):
-            vectors = self._request([texts[i] for i in batch])
-            for row, i in enumerate(batch):
-                parts[i] = vectors[row]
-        out = normalize(np.stack([parts[i] for i in range(len(texts))]))
+        out = normalize(
+            embed_batched(
+                lengths,
+                self.batch_tokens,
+                self.max_batch,
+                lambda batch: self._request([texts[i] for i in batch]),
+            )
+        )
         if self._dimension is None:
             self._dimension = out.shape[1]
         elif out.shape[1] != self._dimension:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ragserve.embed.base import HFTokenizer, TextTokenizer, Vectors, normalize
-from ragserve.embed.batching import plan_batches
+from ragserve.embed.base import HFTokenizer, PrefixedEmbedder, TextTokenizer, Vectors, normalize
+from ragserve.embed.batching import embed_batched
 from ragserve.errors import ConfigError
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(PrefixedEmbedder):
     """Wraps ``SentenceTransformer``; batches are planned here by token budget."""
 
     def __init__(
@@ -63,28 +62,18 @@ class SentenceTransformerEmbedder:
     def dimension(self) -> int:
         return self._dimension
 
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        return self._embed([self.passage_prefix + t for t in texts])
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._embed([self.query_prefix + t for t in texts])
-
     def _embed(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, getattr(self, "_dimension", 1)), dtype=np.float32)
-        offsets = self.tokenizer.token_offsets(texts)
-        lengths = [min(len(o) + 2, self.max_tokens) for o in offsets]
-        results: dict[int, Vectors] = {}
-        for batch in plan_batches(lengths, self.batch_tokens, self.max_batch):
-            vectors = self._model.encode(
+        lengths = [min(len(o) + 2, self.max_tokens) for o in self.tokenizer.token_offsets(texts)]
+
+        def run(batch: list[int]) -> Vectors:
+            vectors: Vectors = self._model.encode(
                 [texts[i] for i in batch],
                 batch_size=len(batch),
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-            for row, i in enumerate(batch):
-                results[i] = vectors[row]
-        return normalize(np.stack([results[i] for i in range(len(texts))]).astype(np.float32))
+            return vectors
 
-    def close(self) -> None:
-        pass
+        return normalize(embed_batched(lengths, self.batch_tokens, self.max_batch, run))

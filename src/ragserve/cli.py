@@ -93,6 +93,8 @@ def ingest(
     for outcome in report.outcomes:
         if outcome.status == "skipped" and outcome.reason != "unchanged":
             out.print(f"  [yellow]skipped[/yellow] {outcome.source}: {outcome.reason}")
+        elif outcome.status == "ingested" and outcome.reason:
+            out.print(f"  [yellow]note[/yellow]    {outcome.source}: {outcome.reason}")
     for outcome in report.failed:
         out.print(f"  [red]failed[/red]  {outcome.source}: {outcome.reason}")
     if report.failed:

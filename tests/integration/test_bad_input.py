@@ -208,3 +208,13 @@ def test_concurrent_pipelines_do_not_corrupt_each_other(runtime: Runtime, tmp_pa
         results = list(pool.map(lambda f: ingest(runtime, [f]), folders))
     assert sum(r.count("ingested") for r in results) == 6
     assert chunk_count(runtime) == 6
+
+
+def test_text_beyond_the_limit_is_cut_and_reported(runtime: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "long.md"
+    path.write_text("# Long\n\n" + "\n\n".join(f"Paragraph {i} of many." for i in range(400)))
+    runtime.settings = runtime.settings.model_copy(update={"max_text_chars": 1000})
+    report = ingest(runtime, [path])
+    status, reason = outcome(report, "long.md")
+    assert status == "ingested" and "RAGSERVE_MAX_TEXT_CHARS" in (reason or "")
+    assert not any("Paragraph 399" in t for t in stored_texts(runtime))

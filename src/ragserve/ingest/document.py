@@ -27,6 +27,7 @@ class ParsedDocument:
     pages: int | None = None
     blocks: list[Block] = field(default_factory=list)
     text: str = ""
+    truncated: bool = False
 
 
 class DocumentBuilder:
@@ -66,4 +67,5 @@ class DocumentBuilder:
         self._doc.text = "".join(self._parts)
         self._doc.title = title
         self._doc.pages = pages
+        self._doc.truncated = self.truncated
         return self._doc

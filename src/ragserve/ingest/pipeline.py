@@ -283,9 +283,13 @@ class IngestPipeline:
             except Exception as exc:  # store failure: this document fails, the run goes on
                 self._fail(row.id, coll.name, row.source, f"could not store chunks: {exc}", record)
                 continue
-            record(
-                FileOutcome(row.source, "ingested", len(points), sum(c.tokens for c in item.chunks))
+            note = (
+                f"text cut at {self.limits.max_text_chars} characters (RAGSERVE_MAX_TEXT_CHARS)"
+                if doc.truncated
+                else None
             )
+            tokens = sum(c.tokens for c in item.chunks)
+            record(FileOutcome(row.source, "ingested", len(points), tokens, reason=note))
 
     def _fail(
         self,

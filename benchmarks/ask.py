@@ -2,6 +2,8 @@
 
 Baseline, side by side: the identical prompt sent straight to the same llama.cpp server,
 so the difference is what ragserve adds (embedding the query, search, prompt packing).
+Before each measured call an unrelated request clears llama.cpp's prompt-prefix reuse, so
+neither side gets a cache hit from the other.
 
     python -m benchmarks.ask [--rounds 3]
 """
@@ -37,6 +39,13 @@ QUESTIONS = [
 ]
 
 
+async def flush(chat: OpenAICompatChat) -> None:
+    """An unrelated request, so llama.cpp cannot reuse the previous prompt's cache."""
+    await chat.complete(
+        [{"role": "user", "content": "Name a colour."}], max_tokens=1, temperature=0.0
+    )
+
+
 async def run(rounds: int) -> dict[str, object]:
     settings = Settings(data_dir=Path(tempfile.mkdtemp()), llm_max_tokens=32)
     with Runtime(settings) as runtime:
@@ -48,6 +57,7 @@ async def run(rounds: int) -> dict[str, object]:
         await service.ask(QUESTIONS[0], "samples")  # warm-up
         for _ in range(rounds):
             for question in QUESTIONS:
+                await flush(chat)
                 async for event in service.stream(question, "samples"):
                     if isinstance(event, DoneEvent):
                         t = event.result.timings
@@ -58,6 +68,7 @@ async def run(rounds: int) -> dict[str, object]:
                             context_window=await chat.context_window(),
                             max_tokens=settings.llm_max_tokens,
                         )  # fmt: skip
+                await flush(chat)
                 started = time.perf_counter()
                 async for _delta in chat.stream(
                     messages, max_tokens=settings.llm_max_tokens, temperature=0.0

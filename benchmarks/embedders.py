@@ -22,7 +22,7 @@ from ragserve.ingest.chunking import chunk_document
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.loaders import parse_bytes
 
-BATCHES = (1, 16, 64, 128)
+BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
 
 def chunk_texts(n_pages: int) -> list[str]:

@@ -34,7 +34,7 @@ from ragserve.runtime import Runtime
 def ceiling(settings: Settings, texts: list[str]) -> tuple[float, int]:
     """Best passages/s of the bare embedder over batch sizes (and that batch size)."""
     best = (0.0, 0)
-    for batch in (32, 64, 128):
+    for batch in (1, 2, 4, 8, 16, 32, 64):
         embedder = build_embedder(settings.model_copy(
             update={"embed_max_batch": batch, "embed_batch_tokens": 1 << 20}
         ))  # fmt: skip

@@ -110,8 +110,11 @@ class Settings(BaseSettings):
         "", description="Prefix for queries (e5: `query: `, bge: an instruction)."
     )
     embed_passage_prefix: str = Field("", description="Prefix for passages (e5: `passage: `).")
-    embed_batch_tokens: int = Field(
-        8192, ge=64, description="Token budget of one embedding batch (padded tokens)."
+    embed_batch_tokens: int | None = Field(
+        None,
+        ge=64,
+        description="Token budget of one embedding batch (padded tokens); unset: 512 "
+        "in-process (fastest on CPU, see benchmarks/RESULTS.md), 16384 for a remote server.",
     )
     embed_max_batch: int = Field(128, ge=1, description="Most texts in one embedding batch.")
     embed_threads: int | None = Field(
@@ -188,6 +191,12 @@ class Settings(BaseSettings):
         if self.vector_store is VectorStoreKind.auto:
             return VectorStoreKind.server if self.qdrant_url else VectorStoreKind.edge
         return self.vector_store
+
+    @property
+    def resolved_embed_batch_tokens(self) -> int:
+        if self.embed_batch_tokens is not None:
+            return self.embed_batch_tokens
+        return 16384 if self.resolved_embed_backend is EmbedBackendKind.openai else 512
 
     @property
     def resolved_embed_backend(self) -> EmbedBackendKind:

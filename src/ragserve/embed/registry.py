@@ -28,7 +28,7 @@ def build_embedder(settings: Settings) -> EmbeddingBackend:
 
 def _common(settings: Settings) -> dict[str, Any]:
     return {
-        "batch_tokens": settings.embed_batch_tokens,
+        "batch_tokens": settings.resolved_embed_batch_tokens,
         "max_batch": settings.embed_max_batch,
         "query_prefix": settings.embed_query_prefix,
         "passage_prefix": settings.embed_passage_prefix,

@@ -8,6 +8,9 @@ the two models' vectors for each passage, and how often both rank the same top-5
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +26,30 @@ from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.loaders import parse_bytes
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
+
+_COLD_START = """
+import sys, time
+started = time.perf_counter()
+from ragserve.config import Settings
+from ragserve.embed.registry import build_embedder
+build_embedder(Settings(embed_model=sys.argv[1])).embed_queries(["hello"])
+# VmHWM, not ru_maxrss: the latter keeps the parent's high-water mark across fork + exec.
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]
+print(time.perf_counter() - started, hwm)
+"""
+
+
+def cold_start(model: str) -> tuple[float, float]:
+    """Seconds from a fresh interpreter to the first vector, and peak RSS in MiB."""
+    out = subprocess.run(
+        [sys.executable, "-c", _COLD_START, model],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    seconds, rss_kib = out.stdout.split()
+    return float(seconds), float(rss_kib) / 1024
 
 
 def chunk_texts(n_pages: int) -> list[str]:
@@ -72,9 +99,13 @@ def main() -> None:
         f"quality: cosine(int8, fp32) mean {cosine.mean():.4f} min {cosine.min():.4f}; "
         f"top-5 agreement {overlap:.3f}"
     )
+    starts = {m: min(cold_start(m) for _ in range(3))
+              for m in ("all-MiniLM-L6-v2-int8", "all-MiniLM-L6-v2")}  # fmt: skip
+    for model, (seconds, rss) in starts.items():
+        print(f"cold start {model}: {seconds:.2f} s to the first vector, peak RSS {rss:.0f} MiB")
     save("embedders", {"passages": len(texts), "speed": speed, "best_ratio": best_ratio,
                        "cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min()),
-                       "top5_agreement": float(overlap)})  # fmt: skip
+                       "top5_agreement": float(overlap), "cold_start": starts})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
 2. Ceiling: the same chunk texts embedded directly by the model at its best batch size.
 3. Ingest: `IngestPipeline` on the corpus into a fresh embedded store.
 4. Peak RSS (process tree) of `ragserve ingest` on one 1,000-page PDF.
+Both rates are the best of ``--repeat`` runs, so a noisy neighbour on a shared machine
+does not decide the ratio.
 
     python -m benchmarks.ingest [--files 12 --pages 50 --big-pages 1000]
 """
@@ -31,18 +33,21 @@ from ragserve.ingest.pipeline import IngestPipeline
 from ragserve.runtime import Runtime
 
 
-def ceiling(settings: Settings, texts: list[str]) -> tuple[float, int]:
-    """Best passages/s of the bare embedder over batch sizes (and that batch size)."""
-    best = (0.0, 0)
-    for batch in (1, 2, 4, 8, 16, 32, 64):
-        embedder = build_embedder(settings.model_copy(
-            update={"embed_max_batch": batch, "embed_batch_tokens": 1 << 20}
-        ))  # fmt: skip
-        embedder.embed_passages(texts[:64])
-        started = time.perf_counter()
-        embedder.embed_passages(texts)
-        best = max(best, (len(texts) / (time.perf_counter() - started), batch))
-    return best
+def _rate(settings: Settings, texts: list[str], batch: int) -> float:
+    embedder = build_embedder(settings.model_copy(
+        update={"embed_max_batch": batch, "embed_batch_tokens": 1 << 20}
+    ))  # fmt: skip
+    embedder.embed_passages(texts[:64])  # warm-up
+    started = time.perf_counter()
+    embedder.embed_passages(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def ceiling(settings: Settings, texts: list[str], repeat: int) -> tuple[float, int]:
+    """Best passages/s of the bare embedder: batch size chosen on a sample, then best of N."""
+    sample = texts[:400]
+    batch = max((1, 2, 4, 8, 16, 32, 64), key=lambda b: _rate(settings, sample, b))
+    return max(_rate(settings, texts, batch) for _ in range(repeat)), batch
 
 
 def peak_rss(pdf: Path, data_dir: Path) -> tuple[float, float]:
@@ -74,6 +79,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=12)
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--big-pages", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=2, help="best of N for both sides")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     print(f"machine: {machine()}")
@@ -89,13 +95,17 @@ def main() -> None:
         for c in chunk_document(parse_bytes(f, f.read_bytes(), limits), tokenizer,
                                 settings.chunk_tokens, settings.chunk_overlap)
     ]  # fmt: skip
-    raw_rate, best_batch = ceiling(settings, texts)
+    raw_rate, best_batch = ceiling(settings, texts, args.repeat)
 
-    with Runtime(settings) as runtime:
-        runtime.embedder.embed_passages(texts[:64])  # same warm-up as the ceiling
-        report = IngestPipeline(settings, runtime.catalog, runtime.embedder).run(
-            [work / "corpus"], "bench"
-        )
+    reports = []
+    for attempt in range(args.repeat):
+        run_settings = settings.model_copy(update={"data_dir": work / f"data-{attempt}"})
+        with Runtime(run_settings) as runtime:
+            runtime.embedder.embed_passages(texts[:64])  # same warm-up as the ceiling
+            reports.append(IngestPipeline(run_settings, runtime.catalog, runtime.embedder).run(
+                [work / "corpus"], "bench"
+            ))  # fmt: skip
+    report = min(reports, key=lambda r: r.seconds)
     assert not report.failed and report.chunks == len(texts), (report.chunks, len(texts))
     rate = report.chunks / report.seconds
     pages = args.files * args.pages

@@ -218,3 +218,17 @@ def test_text_beyond_the_limit_is_cut_and_reported(runtime: Runtime, tmp_path: P
     status, reason = outcome(report, "long.md")
     assert status == "ingested" and "RAGSERVE_MAX_TEXT_CHARS" in (reason or "")
     assert not any("Paragraph 399" in t for t in stored_texts(runtime))
+
+
+def test_an_embedder_crash_ends_the_run_without_hanging(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(30):  # more documents than the bounded queue holds
+        (tmp_path / f"doc{i}.md").write_text(f"# Doc {i}\n\nBody {i}.")
+
+    def broken(texts: list[str]) -> None:
+        raise RuntimeError("onnxruntime exploded")
+
+    monkeypatch.setattr(runtime.embedder, "embed_passages", broken)
+    with pytest.raises(RuntimeError, match="exploded"):
+        ingest(runtime, [tmp_path])

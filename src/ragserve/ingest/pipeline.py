@@ -143,6 +143,11 @@ class IngestPipeline:
         writer.start()
         try:
             self._embed_stage(parsed, to_write, record)
+        except BaseException:
+            # Unblock the parse thread (it may be waiting on a full queue) before re-raising.
+            while parsed.get() is not _DONE:
+                pass
+            raise
         finally:
             to_write.put(_DONE)
             parser.join()

@@ -10,6 +10,7 @@ searchable, and deterministic point ids mean nothing is ever stored twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import threading
@@ -145,8 +146,9 @@ class IngestPipeline:
             self._embed_stage(parsed, to_write, record)
         except BaseException:
             # Unblock the parse thread (it may be waiting on a full queue) before re-raising.
-            while parsed.get() is not _DONE:
-                pass
+            while parser.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    parsed.get(timeout=0.1)
             raise
         finally:
             to_write.put(_DONE)

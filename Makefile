@@ -2,7 +2,7 @@
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
-QUESTION  ?= How many vacation days do Northwind employees get, and how far ahead must they be requested?
+QUESTION  ?= How many vacation days do Northwind employees get?
 COLLECTION ?= samples
 # llama.cpp must not be built for this CPU only: a native build dies with SIGILL elsewhere.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF

@@ -109,7 +109,8 @@ def _print_sources(result: AskResult) -> None:
     if not result.citations:
         out.print("\n[dim]No sources cited.[/dim]")
         return
-    out.print("\n[bold]Sources[/bold]")
+    how = " [dim](matched to the answer by similarity)[/dim]"
+    out.print("\n[bold]Sources[/bold]" + (how if result.attribution == "similarity" else ""))
     for c in result.citations:
         where = ", ".join(
             x for x in (c.source, f"page {c.page}" if c.page else None, c.heading) if x

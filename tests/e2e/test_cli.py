@@ -68,7 +68,7 @@ def test_ask_streams_the_answer_then_lists_sources(
         remote_llm,
     )
     assert ask.returncode == 0, ask.stderr
-    answer, _, sources = ask.stdout.partition("\nSources\n")
+    answer, _, sources = ask.stdout.partition("\nSources")
     assert "25" in answer
     assert (
         "[1] samples/northwind-handbook.md, Northwind Employee Handbook > Time off > Vacation"
@@ -85,7 +85,7 @@ def test_interactive_session_keeps_history(workdir: Path, remote_llm: dict[str, 
         stdin="How many vacation days do employees get?\nHow many carry over?\n\n",
     )
     assert session.returncode == 0, session.stderr
-    answered = session.stdout.count("\nSources\n") + session.stdout.count("No sources cited.")
+    answered = session.stdout.count("\nSources") + session.stdout.count("No sources cited.")
     assert answered == 2, session.stdout
 
 

@@ -9,7 +9,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from ragserve.config import Settings
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -39,3 +44,17 @@ def save(name: str, data: dict[str, object]) -> Path:
     data = {"machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M"), **data}
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def embed_rate(settings: Settings, texts: list[str], batch: int) -> float:
+    """Passages/s of the bare embedder with batches of exactly ``batch`` texts (warmed up)."""
+    # Imported here: vector_search uses this module on machines without the embedder stack.
+    from ragserve.embed.registry import build_embedder
+
+    embedder = build_embedder(settings.model_copy(
+        update={"embed_max_batch": batch, "embed_batch_tokens": 1 << 20}
+    ))  # fmt: skip
+    embedder.embed_passages(texts[:64])
+    started = time.perf_counter()
+    embedder.embed_passages(texts)
+    return len(texts) / (time.perf_counter() - started)

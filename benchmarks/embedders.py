@@ -12,12 +12,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import machine, save
+from benchmarks._common import embed_rate, machine, save
 from benchmarks.corpus import make_corpus
 from ragserve.config import Settings
 from ragserve.embed.registry import build_embedder
@@ -61,16 +60,7 @@ def chunk_texts(n_pages: int) -> list[str]:
 
 
 def throughput(settings: Settings, texts: list[str]) -> dict[int, float]:
-    rates = {}
-    for batch in BATCHES:
-        embedder = build_embedder(settings.model_copy(
-            update={"embed_max_batch": batch, "embed_batch_tokens": 1 << 20}
-        ))  # fmt: skip
-        embedder.embed_passages(texts[:32])  # warm-up
-        started = time.perf_counter()
-        embedder.embed_passages(texts)
-        rates[batch] = len(texts) / (time.perf_counter() - started)
-    return rates
+    return {batch: embed_rate(settings, texts, batch) for batch in BATCHES}
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks._common import machine, save
+from benchmarks._common import embed_rate, machine, save
 from benchmarks.corpus import make_corpus, make_pdf
 from ragserve.config import Settings
 from ragserve.embed.registry import build_embedder
@@ -33,21 +33,11 @@ from ragserve.ingest.pipeline import IngestPipeline
 from ragserve.runtime import Runtime
 
 
-def _rate(settings: Settings, texts: list[str], batch: int) -> float:
-    embedder = build_embedder(settings.model_copy(
-        update={"embed_max_batch": batch, "embed_batch_tokens": 1 << 20}
-    ))  # fmt: skip
-    embedder.embed_passages(texts[:64])  # warm-up
-    started = time.perf_counter()
-    embedder.embed_passages(texts)
-    return len(texts) / (time.perf_counter() - started)
-
-
 def ceiling(settings: Settings, texts: list[str], repeat: int) -> tuple[float, int]:
     """Best passages/s of the bare embedder: batch size chosen on a sample, then best of N."""
     sample = texts[:400]
-    batch = max((1, 2, 4, 8, 16, 32, 64), key=lambda b: _rate(settings, sample, b))
-    return max(_rate(settings, texts, batch) for _ in range(repeat)), batch
+    batch = max((1, 2, 4, 8, 16, 32, 64), key=lambda b: embed_rate(settings, sample, b))
+    return max(embed_rate(settings, texts, batch) for _ in range(repeat)), batch
 
 
 def peak_rss(pdf: Path, data_dir: Path) -> tuple[float, float]:

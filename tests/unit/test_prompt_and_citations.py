@@ -44,3 +44,19 @@ def test_similarity_attribution_marks_the_matching_source(embedder: EmbeddingBac
     annotated, numbers = attribute_by_similarity(answer, sources, embedder)
     assert numbers == [2]
     assert annotated.startswith("Employees get 25 paid vacation days each year. [2]")
+
+
+def test_query_and_passage_prefixes_reach_the_model(embedder: EmbeddingBackend) -> None:
+    import numpy as np
+
+    from ragserve.config import Settings
+    from ragserve.embed.registry import build_embedder
+
+    prefixed = build_embedder(
+        Settings(embed_query_prefix="query: ", embed_passage_prefix="passage: ")
+    )
+    assert np.allclose(prefixed.embed_queries(["cats"]), embedder.embed_queries(["query: cats"]))
+    assert np.allclose(
+        prefixed.embed_passages(["cats"]), embedder.embed_passages(["passage: cats"])
+    )
+    assert not np.allclose(prefixed.embed_queries(["cats"]), embedder.embed_queries(["cats"]))

@@ -8,7 +8,6 @@ import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -90,11 +90,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--data", choices=["latent", "clustered"], default="latent")
     parser.add_argument("--ef", default="256", help="HNSW ef values to sweep (edge)")
+    parser.add_argument("--m", type=int, default=16, help="HNSW graph degree (edge)")
     args = parser.parse_args()
     rng = np.random.default_rng(42)
     results: dict[str, object] = {}
     print(f"machine: {machine()}")
-    print(f"data: {args.data}")
+    print(f"data: {args.data}, HNSW m={args.m}")
     header = ("points", "store@ef", "p50 ms", "p99 ms", "recall@10", "load s")
     print("{:>9} {:<9} {:>8} {:>8} {:>9} {:>8}".format(*header))
     for n in (int(s) for s in args.sizes.split(",")):
@@ -109,7 +110,7 @@ def main() -> None:
             root = Path(tempfile.mkdtemp())
             store: VectorStore
             if name == "edge":
-                store = EdgeVectorStore(root)
+                store = EdgeVectorStore(root, hnsw_m=args.m)
             else:  # imported here so an edge-only run needs no qdrant-client
                 from ragserve.store.qdrant import QdrantClientStore
 

@@ -27,9 +27,10 @@ def _doc_filter(doc_id: str, from_index: int = 0) -> qe.Filter:
 class EdgeVectorStore:
     """One Edge shard per collection under ``root``; safe to share between threads."""
 
-    def __init__(self, root: Path, hnsw_ef: int = 256) -> None:
+    def __init__(self, root: Path, hnsw_ef: int = 256, hnsw_m: int = 16) -> None:
         self.root = root
         self.hnsw_ef = hnsw_ef
+        self.hnsw_m = hnsw_m
         self._shards: dict[str, qe.EdgeShard] = {}
         self._lock = threading.RLock()
 
@@ -56,7 +57,9 @@ class EdgeVectorStore:
                 return
             config = qe.EdgeConfig(
                 vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
-                hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=128, full_scan_threshold=10_000),
+                hnsw_config=qe.HnswIndexConfig(
+                    m=self.hnsw_m, ef_construct=8 * self.hnsw_m, full_scan_threshold=10_000
+                ),
             )
             shard = qe.EdgeShard.create(str(self._path(name)), config)
             shard.update(

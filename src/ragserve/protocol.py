@@ -40,16 +40,3 @@ class AskResult(BaseModel):
         "none, so each answer sentence was matched to its closest source by embedding."
     )
     timings: Timings
-
-
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """OpenAI-shaped error body."""
-
-    error: ErrorDetail

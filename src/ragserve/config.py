@@ -171,6 +171,55 @@ class Settings(BaseSettings):
         True, description="Rewrite follow-up questions into standalone queries."
     )
 
+    # --- server ------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `ragserve serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `ragserve serve` listens on.")
+    api_key: str | None = Field(
+        None, description="If set, every /api and /v1 request needs `Authorization: Bearer KEY`."
+    )
+    admin_key: str | None = Field(
+        None, description="Key for admin routes (ingesting server-side paths); unset: disabled."
+    )
+    ingest_roots: list[Path] = Field(
+        default_factory=list,
+        description="Server folders admins may ingest from by path (JSON list); empty: none.",
+    )
+    expose_backend_models: bool = Field(
+        False,
+        description="List the chat backend's own models in /v1/models and pass their chat "
+        "requests through unchanged.",
+    )
+    llm_max_connections: int = Field(
+        1024, ge=1, description="Most open connections to the chat endpoint at once."
+    )
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="On shutdown, how long in-flight documents may take to finish."
+    )
+
+    # --- ingestion service -------------------------------------------------------------------
+    ingest_queue_capacity: int = Field(
+        1000,
+        ge=1,
+        description="Most documents queued or indexing at once; more get 429 + Retry-After.",
+    )
+    ingest_max_files: int = Field(
+        100, ge=1, description="Most files in one upload request (413 above)."
+    )
+    max_request_mb: float = Field(
+        512.0, gt=0, description="Largest request body, MiB (413 above)."
+    )
+    ingest_parallel: int = Field(
+        2, ge=1, le=64, description="Documents parsed in parallel (one child process each)."
+    )
+    ingest_embed_rate: float | None = Field(
+        None, gt=0, description="Most chunks embedded per second by ingestion; unset: no limit."
+    )
+    embed_batch_delay_ms: float = Field(
+        2.0,
+        ge=0,
+        description="How long the embedding batcher waits for more requests to share a batch.",
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
@@ -224,8 +273,9 @@ def configuration_table() -> str:
     """The settings as a Markdown table, one row per setting."""
     rows = ["| Variable | Default | Description |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
         rows.append(
-            f"| `RAGSERVE_{name.upper()}` | {_render_default(field.default)} "
+            f"| `RAGSERVE_{name.upper()}` | {_render_default(default)} "
             f"| {field.description} |"
         )
     return "\n".join(rows) + "\n"

@@ -1,11 +1,12 @@
 """The ingest pipeline: parse → chunk → embed → upsert, overlapped in three stages.
 
-    parse thread ──(bounded queue)──▶ embed (caller's thread) ──(bounded queue)──▶ writer thread
+    parse threads ──(bounded queue)──▶ embed (caller's thread) ──(bounded queue)──▶ writer
 
 Bounded queues give back-pressure: parsing never runs far ahead of embedding. Chunks from
 several small documents share embedding batches. A document's new chunks are written
 before its stale ones are deleted, so a failure at any point leaves the previous version
-searchable, and deterministic point ids mean nothing is ever stored twice.
+searchable, and deterministic point ids mean nothing is ever stored twice. The CLI feeds it
+a list of files; the ingestion service feeds it from its queue for as long as it runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,7 +30,7 @@ from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.parsing import ParseWorker, read_file
 from ragserve.store.catalog import Catalog
-from ragserve.store.metadata import CollectionRow, DocumentRow, DocumentStatus
+from ragserve.store.metadata import CollectionRow, DocumentStatus
 from ragserve.store.vectors import ChunkPoint, document_id, point_id
 
 #: Bump when parsing or chunking changes what a file turns into, so unchanged files re-index.
@@ -39,10 +40,36 @@ PIPELINE_VERSION = "1"
 @dataclass(slots=True)
 class FileOutcome:
     source: str
-    status: Literal["ingested", "skipped", "failed"]
+    status: Literal["ingested", "skipped", "failed", "cancelled"]
     chunks: int = 0
     tokens: int = 0
     reason: str | None = None
+    document_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestItem:
+    """One file to index as one document of one collection."""
+
+    path: Path
+    document_id: str
+    source: str
+    collection: CollectionRow
+    force: bool = False
+
+
+class PipelineHooks:
+    """What the ingestion service watches; the CLI uses these defaults."""
+
+    def wanted(self, document_id: str) -> bool:
+        """False once a document was deleted or cancelled: its work is dropped."""
+        return True
+
+    def begin(self, item: IngestItem) -> None:
+        """Called as a document starts parsing."""
+
+    def embedded(self, chunks: int) -> None:
+        """Called after each embedding batch (rates for the status endpoint)."""
 
 
 @dataclass(slots=True)
@@ -69,9 +96,10 @@ class IngestReport:
 
 @dataclass(slots=True)
 class _Prepared:
-    row: DocumentRow
+    item: IngestItem
     document: ParsedDocument
     chunks: list[Chunk]
+    digest: str
     vectors: Vectors | None = None
 
 
@@ -85,8 +113,27 @@ def _display(path: Path) -> str:
         return str(path.resolve())
 
 
+class RateLimiter:
+    """Spaces out work so that on average at most ``rate`` units pass per second."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self, units: int) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(self._next, now)
+            self._next = start + units / self.rate
+        if start > now:
+            time.sleep(start - now)
+
+
 class IngestPipeline:
-    """Ingests files into one collection; ``on_outcome`` is called once per file."""
+    """Ingests files into collections; ``on_outcome`` is called once per file."""
 
     def __init__(
         self,
@@ -95,12 +142,21 @@ class IngestPipeline:
         embedder: EmbeddingBackend,
         on_outcome: Callable[[FileOutcome], None] | None = None,
         on_start: Callable[[int], None] | None = None,
+        hooks: PipelineHooks | None = None,
+        parallel: int = 1,
+        embed_rate: float | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.embedder = embedder
         self.on_outcome = on_outcome or (lambda _o: None)
         self.on_start = on_start or (lambda _n: None)
+        self.hooks = hooks or PipelineHooks()
+        self.parallel = parallel
+        self.rate = RateLimiter(embed_rate)
+        #: Held while a document's chunks are written and it is marked ready, so a deletion
+        #: lands wholly before or wholly after.
+        self.write_lock = threading.Lock()
         self.limits = ParseLimits(
             max_file_bytes=int(settings.max_file_mb * 2**20),
             max_unpacked_bytes=int(settings.max_unpacked_mb * 2**20),
@@ -111,7 +167,12 @@ class IngestPipeline:
             f"{embedder.model_id}"
         ).encode()
 
+    def digest(self, data: bytes) -> str:
+        """What decides whether a file changed: its bytes plus how they would be indexed."""
+        return hashlib.sha256(self._signature + b"\0" + data).hexdigest()
+
     def run(self, paths: list[Path], collection: str) -> IngestReport:
+        """Ingest files and folders into ``collection`` (created if missing)."""
         started = time.perf_counter()
         report = IngestReport(collection)
         lock = threading.Lock()
@@ -131,59 +192,101 @@ class IngestPipeline:
         for path in found.unsupported:
             reason = str(UnsupportedFile(path, f"unsupported type {path.suffix!r}").reason)
             report.outcomes.append(FileOutcome(_display(path), "skipped", reason=reason))
-
-        parsed: queue.Queue[object] = queue.Queue(maxsize=8)
-        to_write: queue.Queue[object] = queue.Queue(maxsize=4)
-        parser = threading.Thread(
-            target=self._parse_stage, args=(found.files, coll, parsed, record), daemon=True
-        )
-        writer = threading.Thread(
-            target=self._write_stage, args=(coll, to_write, record), daemon=True
-        )
-        parser.start()
-        writer.start()
-        try:
-            self._embed_stage(parsed, to_write, record)
-        except BaseException:
-            # Unblock the parse thread (it may be waiting on a full queue) before re-raising.
-            while parser.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    parsed.get(timeout=0.1)
-            raise
-        finally:
-            to_write.put(_DONE)
-            parser.join()
-            writer.join()
+        items = [
+            IngestItem(path, document_id(coll.name, str(path.resolve())), _display(path), coll)
+            for path in found.files
+        ]
+        self.process(items, record)
         if report.count("ingested"):
             self.catalog.vectors.optimize(coll.vector_collection)
         report.seconds = time.perf_counter() - started
         return report
 
+    def process(
+        self,
+        items: Iterable[IngestItem] | Callable[[], IngestItem | None],
+        record: Callable[[FileOutcome], None],
+    ) -> None:
+        """Run every item through the stages; a callable source is read until it gives None."""
+        if callable(items):
+            take = items
+        else:
+            iterator = iter(items)
+            take_lock = threading.Lock()
+
+            def take() -> IngestItem | None:
+                with take_lock:
+                    return next(iterator, None)
+
+        parsed: queue.Queue[object] = queue.Queue(maxsize=8)
+        to_write: queue.Queue[object] = queue.Queue(maxsize=4)
+        parsers = [
+            threading.Thread(
+                target=self._parse_stage,
+                args=(take, parsed, record),
+                daemon=True,
+                name=f"parse-{i}",
+            )
+            for i in range(self.parallel)
+        ]
+        writer = threading.Thread(
+            target=self._write_stage, args=(to_write, record), daemon=True, name="write"
+        )
+        for thread in parsers:
+            thread.start()
+        writer.start()
+        try:
+            self._embed_stage(parsed, to_write, record, producers=len(parsers))
+        except BaseException:
+            # Unblock the parse threads (they may wait on a full queue) before re-raising.
+            while any(t.is_alive() for t in parsers):
+                with contextlib.suppress(queue.Empty):
+                    parsed.get(timeout=0.1)
+            raise
+        finally:
+            to_write.put(_DONE)
+            for thread in parsers:
+                thread.join()
+            writer.join()
+
     # -- stage 1: read, hash, skip unchanged, parse in a child process, chunk -------------------
     def _parse_stage(
         self,
-        files: list[Path],
-        coll: CollectionRow,
+        take: Callable[[], IngestItem | None],
         out: queue.Queue[object],
         record: Callable[[FileOutcome], None],
     ) -> None:
         worker = ParseWorker(self.settings.parse_timeout_s)
         try:
-            for path in files:
-                source = _display(path)
-                doc_id = document_id(coll.name, str(path.resolve()))
+            while (item := take()) is not None:
+                if not self.hooks.wanted(item.document_id):
+                    record(FileOutcome(item.source, "cancelled", document_id=item.document_id))
+                    continue
+                self.hooks.begin(item)
                 try:
-                    data = read_file(path, self.limits.max_file_bytes)
-                    digest = hashlib.sha256(self._signature + b"\0" + data).hexdigest()
-                    previous = self.catalog.metadata.get_document(doc_id)
+                    data = read_file(item.path, self.limits.max_file_bytes)
+                    digest = self.digest(data)
+                    previous = self.catalog.metadata.get_document(item.document_id)
                     if (
-                        previous is not None
-                        and previous.content_hash == digest
-                        and previous.status == DocumentStatus.ready.value
+                        not item.force
+                        and previous is not None
+                        and previous.indexed_hash == digest
+                        and previous.status != DocumentStatus.failed.value
                     ):
-                        record(FileOutcome(source, "skipped", previous.chunks, reason="unchanged"))
+                        self.catalog.metadata.update_document(
+                            item.document_id, status=DocumentStatus.ready.value, error=None
+                        )
+                        record(
+                            FileOutcome(
+                                item.source,
+                                "skipped",
+                                previous.chunks,
+                                reason="unchanged",
+                                document_id=item.document_id,
+                            )
+                        )
                         continue
-                    document = worker.parse(path, data, self.limits)
+                    document = worker.parse(item.path, data, self.limits)
                     chunks = chunk_document(
                         document,
                         self.embedder.tokenizer,
@@ -191,25 +294,12 @@ class IngestPipeline:
                         self.settings.chunk_overlap,
                     )
                 except IngestError as exc:
-                    self._fail(doc_id, coll.name, source, exc.reason, record)
+                    self._fail(item, exc.reason, record)
                     continue
                 except Exception as exc:  # a bug on one file must not stop the run
-                    reason = f"unexpected error: {type(exc).__name__}: {exc}"
-                    self._fail(doc_id, coll.name, source, reason, record)
+                    self._fail(item, f"unexpected error: {type(exc).__name__}: {exc}", record)
                     continue
-                row = DocumentRow(
-                    id=doc_id,
-                    collection=coll.name,
-                    source=source,
-                    title=document.title,
-                    kind=document.kind,
-                    content_hash=digest,
-                    status=DocumentStatus.ready.value,
-                    chunks=len(chunks),
-                    pages=document.pages,
-                    error=None,
-                )
-                out.put(_Prepared(row, document, chunks))
+                out.put(_Prepared(item, document, chunks, digest))
         finally:
             worker.close()
             out.put(_DONE)
@@ -220,18 +310,23 @@ class IngestPipeline:
         inbox: queue.Queue[object],
         out: queue.Queue[object],
         record: Callable[[FileOutcome], None],
+        producers: int,
     ) -> None:
         target = self.settings.embed_max_batch * 2
-        finished = False
-        while not finished:
+        remaining = producers
+        while remaining:
             pending: list[_Prepared] = []
             item = inbox.get()
             while True:
                 if item is _DONE:
-                    finished = True
-                    break
-                assert isinstance(item, _Prepared)
-                pending.append(item)
+                    remaining -= 1
+                    if not remaining:
+                        break
+                elif isinstance(item, _Prepared):
+                    if self.hooks.wanted(item.item.document_id):
+                        pending.append(item)
+                    else:
+                        record(_cancelled(item.item))
                 if sum(len(p.chunks) for p in pending) >= target:
                     break
                 try:
@@ -241,12 +336,14 @@ class IngestPipeline:
             if not pending:
                 continue
             texts = [c.embedding_text() for p in pending for c in p.chunks]
+            self.rate.acquire(len(texts))
             try:
                 vectors = self.embedder.embed_passages(texts)
             except RagserveError as exc:
                 for p in pending:
-                    self._fail(p.row.id, p.row.collection, p.row.source, str(exc), record)
+                    self._fail(p.item, str(exc), record)
                 continue
+            self.hooks.embedded(len(texts))
             offset = 0
             for p in pending:
                 p.vectors = vectors[offset : offset + len(p.chunks)]
@@ -255,22 +352,20 @@ class IngestPipeline:
 
     # -- stage 3: upsert new chunks, then drop stale ones, then mark ready -----------------------
     def _write_stage(
-        self,
-        coll: CollectionRow,
-        inbox: queue.Queue[object],
-        record: Callable[[FileOutcome], None],
+        self, inbox: queue.Queue[object], record: Callable[[FileOutcome], None]
     ) -> None:
-        while (item := inbox.get()) is not _DONE:
-            assert isinstance(item, _Prepared) and item.vectors is not None
-            row, doc = item.row, item.document
+        while (prepared := inbox.get()) is not _DONE:
+            assert isinstance(prepared, _Prepared) and prepared.vectors is not None
+            item, doc = prepared.item, prepared.document
+            coll = item.collection
             points = [
                 ChunkPoint(
-                    id=point_id(row.id, chunk.index),
+                    id=point_id(item.document_id, chunk.index),
                     vector=vector.tolist(),
                     payload={
-                        "document_id": row.id,
+                        "document_id": item.document_id,
                         "chunk_index": chunk.index,
-                        "source": row.source,
+                        "source": item.source,
                         "title": doc.title,
                         "kind": doc.kind,
                         "page": chunk.page,
@@ -280,46 +375,73 @@ class IngestPipeline:
                         "text": chunk.text,
                     },
                 )
-                for chunk, vector in zip(item.chunks, item.vectors, strict=True)
+                for chunk, vector in zip(prepared.chunks, prepared.vectors, strict=True)
             ]
-            try:
-                for i in range(0, len(points), 256):
-                    self.catalog.vectors.upsert(coll.vector_collection, points[i : i + 256])
-                self.catalog.vectors.delete_document(coll.vector_collection, row.id, len(points))
-                self.catalog.metadata.save_document(row)
-            except Exception as exc:  # store failure: this document fails, the run goes on
-                self._fail(row.id, coll.name, row.source, f"could not store chunks: {exc}", record)
-                continue
             note = (
                 f"text cut at {self.limits.max_text_chars} characters (RAGSERVE_MAX_TEXT_CHARS)"
                 if doc.truncated
                 else None
             )
-            tokens = sum(c.tokens for c in item.chunks)
-            record(FileOutcome(row.source, "ingested", len(points), tokens, reason=note))
+            with self.write_lock:
+                if not self.hooks.wanted(item.document_id):
+                    record(_cancelled(item))
+                    continue
+                try:
+                    for i in range(0, len(points), 256):
+                        self.catalog.vectors.upsert(coll.vector_collection, points[i : i + 256])
+                    self.catalog.vectors.delete_document(
+                        coll.vector_collection, item.document_id, len(points)
+                    )
+                    self.catalog.metadata.update_document(
+                        item.document_id,
+                        collection=coll.name,
+                        source=item.source,
+                        title=doc.title,
+                        kind=doc.kind,
+                        content_hash=prepared.digest,
+                        indexed_hash=prepared.digest,
+                        status=DocumentStatus.ready.value,
+                        chunks=len(points),
+                        pages=doc.pages,
+                        error=note,
+                    )
+                except Exception as exc:  # store failure: this document fails, the run goes on
+                    self._fail(item, f"could not store chunks: {exc}", record, intact=False)
+                    continue
+            tokens = sum(c.tokens for c in prepared.chunks)
+            record(
+                FileOutcome(
+                    item.source, "ingested", len(points), tokens, note, document_id=item.document_id
+                )
+            )
 
     def _fail(
         self,
-        doc_id: str,
-        collection: str,
-        source: str,
+        item: IngestItem,
         reason: str,
         record: Callable[[FileOutcome], None],
+        *,
+        intact: bool = True,
     ) -> None:
-        """Record a failure; a previously ready version stays ready and searchable."""
-        previous = self.catalog.metadata.get_document(doc_id)
-        if previous is not None and previous.status == DocumentStatus.ready.value:
-            previous.error = reason
-            self.catalog.metadata.save_document(previous)
-        else:
-            self.catalog.metadata.save_document(
-                DocumentRow(
-                    id=doc_id,
-                    collection=collection,
-                    source=source,
-                    status=DocumentStatus.failed.value,
-                    error=reason,
-                    chunks=0,
-                )
+        """Record a failure; a previously indexed version stays ready and searchable."""
+        previous = self.catalog.metadata.get_document(item.document_id)
+        if intact and previous is not None and previous.indexed_hash:
+            self.catalog.metadata.update_document(
+                item.document_id,
+                status=DocumentStatus.ready.value,
+                error=f"the latest version failed, the previous one is kept: {reason}",
             )
-        record(FileOutcome(source, "failed", reason=reason))
+        else:
+            self.catalog.metadata.update_document(
+                item.document_id,
+                collection=item.collection.name,
+                source=item.source,
+                status=DocumentStatus.failed.value,
+                error=reason,
+                indexed_hash=None,
+            )
+        record(FileOutcome(item.source, "failed", reason=reason, document_id=item.document_id))
+
+
+def _cancelled(item: IngestItem) -> FileOutcome:
+    return FileOutcome(item.source, "cancelled", document_id=item.document_id)

@@ -89,11 +89,25 @@ class EdgeVectorStore:
                 qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id, from_index))
             )
 
-    def search(self, name: str, vector: Sequence[float], limit: int) -> list[SearchHit]:
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        limit: int,
+        exclude_documents: Sequence[str] = (),
+    ) -> list[SearchHit]:
         shard = self._shard(name)
+        flt = None
+        if exclude_documents:
+            flt = qe.Filter(
+                must_not=[
+                    qe.FieldCondition(key="document_id", match=qe.MatchAny(list(exclude_documents)))
+                ]
+            )
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(list(vector)),
+            filter=flt,
             with_payload=True,
             params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)),
         )

@@ -67,8 +67,25 @@ class QdrantClientStore:
             name, points_selector=models.FilterSelector(filter=_doc_filter(doc_id, from_index))
         )
 
-    def search(self, name: str, vector: Sequence[float], limit: int) -> list[SearchHit]:
-        result = self._client.query_points(name, query=list(vector), limit=limit, with_payload=True)
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        limit: int,
+        exclude_documents: Sequence[str] = (),
+    ) -> list[SearchHit]:
+        flt = None
+        if exclude_documents:
+            flt = models.Filter(
+                must_not=[
+                    models.FieldCondition(
+                        key="document_id", match=models.MatchAny(any=list(exclude_documents))
+                    )
+                ]
+            )
+        result = self._client.query_points(
+            name, query=list(vector), query_filter=flt, limit=limit, with_payload=True
+        )
         return [SearchHit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
 
     def count(self, name: str, doc_id: str | None = None) -> int:

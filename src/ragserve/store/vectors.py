@@ -56,7 +56,15 @@ class VectorStore(Protocol):
         """Delete a document's chunks whose ``chunk_index`` is at least ``from_index``."""
         ...
 
-    def search(self, name: str, vector: Sequence[float], limit: int) -> list[SearchHit]: ...
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        limit: int,
+        exclude_documents: Sequence[str] = (),
+    ) -> list[SearchHit]:
+        """The ``limit`` nearest chunks, leaving out those of ``exclude_documents``."""
+        ...
 
     def count(self, name: str, doc_id: str | None = None) -> int: ...
 

@@ -106,6 +106,8 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def _print_sources(result: AskResult) -> None:
+    if result.indexing:
+        out.print(f"\n[yellow]Not used, still indexing:[/yellow] {', '.join(result.indexing)}")
     if not result.citations:
         out.print("\n[dim]No sources cited.[/dim]")
         return
@@ -223,6 +225,32 @@ def collections_delete(
         except RagserveError as exc:
             raise _fail(exc) from exc
     out.print(f"Deleted collection {name}.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (RAGSERVE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (RAGSERVE_PORT).")] = None,
+) -> None:
+    """Run the API, the OpenAI-compatible /v1 facade, ingestion workers and the web UI.
+
+    Starts the embedded llama.cpp server unless RAGSERVE_LLM_BASE_URL names a backend.
+    SIGTERM or Ctrl-C stops accepting requests and lets in-flight documents finish; the rest
+    stay queued and resume on the next start.
+    """
+    import uvicorn
+
+    from ragserve.api.app import create_app
+
+    settings = _settings()
+    logging.getLogger("ragserve").setLevel(logging.INFO)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        timeout_graceful_shutdown=int(max(settings.shutdown_grace_s, 1)),
+        log_level="info",
+    )
 
 
 @app.command()

@@ -205,9 +205,7 @@ class Settings(BaseSettings):
     ingest_max_files: int = Field(
         100, ge=1, description="Most files in one upload request (413 above)."
     )
-    max_request_mb: float = Field(
-        512.0, gt=0, description="Largest request body, MiB (413 above)."
-    )
+    max_request_mb: float = Field(512.0, gt=0, description="Largest request body, MiB (413 above).")
     ingest_parallel: int = Field(
         2, ge=1, le=64, description="Documents parsed in parallel (one child process each)."
     )
@@ -275,8 +273,7 @@ def configuration_table() -> str:
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
         rows.append(
-            f"| `RAGSERVE_{name.upper()}` | {_render_default(default)} "
-            f"| {field.description} |"
+            f"| `RAGSERVE_{name.upper()}` | {_render_default(default)} | {field.description} |"
         )
     return "\n".join(rows) + "\n"
 

@@ -10,8 +10,15 @@
     │   ├── TooLarge                   over a size, page or unpacked-size limit
     │   └── FileVanished               deleted or unreadable between discovery and parsing
     ├── StoreError
-    │   ├── CollectionNotFound
+    │   ├── NotFound                   no such collection, document, job or conversation
+    │   │   └── CollectionNotFound
+    │   ├── AlreadyExists              a collection of that name exists
     │   └── EmbeddingMismatch          collection pinned to another model or dimension
+    ├── RequestRejected                the server will not take this request as it is
+    │   ├── Overloaded                 ingestion queue full: retry after ``retry_after`` s
+    │   ├── RequestTooLarge            too many files or bytes in one request
+    │   ├── Unauthorized               missing or wrong API key
+    │   └── Forbidden                  an admin route without the admin key
     ├── EmbeddingError                 the embedder failed or returned the wrong shape
     └── BackendError                   a chat or embedding server failed
         ├── BackendUnavailable         connect error, DNS, refused, 5xx
@@ -79,7 +86,15 @@ class StoreError(RagserveError):
     pass
 
 
-class CollectionNotFound(StoreError):
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class CollectionNotFound(NotFound):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(
@@ -100,6 +115,28 @@ class EmbeddingMismatch(StoreError):
             f"the new model: `ragserve collections delete {collection}` then "
             f"`ragserve ingest PATH --collection {collection}`."
         )
+
+
+class RequestRejected(RagserveError):
+    pass
+
+
+class Overloaded(RequestRejected):
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class RequestTooLarge(RequestRejected):
+    pass
+
+
+class Unauthorized(RequestRejected):
+    pass
+
+
+class Forbidden(RequestRejected):
+    pass
 
 
 class EmbeddingError(RagserveError):

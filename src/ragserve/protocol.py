@@ -1,10 +1,11 @@
-"""Wire models: what ``ragserve ask --json`` prints and (later) what the API returns."""
+"""Wire models: what ``ragserve ask --json`` prints, the REST API and the OpenAI facade."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Citation(BaseModel):
@@ -39,4 +40,243 @@ class AskResult(BaseModel):
         description="`model`: the model wrote the [n] markers; `similarity`: the model wrote "
         "none, so each answer sentence was matched to its closest source by embedding."
     )
+    indexing: list[str] = Field(
+        default_factory=list,
+        description="Documents of the collection still being indexed, so not used yet.",
+    )
     timings: Timings
+
+
+# --- errors (OpenAI's shape, used by every route) ---------------------------------------------
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+# --- REST: collections, documents, jobs, ingestion ----------------------------------------------
+class CollectionCreate(BaseModel):
+    name: str = Field(description="Letters, digits, '.', '_' or '-'; at most 100 characters.")
+    embedding_model: str | None = Field(
+        None, description="Must be the model this server embeds with; unset: that model."
+    )
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    embedding_model: str
+    dimension: int
+    documents_ready: int
+    created_at: datetime
+
+
+DocStatus = Literal["queued", "indexing", "ready", "failed"]
+
+
+class DocumentInfo(BaseModel):
+    id: str
+    collection: str
+    source: str
+    status: DocStatus
+    error: str | None = Field(None, description="Why it failed, or a note (truncation, ...).")
+    chunks: int
+    pages: int | None = None
+    title: str | None = None
+    kind: str | None = None
+    updated_at: datetime
+
+
+class JobItem(BaseModel):
+    document_id: str
+    source: str
+    status: DocStatus
+    error: str | None = None
+    chunks: int
+
+
+class JobInfo(BaseModel):
+    id: str
+    collection: str
+    created_at: datetime
+    done: bool = Field(description="Every document of the job is ready or failed.")
+    counts: dict[str, int] = Field(description="Documents per status.")
+    items: list[JobItem]
+
+
+class PathIngestRequest(BaseModel):
+    paths: list[str] = Field(min_length=1, description="Files or folders on the server.")
+
+
+class IngestStatusResponse(BaseModel):
+    """What a client reads to throttle itself before it meets a 429."""
+
+    queued: int
+    indexing: int
+    in_flight: int = Field(description="queued + indexing; the queue is full at `capacity`.")
+    capacity: int
+    queue_fraction: float
+    accepting: bool
+    docs_per_s: float = Field(description="Documents finished per second, last 30 s.")
+    chunks_per_s: float = Field(description="Chunks embedded per second, last 30 s.")
+    parallel: int
+    embed_rate_limit: float | None
+    embed_queue: int = Field(description="Embedding requests waiting for the model.")
+
+
+class SearchRequest(BaseModel):
+    collection: str | None = None
+    query: str = Field(min_length=1)
+    top_k: int = Field(5, ge=1, le=100)
+
+
+class SearchResponse(BaseModel):
+    collection: str
+    query: str
+    results: list[Citation]
+    indexing: list[str]
+
+
+class ChatTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, description="The question.")
+    collection: str | None = None
+    conversation_id: str | None = Field(
+        None, description="Continue a stored conversation; unset starts a new one."
+    )
+    history: list[ChatTurn] | None = Field(
+        None, description="Earlier turns passed inline (instead of a conversation id)."
+    )
+    top_k: int | None = Field(None, ge=1, le=50)
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "ready", "not ready"]
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+# --- OpenAI-compatible facade ---------------------------------------------------------------------
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[OpenAIMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChoiceMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: ChoiceMessage
+    finish_reason: str | None = "stop"
+
+
+class ChatCompletionResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    citations: list[Citation] = Field(
+        default_factory=list, description="ragserve: the sources cited in the answer."
+    )
+
+
+class DeltaMessage(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: DeltaMessage
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    citations: list[Citation] | None = None
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
+    user: str | None = None
+
+
+class EmbeddingData(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingData]
+    model: str
+    usage: EmbeddingUsage

@@ -41,6 +41,7 @@ class OpenAICompatChat:
         api_key: str | None = None,
         context_window: int | None = None,
         timeouts: ChatTimeouts | None = None,
+        max_connections: int = 100,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts or ChatTimeouts()
@@ -51,6 +52,10 @@ class OpenAICompatChat:
             base_url=self.base_url,
             headers=auth_headers(api_key),
             timeout=httpx.Timeout(max(t.first_token, t.between_tokens), connect=t.connect),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=min(max_connections, 256),
+            ),
         )
 
     async def list_models(self) -> list[dict[str, Any]]:

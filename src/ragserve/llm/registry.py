@@ -55,6 +55,7 @@ def _openai(settings: Settings, stack: ExitStack) -> ChatSetup:
         api_key=settings.llm_api_key,
         context_window=settings.llm_context_window,
         timeouts=_timeouts(settings),
+        max_connections=settings.llm_max_connections,
     )
     return ChatSetup(backend, f"OpenAI-compatible server at {settings.llm_base_url}")
 
@@ -76,6 +77,7 @@ def _embedded(settings: Settings, stack: ExitStack) -> ChatSetup:
         model=EMBEDDED_MODEL_ALIAS,
         context_window=settings.llm_context_window or settings.embedded_context,
         timeouts=_timeouts(settings),
+        max_connections=settings.llm_max_connections,
     )
     return ChatSetup(backend, f"embedded llama.cpp ({server.gguf.name}) at {server.base_url}")
 

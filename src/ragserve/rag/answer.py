@@ -42,6 +42,7 @@ class AnswerService:
         self.settings = settings
         self.embedder = embedder
         self.chat = chat
+        self.catalog = catalog
         self.retriever = Retriever(catalog, embedder)
 
     async def stream(
@@ -50,6 +51,8 @@ class AnswerService:
         collection: str,
         history: Sequence[ChatMessage] = (),
         top_k: int | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> AsyncIterator[AnswerEvent]:
         """Token events as the model writes, then one DoneEvent with citations."""
         started = time.perf_counter()
@@ -58,8 +61,10 @@ class AnswerService:
             query = await standalone_query(self.chat, history, question)
             rewrite_ms = (time.perf_counter() - started) * 1000
         t0 = time.perf_counter()
-        sources = await asyncio.to_thread(
-            self.retriever.retrieve, collection, query, top_k or self.settings.top_k
+        # Documents still queued or indexing may be half written: leave them out, and say so.
+        pending = await asyncio.to_thread(self.catalog.metadata.not_ready, collection)
+        sources = await self.retriever.aretrieve(
+            collection, query, top_k or self.settings.top_k, exclude=[d.id for d in pending]
         )
         if sources and sources[0].score > 0:
             floor = sources[0].score * self.settings.min_relative_score
@@ -80,12 +85,12 @@ class AnswerService:
                 sources,
                 history,
                 context_window=await self.chat.context_window(),
-                max_tokens=self.settings.llm_max_tokens,
+                max_tokens=max_tokens or self.settings.llm_max_tokens,
             )
             async for delta in self.chat.stream(
                 messages,
-                max_tokens=self.settings.llm_max_tokens,
-                temperature=self.settings.llm_temperature,
+                max_tokens=max_tokens or self.settings.llm_max_tokens,
+                temperature=self.settings.llm_temperature if temperature is None else temperature,
             ):
                 if first_token_ms is None:
                     first_token_ms = (time.perf_counter() - started) * 1000
@@ -110,6 +115,7 @@ class AnswerService:
                 collection=collection,
                 model=model,
                 attribution=attribution,
+                indexing=sorted(d.source for d in pending),
                 timings=Timings(
                     rewrite_ms=rewrite_ms,
                     retrieval_ms=retrieval_ms,

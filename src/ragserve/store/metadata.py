@@ -259,6 +259,7 @@ class MetadataStore:
         set on each), in one transaction."""
         with self.session() as s:
             s.add(job)
+            s.flush()  # the job row first: items reference it
             s.add_all(items)
             for fields in documents:
                 row = s.get(DocumentRow, fields["id"])

@@ -35,6 +35,11 @@ def register_loader(loader: Loader) -> None:
     _LOADERS[loader.kind] = loader
 
 
+def registered_loaders() -> list[Loader]:
+    _ensure_builtins()
+    return list(_LOADERS.values())
+
+
 def supported_suffixes() -> set[str]:
     _ensure_builtins()
     return {s for loader in _LOADERS.values() for s in loader.suffixes}

@@ -1,0 +1,68 @@
+"""The FastAPI app: ``create_app(settings)`` builds it; the lifespan loads and stops things.
+
+/healthz /readyz                  health
+/api/collections[/…/documents]    collections, uploads, documents
+/api/jobs /api/ingest/status      ingestion progress and back-pressure
+/api/search /api/chat             retrieval, cited answers over SSE
+/v1/models /v1/chat/completions /v1/embeddings    the OpenAI-compatible facade
+/                                 the web UI (static files)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ragserve import __version__
+from ragserve.api import errors
+from ragserve.api.deps import require_api_key
+from ragserve.api.limits import BodySizeLimit
+from ragserve.api.routes import chat, collections, documents, health, jobs, openai, search
+from ragserve.api.state import ServerState
+from ragserve.config import Settings
+from ragserve.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(str(files("ragserve") / "web"))
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """The ragserve app. A given ``runtime`` is used and left open (tests share one)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = runtime is None
+        rt = runtime or Runtime(settings)
+        try:
+            state = await ServerState.start(settings, rt)
+            app.state.ragserve = state
+            log.info("ragserve ready")
+            yield
+            await state.stop()
+        finally:
+            if own:
+                rt.close()
+
+    app = FastAPI(
+        title="ragserve",
+        version=__version__,
+        summary="Cited answers over your documents, on models you run.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 2**20))
+    app.include_router(health.router)
+    guarded = [Depends(require_api_key)]
+    for module in (collections, documents, jobs, search, chat, openai):
+        app.include_router(module.router, dependencies=guarded)
+    if (WEB_DIR / "index.html").exists():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ragserve.api.deps import State
+from ragserve.protocol import HealthResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthResponse)
+def healthz() -> HealthResponse:
+    """The process is up and answering."""
+    return HealthResponse(status="ok")
+
+
+@router.get("/readyz", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+async def readyz(state: State) -> JSONResponse:
+    """Models loaded, store open, chat backend reachable; 503 with the failing check if not."""
+    ok, checks = await state.readiness.check()
+    body = HealthResponse(status="ready" if ok else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

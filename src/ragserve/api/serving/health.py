@@ -1,0 +1,46 @@
+"""``/readyz``: models loaded, store open, chat backend reachable (cached for a moment)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ragserve.embed.batcher import BatchingEmbedder
+from ragserve.llm.base import ChatBackend
+from ragserve.store.catalog import Catalog
+
+CACHE_S = 5.0
+
+
+class Readiness:
+    def __init__(self, embedder: BatchingEmbedder, catalog: Catalog, chat: ChatBackend) -> None:
+        self.embedder = embedder
+        self.catalog = catalog
+        self.chat = chat
+        self._cached: tuple[float, bool, dict[str, str]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def check(self) -> tuple[bool, dict[str, str]]:
+        async with self._lock:
+            if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
+                return self._cached[1], self._cached[2]
+            checks: dict[str, str] = {}
+            ok = True
+            try:
+                await self.embedder.aembed("query", ["ready?"])
+                checks["embedder"] = f"ok: {self.embedder.model_id}"
+            except Exception as exc:
+                ok, checks["embedder"] = False, f"failed: {exc}"
+            try:
+                n = len(await asyncio.to_thread(self.catalog.collections))
+                checks["store"] = f"ok: {n} collection(s)"
+            except Exception as exc:
+                ok, checks["store"] = False, f"failed: {exc}"
+            try:
+                model = await asyncio.wait_for(self.chat.model_name(), 10)
+                await asyncio.wait_for(self.chat.context_window(), 10)
+                checks["chat"] = f"ok: {model} at {self.chat.base_url}"
+            except Exception as exc:
+                ok, checks["chat"] = False, f"unreachable: {exc}"
+            self._cached = (time.monotonic(), ok, checks)
+            return ok, checks

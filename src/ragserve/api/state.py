@@ -1,0 +1,70 @@
+"""Everything a running server holds, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from ragserve.api.serving.chat import ChatServing
+from ragserve.api.serving.embeddings import EmbeddingServing
+from ragserve.api.serving.health import Readiness
+from ragserve.api.serving.openai import OpenAIServing
+from ragserve.config import Settings
+from ragserve.embed.batcher import BatchingEmbedder
+from ragserve.ingest.service import IngestService
+from ragserve.rag.answer import AnswerService
+from ragserve.rag.retrieve import Retriever
+from ragserve.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    runtime: Runtime
+    embedder: BatchingEmbedder
+    ingest: IngestService
+    answers: AnswerService
+    retriever: Retriever
+    chat: ChatServing
+    openai: OpenAIServing
+    embeddings: EmbeddingServing
+    readiness: Readiness
+
+    @classmethod
+    async def start(cls, settings: Settings, runtime: Runtime) -> ServerState:
+        """Load the models and open the stores (off the event loop), then start ingestion."""
+        inner = await asyncio.to_thread(lambda: runtime.embedder)
+        embedder = BatchingEmbedder(
+            inner, max_batch=settings.embed_max_batch, delay_s=settings.embed_batch_delay_ms / 1000
+        )
+        setup = await asyncio.to_thread(lambda: runtime.chat)
+        log.info("chat: %s", setup.description)
+        catalog = await asyncio.to_thread(lambda: runtime.catalog)
+        answers = AnswerService(settings, catalog, embedder, setup.backend)
+        retriever = answers.retriever
+        ingest = IngestService(settings, catalog, embedder)
+        await asyncio.to_thread(ingest.start)
+        return cls(
+            settings=settings,
+            runtime=runtime,
+            embedder=embedder,
+            ingest=ingest,
+            answers=answers,
+            retriever=retriever,
+            chat=ChatServing(settings, answers, retriever, catalog.metadata),
+            openai=OpenAIServing(
+                settings, catalog, answers, retriever, setup.backend.base_url, [embedder.model_id]
+            ),
+            embeddings=EmbeddingServing(embedder),
+            readiness=Readiness(embedder, catalog, setup.backend),
+        )
+
+    async def stop(self) -> None:
+        """Finish or checkpoint ingestion, then release models and servers."""
+        await asyncio.to_thread(self.ingest.stop, self.settings.shutdown_grace_s)
+        await self.openai.aclose()
+        await self.runtime.chat.backend.aclose()
+        await asyncio.to_thread(self.embedder.close)

@@ -1,0 +1,154 @@
+"""Dynamic batching in front of one embedding model, shared by everything in a process.
+
+    /v1/embeddings ─┐
+    query embedding ─┼─▶ priority queue ─▶ one model thread: merge, sort by length, embed
+    ingestion ──────┘
+
+Concurrent small requests (64 clients sending one text each) are merged into one batch after
+waiting at most ``delay`` for company, as TEI and Infinity do; questions and API requests go
+before ingestion batches so a long ingest does not stall answers. One thread owns the model,
+so in-process backends never oversubscribe the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from ragserve.embed.base import EmbeddingBackend, TextTokenizer, Vectors
+
+Kind = Literal["query", "passage"]
+
+#: Lower runs first.
+INTERACTIVE, BULK = 0, 1
+#: Texts per piece of a bulk call: about half a second of CPU time for 200-token chunks.
+BULK_PIECE = 16
+
+
+@dataclass(order=True)
+class _Request:
+    priority: int
+    seq: int
+    kind: Kind = field(compare=False)
+    texts: list[str] = field(compare=False)
+    future: Future[Vectors] = field(compare=False)
+
+
+_STOP_PRIORITY = 99
+
+
+class BatchingEmbedder:
+    """An ``EmbeddingBackend`` that funnels every call through one batching thread."""
+
+    def __init__(self, inner: EmbeddingBackend, *, max_batch: int, delay_s: float) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.max_tokens = inner.max_tokens
+        self.max_batch = max_batch
+        self.delay_s = delay_s
+        self._queue: queue.PriorityQueue[_Request] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._busy = False
+        self.texts_embedded = 0
+        self._thread = threading.Thread(target=self._run, name="embed-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        return self.inner.tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def submit(self, kind: Kind, texts: Sequence[str], priority: int) -> Future[Vectors]:
+        future: Future[Vectors] = Future()
+        if not texts:
+            future.set_result(np.zeros((0, self.dimension), dtype=np.float32))
+            return future
+        self._queue.put(_Request(priority, next(self._seq), kind, list(texts), future))
+        return future
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        # Bulk work goes in small pieces so questions can slip in between them.
+        if len(texts) <= BULK_PIECE:
+            return self.submit("passage", texts, BULK).result()
+        pieces = [
+            self.submit("passage", texts[i : i + BULK_PIECE], BULK).result()
+            for i in range(0, len(texts), BULK_PIECE)
+        ]
+        return np.concatenate(pieces)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self.submit("query", texts, INTERACTIVE).result()
+
+    async def aembed(self, kind: Kind, texts: Sequence[str]) -> Vectors:
+        """Embed from the event loop without blocking it."""
+        return await asyncio.wrap_future(self.submit(kind, texts, INTERACTIVE))
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        """Stop the batching thread; the inner backend stays open (its owner closes it)."""
+        if self._thread.is_alive():
+            self._queue.put(_Request(_STOP_PRIORITY, next(self._seq), "query", [], Future()))
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        held: _Request | None = None
+        while True:
+            first = held or self._queue.get()
+            held = None
+            if first.priority == _STOP_PRIORITY:
+                return
+            batch = [first]
+            size = len(first.texts)
+            deadline = time.monotonic() + self.delay_s
+            # Wait briefly for more requests of the same kind to share this batch.
+            while size < self.max_batch:
+                timeout = deadline - time.monotonic()
+                try:
+                    nxt = (
+                        self._queue.get(timeout=timeout)
+                        if timeout > 0
+                        else self._queue.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+                if nxt.kind != first.kind or nxt.priority == _STOP_PRIORITY:
+                    held = nxt
+                    break
+                batch.append(nxt)
+                size += len(nxt.texts)
+            self._embed(first.kind, batch)
+
+    def _embed(self, kind: Kind, batch: list[_Request]) -> None:
+        live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        texts = [t for r in live for t in r.texts]
+        try:
+            if kind == "query":
+                vectors = self.inner.embed_queries(texts)
+            else:
+                vectors = self.inner.embed_passages(texts)
+        except BaseException as exc:  # every waiting caller gets the error
+            for r in live:
+                r.future.set_exception(exc)
+            return
+        self.texts_embedded += len(texts)
+        offset = 0
+        for r in live:
+            r.future.set_result(vectors[offset : offset + len(r.texts)])
+            offset += len(r.texts)

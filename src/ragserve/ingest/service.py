@@ -1,0 +1,399 @@
+"""The ingestion service: a durable, bounded queue in front of the ingest pipeline.
+
+    submit ─▶ SQL rows (queued) + file kept under data_dir/uploads ─▶ in-memory queue
+           ─▶ IngestPipeline.process (parse ×N ▶ embed ▶ write) ─▶ rows ready / failed
+
+Every accepted document is a SQL row before the request returns, so a crash loses nothing:
+on start, ``queued`` and ``indexing`` rows are queued again, and deterministic chunk ids make
+the re-run overwrite instead of duplicate. The queue is bounded by ``ingest_queue_capacity``
+documents; past it, ``submit`` raises ``Overloaded`` with a Retry-After estimated from the
+current rate, so clients back off instead of hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import shutil
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragserve.config import Settings
+from ragserve.embed.base import EmbeddingBackend
+from ragserve.errors import CollectionNotFound, Forbidden, NotFound, Overloaded, RequestTooLarge
+from ragserve.ingest.discover import discover
+from ragserve.ingest.pipeline import FileOutcome, IngestItem, IngestPipeline, PipelineHooks
+from ragserve.store.catalog import Catalog
+from ragserve.store.metadata import CollectionRow, DocumentStatus, JobItemRow, JobRow, _now
+from ragserve.store.vectors import document_id
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """An uploaded file already written to disk, or the reason it was refused."""
+
+    name: str
+    path: Path | None
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStatus:
+    queued: int
+    indexing: int
+    capacity: int
+    accepting: bool
+    docs_per_s: float
+    chunks_per_s: float
+    parallel: int
+    embed_rate_limit: float | None
+
+    @property
+    def in_flight(self) -> int:
+        return self.queued + self.indexing
+
+    @property
+    def queue_fraction(self) -> float:
+        return self.in_flight / self.capacity
+
+
+class IngestService(PipelineHooks):
+    """Owns ingestion for one server process; start it once, stop it on shutdown."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, embedder: EmbeddingBackend) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.embedder = embedder
+        self.uploads = settings.data_dir / "uploads"
+        self.incoming = self.uploads / ".incoming"
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        self.pipeline = IngestPipeline(
+            settings,
+            catalog,
+            embedder,
+            hooks=self,
+            parallel=settings.ingest_parallel,
+            embed_rate=settings.ingest_embed_rate,
+        )
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[IngestItem | None] = queue.Queue()
+        self._pending: dict[str, IngestItem] = {}
+        self._indexing: set[str] = set()
+        self._requeue: set[str] = set()
+        self._cancelled: set[str] = set()
+        self._finished: deque[tuple[float, int]] = deque()
+        self._chunks: deque[tuple[float, int]] = deque()
+        self._touched: set[str] = set()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._optimizer: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Queue again whatever a previous process left queued or half done, then run."""
+        resumed = 0
+        for row in self.catalog.metadata.pending_documents():
+            coll = self.catalog.metadata.get_collection(row.collection)
+            if coll is None or not row.stored_path:
+                self.catalog.metadata.update_document(
+                    row.id, status=DocumentStatus.failed.value, error="lost its collection or file"
+                )
+                continue
+            if row.status != DocumentStatus.queued.value:
+                self.catalog.metadata.update_document(row.id, status=DocumentStatus.queued.value)
+            self._enqueue(IngestItem(Path(row.stored_path), row.id, row.source, coll))
+            resumed += 1
+        if resumed:
+            log.info("resuming %d queued document(s)", resumed)
+        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._thread.start()
+        self._optimizer = threading.Thread(target=self._optimize_when_idle, daemon=True)
+        self._optimizer.start()
+
+    def stop(self, grace_s: float) -> None:
+        """Stop taking queued work; in-flight documents get ``grace_s`` to finish.
+
+        Whatever does not finish stays queued in SQL and resumes on the next start.
+        """
+        self._stopping.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=grace_s)
+            if self._thread.is_alive():
+                log.warning("ingestion still busy after %.0f s; it resumes on restart", grace_s)
+        self._optimize_touched()
+
+    def _run(self) -> None:
+        self.pipeline.process(self._take, self._record)
+
+    def _take(self) -> IngestItem | None:
+        while True:
+            if self._stopping.is_set():
+                return None
+            item = self._queue.get()
+            if item is None or self._stopping.is_set():
+                self._queue.put(None)  # wake the other parse threads too
+                return None
+            if item.document_id in self._pending:
+                return item
+
+    # -- pipeline hooks ---------------------------------------------------------------------------
+    def wanted(self, document_id: str) -> bool:
+        return document_id not in self._cancelled
+
+    def begin(self, item: IngestItem) -> None:
+        with self._lock:
+            self._indexing.add(item.document_id)
+        self.catalog.metadata.update_document(
+            item.document_id, status=DocumentStatus.indexing.value
+        )
+
+    def embedded(self, chunks: int) -> None:
+        with self._lock:
+            self._chunks.append((time.monotonic(), chunks))
+
+    def _record(self, outcome: FileOutcome) -> None:
+        doc_id = outcome.document_id
+        if doc_id is None:
+            return
+        with self._lock:
+            self._indexing.discard(doc_id)
+            if doc_id in self._requeue:  # re-submitted while it was being indexed
+                self._requeue.discard(doc_id)
+                item = self._pending.get(doc_id)
+                if item is not None:
+                    self._queue.put(item)
+                    return
+            item = self._pending.pop(doc_id, None)
+            self._finished.append((time.monotonic(), 1))
+            if item is not None and outcome.status == "ingested":
+                self._touched.add(item.collection.vector_collection)
+
+    # -- submitting work --------------------------------------------------------------------------
+    def submit_uploads(self, collection: str, files: Sequence[StagedFile]) -> str:
+        """Queue uploaded files; returns the job id. Rejected files are recorded as failed."""
+        if len(files) > self.settings.ingest_max_files:
+            raise RequestTooLarge(
+                f"{len(files)} files in one request; the limit is "
+                f"{self.settings.ingest_max_files} (RAGSERVE_INGEST_MAX_FILES)"
+            )
+        coll = self._collection(collection)
+        docs: list[tuple[StagedFile, str]] = [
+            (f, document_id(coll.name, f"upload:{f.name}")) for f in files
+        ]
+        with self._lock:
+            self._check_capacity(sum(1 for f, d in docs if f.rejected is None))
+            items = []
+            for staged, doc_id in docs:
+                if staged.rejected is not None or staged.path is None:
+                    continue
+                dest = self.uploads / doc_id / staged.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged.path, dest)
+                items.append(IngestItem(dest, doc_id, staged.name, coll))
+            rejected = [(f, d) for f, d in docs if f.rejected is not None]
+            return self._add_job(coll, items, rejected)
+
+    def submit_paths(self, collection: str, paths: Sequence[Path]) -> str:
+        """Queue files and folders on the server; only under ``RAGSERVE_INGEST_ROOTS``."""
+        roots = [r.resolve() for r in self.settings.ingest_roots]
+        for path in paths:
+            if not any(path.resolve().is_relative_to(root) for root in roots):
+                raise Forbidden(
+                    f"{path} is not under an allowed folder; set RAGSERVE_INGEST_ROOTS "
+                    f"(now {[str(r) for r in roots]})"
+                )
+        found = discover(list(paths))
+        if len(found.files) > self.settings.ingest_queue_capacity:
+            raise RequestTooLarge(
+                f"{len(found.files)} files is more than the whole queue holds "
+                f"({self.settings.ingest_queue_capacity}); submit them in parts"
+            )
+        coll = self._collection(collection)
+        with self._lock:
+            self._check_capacity(len(found.files))
+            items = [
+                IngestItem(p, document_id(coll.name, str(p.resolve())), str(p.resolve()), coll)
+                for p in found.files
+            ]
+            missing = [
+                (
+                    StagedFile(str(p), None, "no such file or directory"),
+                    document_id(coll.name, str(p)),
+                )
+                for p in found.missing
+            ]
+            return self._add_job(coll, items, missing)
+
+    def reindex(self, collection: str, doc_id: str) -> str:
+        """Parse and embed a document again, even if its file did not change."""
+        coll = self._collection(collection)
+        row = self.catalog.metadata.get_document(doc_id)
+        if row is None or row.collection != coll.name:
+            raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
+        if not row.stored_path or not Path(row.stored_path).exists():
+            raise NotFound(f"the file of document {row.source!r} is gone; upload it again")
+        with self._lock:
+            self._check_capacity(1)
+            item = IngestItem(Path(row.stored_path), doc_id, row.source, coll, force=True)
+            return self._add_job(coll, [item], [])
+
+    def _add_job(
+        self,
+        coll: CollectionRow,
+        items: list[IngestItem],
+        rejected: list[tuple[StagedFile, str]],
+    ) -> str:
+        """Persist the job, its items and the queued documents, then queue them (lock held)."""
+        job = JobRow(id=str(uuid.uuid4()), collection=coll.name)
+        job_items = [
+            JobItemRow(job_id=job.id, document_id=i.document_id, source=i.source) for i in items
+        ] + [
+            JobItemRow(
+                job_id=job.id,
+                document_id=doc_id,
+                source=f.name,
+                status=DocumentStatus.failed.value,
+                error=f.rejected,
+            )
+            for f, doc_id in rejected
+        ]
+        now = _now()
+        documents = [
+            {
+                "id": i.document_id,
+                "collection": coll.name,
+                "source": i.source,
+                "status": DocumentStatus.queued.value,
+                "error": None,
+                "stored_path": str(i.path),
+                "job_id": job.id,
+                "queued_at": now,
+            }
+            for i in items
+        ]
+        self.catalog.metadata.add_job(job, job_items, documents)
+        for item in items:
+            self._cancelled.discard(item.document_id)
+            self._enqueue(item)
+        return job.id
+
+    def _enqueue(self, item: IngestItem) -> None:
+        if item.document_id in self._indexing:
+            self._requeue.add(item.document_id)
+            self._pending[item.document_id] = item
+            return
+        already = item.document_id in self._pending
+        self._pending[item.document_id] = item
+        if not already:
+            self._queue.put(item)
+
+    def _check_capacity(self, new: int) -> None:
+        """Raise ``Overloaded`` if ``new`` more documents would not fit (lock held)."""
+        capacity = self.settings.ingest_queue_capacity
+        fresh = new
+        if len(self._pending) + fresh <= capacity:
+            return
+        if self._stopping.is_set():
+            raise Overloaded("the server is shutting down", retry_after=10)
+        excess = len(self._pending) + fresh - capacity
+        rate = self._rate(self._finished)
+        retry = 5 if rate <= 0 else min(60, max(1, math.ceil(excess / rate)))
+        raise Overloaded(
+            f"ingestion queue is full ({len(self._pending)} of {capacity} documents queued or "
+            f"indexing); retry after {retry} s",
+            retry_after=retry,
+        )
+
+    def _collection(self, name: str) -> CollectionRow:
+        return self.catalog.open(name, self.embedder.model_id, self.embedder.dimension, create=True)
+
+    # -- removing work -----------------------------------------------------------------------------
+    def delete_document(self, collection: str, doc_id: str) -> None:
+        """Delete a document; if it is queued or indexing, its work is dropped."""
+        row = self.catalog.metadata.get_document(doc_id)
+        coll = self.catalog.metadata.get_collection(collection)
+        if coll is None:
+            raise CollectionNotFound(collection)
+        if row is None or row.collection != collection:
+            raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
+        with self.pipeline.write_lock:  # a concurrent write lands wholly before this
+            with self._lock:
+                self._cancelled.add(doc_id)
+                self._pending.pop(doc_id, None)
+                self._requeue.discard(doc_id)
+            self.catalog.vectors.delete_document(coll.vector_collection, doc_id)
+            self.catalog.metadata.delete_document(doc_id)
+        shutil.rmtree(self.uploads / doc_id, ignore_errors=True)
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection, dropping its queued work first."""
+        ids = [row.id for row in self.catalog.documents(name)]
+        with self._lock:
+            for doc_id in ids:
+                self._cancelled.add(doc_id)
+                self._pending.pop(doc_id, None)
+        with self.pipeline.write_lock:
+            self.catalog.delete(name)
+        for doc_id in ids:
+            shutil.rmtree(self.uploads / doc_id, ignore_errors=True)
+
+    # -- status ---------------------------------------------------------------------------------
+    def status(self) -> IngestStatus:
+        with self._lock:
+            indexing = len(self._indexing)
+            return IngestStatus(
+                queued=len(self._pending) - indexing,
+                indexing=indexing,
+                capacity=self.settings.ingest_queue_capacity,
+                accepting=not self._stopping.is_set()
+                and len(self._pending) < self.settings.ingest_queue_capacity,
+                docs_per_s=self._rate(self._finished),
+                chunks_per_s=self._rate(self._chunks),
+                parallel=self.settings.ingest_parallel,
+                embed_rate_limit=self.settings.ingest_embed_rate,
+            )
+
+    def indexing_documents(self, collection: str) -> list[str]:
+        """Document ids of ``collection`` that answers must not use yet."""
+        with self._lock:
+            return [d for d, i in self._pending.items() if i.collection.name == collection]
+
+    @staticmethod
+    def _rate(events: deque[tuple[float, int]]) -> float:
+        horizon = time.monotonic() - RATE_WINDOW_S
+        while events and events[0][0] < horizon:
+            events.popleft()
+        if not events:
+            return 0.0
+        span = max(time.monotonic() - events[0][0], 1.0)
+        return sum(n for _, n in events) / span
+
+    # -- index maintenance ----------------------------------------------------------------------
+    def _optimize_when_idle(self) -> None:
+        """Build HNSW indexes once the queue has drained, off the request path."""
+        while not self._stopping.wait(2.0):
+            with self._lock:
+                idle = not self._pending
+            if idle:
+                self._optimize_touched()
+
+    def _optimize_touched(self) -> None:
+        with self._lock:
+            touched, self._touched = self._touched, set()
+        for name in touched:
+            try:
+                self.catalog.vectors.optimize(name)
+            except Exception:  # a collection deleted meanwhile; nothing to index
+                log.debug("optimize %s failed", name, exc_info=True)

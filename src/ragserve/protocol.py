@@ -158,6 +158,12 @@ class ChatRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=50)
 
 
+class ConversationInfo(BaseModel):
+    id: str
+    collection: str
+    messages: list[ChatTurn]
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "ready", "not ready"]
     checks: dict[str, str] = Field(default_factory=dict)

@@ -3,7 +3,7 @@
 The requested ``model`` picks the behaviour, so one server covers every case:
 ``ok``, ``stall-first`` (no first token), ``stall-mid`` (stops after two tokens),
 ``cut`` (connection dropped mid-stream), ``malformed`` (bad SSE), ``http-401``, ``http-503``,
-``cite`` (a fixed answer with ``[n]`` markers).
+``cite`` (a fixed answer with ``[n]`` markers), ``paced-N-MS`` (N tokens, one every MS ms).
 Embeddings: ``flaky-N`` fails N times with 503 and then answers.
 """
 
@@ -53,6 +53,11 @@ class FaultServer:
         if model == "cite":  # an answer citing sources 2 and 1 the way a good model does
             words = ["Vacation", " is", " 25", " days [2].", " Ask", " HR [1][7]."]
 
+        pace = 0.0
+        if model.startswith("paced-"):
+            _, count, ms = model.split("-")
+            words, pace = [f" w{i}" for i in range(int(count))], int(ms) / 1000
+
         async def events() -> AsyncIterator[bytes]:
             if model == "stall-first":
                 await asyncio.sleep(30)
@@ -63,6 +68,8 @@ class FaultServer:
                     raise ConnectionResetError("scripted cut")
                 if model == "malformed" and i == 1:
                     yield b"data: {not json\n\n"
+                if pace:
+                    await asyncio.sleep(pace)
                 chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
             yield b"data: [DONE]\n\n"
@@ -103,3 +110,15 @@ def running_fault_server() -> Iterator[tuple[str, FaultServer]]:
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+def main() -> None:
+    """Run it as its own process: ``python -m tests.fakes.fault_server PORT``."""
+    import sys
+
+    port = int(sys.argv[1])
+    uvicorn.run(FaultServer().app, host="127.0.0.1", port=port, log_level="error", backlog=4096)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,11 @@ REWRITE_PROMPT = (
     "Keep names and details from the conversation. Reply with only the rewritten question."
 )
 _WORD = re.compile(r"[A-Za-z0-9]{3,}")
+_STOP = set(
+    "and the what how does did about for with that this are was were can you your there then "
+    "also any much many its they them their which who why when where from have has not but "
+    "tell more".split()
+)
 
 
 def _words(text: str) -> set[str]:
@@ -40,8 +45,10 @@ async def standalone_query(chat: ChatBackend, history: Sequence[ChatMessage], qu
     line = re.sub(r"^(standalone question|question)\s*:\s*", "", line, flags=re.I).strip("\"' ")
     added = _words(line) - _words(question)
     context = _words(" ".join(m["content"] for m in history))
-    # Reject rewrites that are empty, rambling, or bring in nothing from the conversation
-    # (a small model often just echoes the follow-up).
-    if not line or len(line) > 4 * len(question) + 200 or not (added & context):
+    missing = _words(question) - _STOP - _words(line)
+    # Reject rewrites that are empty, rambling, bring in nothing from the conversation (a
+    # small model often just echoes the follow-up) or drop a content word of the follow-up
+    # (it sometimes repeats the previous question instead).
+    if not line or len(line) > 4 * len(question) + 200 or not (added & context) or missing:
         return fallback_query(history, question)
     return line

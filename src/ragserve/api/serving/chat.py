@@ -51,8 +51,6 @@ class ChatServing:
 
     async def prepare(self, request: ChatRequest) -> PreparedChat:
         """Check what can be checked before the stream starts, so it fails with a status."""
-        collection = request.collection or self.settings.collection
-        await asyncio.to_thread(self.retriever.open, collection)
         conversation: ConversationRow | None = None
         history: list[ChatMessage] = []
         if request.conversation_id:
@@ -67,6 +65,9 @@ class ChatServing:
             ]
         elif request.history:
             history = [ChatMessage(role=t.role, content=t.content) for t in request.history]
+        default = conversation.collection if conversation else self.settings.collection
+        collection = request.collection or default
+        await asyncio.to_thread(self.retriever.open, collection)
         if conversation is None and not request.history:
             conversation = ConversationRow(id=str(uuid.uuid4()), collection=collection, messages=[])
         return PreparedChat(request, collection, conversation, history)

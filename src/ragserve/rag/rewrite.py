@@ -12,10 +12,48 @@ REWRITE_PROMPT = (
     "Keep names and details from the conversation. Reply with only the rewritten question."
 )
 _WORD = re.compile(r"[A-Za-z0-9]{3,}")
-_STOP = set(
-    "and the what how does did about for with that this are was were can you your there then "
-    "also any much many its they them their which who why when where from have has not but "
-    "tell more".split()
+_STOP = frozenset(
+    [
+        "and",
+        "the",
+        "what",
+        "how",
+        "does",
+        "did",
+        "about",
+        "for",
+        "with",
+        "that",
+        "this",
+        "are",
+        "was",
+        "were",
+        "can",
+        "you",
+        "your",
+        "there",
+        "then",
+        "also",
+        "any",
+        "much",
+        "many",
+        "its",
+        "they",
+        "them",
+        "their",
+        "which",
+        "who",
+        "why",
+        "when",
+        "where",
+        "from",
+        "have",
+        "has",
+        "not",
+        "but",
+        "tell",
+        "more",
+    ]
 )
 
 

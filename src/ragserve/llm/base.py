@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
 
 class ChatMessage(TypedDict):
@@ -17,6 +17,10 @@ class ChatBackend(Protocol):
     base_url: str
 
     async def model_name(self) -> str: ...
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The server's model list: also the cheapest proof that it is reachable."""
+        ...
 
     async def context_window(self) -> int: ...
 

@@ -37,8 +37,8 @@ class Readiness:
             except Exception as exc:
                 ok, checks["store"] = False, f"failed: {exc}"
             try:
+                await asyncio.wait_for(self.chat.list_models(), 10)
                 model = await asyncio.wait_for(self.chat.model_name(), 10)
-                await asyncio.wait_for(self.chat.context_window(), 10)
                 checks["chat"] = f"ok: {model} at {self.chat.base_url}"
             except Exception as exc:
                 ok, checks["chat"] = False, f"unreachable: {exc}"

@@ -1,0 +1,161 @@
+"""What the API does when backends fail, work is in flight, or requests are not allowed.
+
+The chat backend is the scripted fault server: a real llama.cpp cannot be told to fail.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ragserve.config import Settings
+from ragserve.embed.base import EmbeddingBackend
+from ragserve.runtime import Runtime
+from tests.apiserver import running_app, sse_events, wait_for_documents
+from tests.fakes.fault_server import running_fault_server
+
+HANDBOOK = b"# Handbook\n\nEvery employee gets 25 vacation days a year.\n"
+
+AppFactory = Callable[..., AbstractContextManager[httpx.Client]]
+
+
+@pytest.fixture
+def app(tmp_path: Path, embedder: EmbeddingBackend) -> Iterator[AppFactory]:
+    """Start an app on the fault server with extra settings: ``with app(llm_model=...)``."""
+    with running_fault_server() as (fault_url, _):
+
+        @contextmanager
+        def start(**overrides: Any) -> Iterator[httpx.Client]:
+            values: dict[str, Any] = {
+                "data_dir": tmp_path / "data", "llm_base_url": fault_url, "llm_model": "ok",
+            }  # fmt: skip
+            settings = Settings(**{**values, **overrides})
+            runtime = Runtime(settings)
+            runtime.__dict__["embedder"] = embedder
+            with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=60) as c:
+                yield c
+            runtime.close()
+
+        yield start
+
+
+def _upload(client: httpx.Client, name: str, data: bytes, collection: str = "c") -> httpx.Response:
+    return client.post(f"/api/collections/{collection}/documents", files=[("files", (name, data))])
+
+
+@pytest.mark.parametrize("model", ["http-503", "cut", "stall-first"])
+def test_backend_failures_end_the_stream_with_an_error_event(app: AppFactory, model: str) -> None:
+    with app(llm_model=model, llm_first_token_timeout_s=1) as client:
+        _upload(client, "handbook.md", HANDBOOK)
+        wait_for_documents(client, "c", 1)
+        events = sse_events(
+            client.post("/api/chat", json={"message": "Vacation?", "collection": "c"})
+        )
+        assert [n for n, _ in events][0] == "meta" and events[-1][0] == "error"
+        error = json.loads(events[-1][1])["error"]
+        assert error["type"] in ("backend_error", "backend_timeout") and error["message"]
+        # The OpenAI facade sends the same body as a final data event, then [DONE].
+        body = {"model": "rag:c", "stream": True, "messages": [{"role": "user", "content": "Hi?"}]}
+        with client.stream("POST", "/v1/chat/completions", json=body) as r:
+            data = [d for _, d in sse_events(r)]
+        assert data[-1] == "[DONE]" and "error" in json.loads(data[-2])
+        plain = client.post("/v1/chat/completions", json={**body, "stream": False})
+        assert plain.status_code in (502, 504) and plain.json()["error"]["message"]
+
+
+def test_indexing_documents_are_left_out_and_named(app: AppFactory) -> None:
+    # Two chunks a second: the long document stays indexing for a while.
+    with app(ingest_embed_rate=2.0, chunk_tokens=32, chunk_overlap=0) as client:
+        _upload(client, "handbook.md", HANDBOOK)
+        wait_for_documents(client, "c", 1)
+        long_text = "\n\n".join(f"Rule {i}: vacation days are 25 per year." for i in range(200))
+        _upload(client, "rules.md", f"# Rules\n\n{long_text}".encode())
+        deadline = time.monotonic() + 30
+        while client.get("/api/ingest/status").json()["indexing"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        search = client.post("/api/search", json={"collection": "c", "query": "vacation days"})
+        assert search.json()["indexing"] == ["rules.md"]
+        assert {r["source"] for r in search.json()["results"]} == {"handbook.md"}
+        events = sse_events(
+            client.post("/api/chat", json={"message": "Vacation?", "collection": "c"})
+        )
+        citations = json.loads(next(d for n, d in events if n == "citations"))
+        assert citations["indexing"] == ["rules.md"]
+        assert {s["source"] for s in citations["sources"]} == {"handbook.md"}
+        status = client.get("/api/ingest/status").json()
+        assert status["in_flight"] == 1 and status["embed_rate_limit"] == 2.0
+
+        # Deleting it mid-way drops the rest of its work and leaves no chunks behind.
+        rules = next(
+            d
+            for d in client.get("/api/collections/c/documents").json()
+            if d["source"] == "rules.md"
+        )
+        assert client.delete(f"/api/collections/c/documents/{rules['id']}").status_code == 204
+        deadline = time.monotonic() + 30
+        while client.get("/api/ingest/status").json()["in_flight"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1.0)
+        docs = client.get("/api/collections/c/documents").json()
+        assert [d["source"] for d in docs] == ["handbook.md"]
+        after = client.post("/api/search", json={"collection": "c", "query": "Rule 7", "top_k": 50})
+        assert {r["source"] for r in after.json()["results"]} == {"handbook.md"}
+
+
+def test_request_body_limit_answers_413(app: AppFactory) -> None:
+    with app(max_request_mb=0.01) as client:
+        response = _upload(client, "big.md", b"# Big\n\n" + b"word " * 10_000)
+        assert response.status_code == 413
+        assert response.json()["error"]["type"] == "request_too_large"
+        assert _upload(client, "small.md", HANDBOOK).status_code == 202
+
+
+def test_api_key_and_admin_paths(app: AppFactory, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "policy.md").write_bytes(HANDBOOK)
+    (tmp_path / "secret.md").write_bytes(b"# Secret\n\nnot for the index")
+    with app(api_key="user-key", admin_key="admin-key", ingest_roots=[shared]) as client:
+        assert client.get("/healthz").status_code == 200
+        denied = client.get("/api/collections")
+        assert (
+            denied.status_code == 401 and denied.json()["error"]["type"] == "authentication_error"
+        )
+        user = {"Authorization": "Bearer user-key"}
+        admin = {"Authorization": "Bearer admin-key"}
+        assert client.get("/api/collections", headers=user).status_code == 200
+        assert client.get("/v1/models").status_code == 401
+        body = {"paths": [str(shared)]}
+        url = "/api/collections/c/documents/from-paths"
+        assert client.post(url, json=body, headers=user).status_code == 403
+        job = client.post(url, json=body, headers=admin)
+        assert job.status_code == 202 and job.json()["counts"] == {"queued": 1}
+        outside = client.post(url, json={"paths": [str(tmp_path / "secret.md")]}, headers=admin)
+        assert outside.status_code == 403 and "RAGSERVE_INGEST_ROOTS" in outside.text
+        client.headers.update(admin)
+        docs = wait_for_documents(client, "c", 1)
+        assert [d["status"] for d in docs] == ["ready"]
+
+
+def test_readyz_names_an_unreachable_backend(tmp_path: Path, embedder: EmbeddingBackend) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "d", llm_base_url="http://127.0.0.1:9/v1", llm_model="m"
+    )
+    runtime = Runtime(settings)
+    runtime.__dict__["embedder"] = embedder
+    with running_app(settings, runtime) as url:
+        ready = httpx.get(f"{url}/readyz", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["chat"].startswith("unreachable")
+        assert ready.json()["checks"]["embedder"].startswith("ok")
+        assert httpx.get(f"{url}/healthz").status_code == 200
+    runtime.close()

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from ragserve.errors import UnsupportedFile
+from ragserve.errors import CorruptFile, UnsupportedFile
 from ragserve.ingest.guards import looks_binary
 from ragserve.ingest.loaders import loader_for, registered_loaders
 
@@ -43,9 +43,10 @@ def checked_upload_name(name: str | None, head: bytes) -> str:
         if path.suffix.lower() not in sniffed.suffixes:
             clean = f"{clean}{sniffed.suffixes[0]}"
         return clean
-    loader = loader_for(path, head)  # raises UnsupportedFile for unknown suffixes
-    if loader.sniff is not None:
-        raise UnsupportedFile(clean, f"content is not a {loader.kind.upper()} file")
+    try:
+        loader = loader_for(path, head)  # raises UnsupportedFile for unknown suffixes
+    except CorruptFile as exc:  # e.g. text named .pdf: refused now rather than failed later
+        raise UnsupportedFile(clean, exc.reason) from exc
     if looks_binary(head):
         raise UnsupportedFile(clean, "binary content in a text file type")
     return clean

@@ -1,0 +1,101 @@
+"""The shared embedding batcher merges concurrent requests and keeps answers in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from ragserve.embed.base import TextTokenizer, Vectors
+from ragserve.embed.batcher import BatchingEmbedder
+from ragserve.errors import EmbeddingError
+
+
+class RecordingModel:
+    """Vectors that encode the text, so any mix-up shows; records each batch it ran."""
+
+    model_id = "recording"
+    max_tokens = 256
+    dimension = 2
+
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
+        self.batches: list[tuple[str, list[str]]] = []
+        self.delay = delay
+        self.fail_on = fail_on
+        self.lock = threading.Lock()
+
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        raise NotImplementedError
+
+    def _vectors(self, kind: str, texts: Sequence[str]) -> Vectors:
+        if self.fail_on in texts:
+            raise EmbeddingError("scripted failure")
+        time.sleep(self.delay)
+        with self.lock:
+            self.batches.append((kind, list(texts)))
+        return np.array([[float(len(t)), 1.0 if kind == "query" else 0.0] for t in texts],
+                        dtype=np.float32)  # fmt: skip
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._vectors("passage", texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._vectors("query", texts)
+
+    def close(self) -> None:
+        pass
+
+
+def test_concurrent_single_texts_share_batches_and_get_their_own_vectors() -> None:
+    model = RecordingModel(delay=0.01)
+    batcher = BatchingEmbedder(model, max_batch=64, delay_s=0.005)
+    texts = ["x" * n for n in range(1, 65)]
+    with ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(lambda t: batcher.embed_queries([t]), texts))
+    batcher.close()
+    for text, vectors in zip(texts, results, strict=True):
+        assert vectors.shape == (1, 2) and vectors[0, 0] == len(text) and vectors[0, 1] == 1.0
+    assert len(model.batches) < 16  # 64 requests, merged
+    assert sum(len(b) for _, b in model.batches) == 64
+
+
+def test_queries_and_passages_are_never_mixed_in_one_batch() -> None:
+    model = RecordingModel(delay=0.005)
+    batcher = BatchingEmbedder(model, max_batch=64, delay_s=0.005)
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(batcher.embed_queries if i % 2 else batcher.embed_passages,
+                               [f"t{i}"]) for i in range(32)]  # fmt: skip
+        out = [f.result() for f in futures]
+    batcher.close()
+    for i, vectors in enumerate(out):
+        assert vectors[0, 1] == (1.0 if i % 2 else 0.0)
+    for kind, texts in model.batches:
+        assert {int(t[1:]) % 2 for t in texts} == ({1} if kind == "query" else {0})
+
+
+def test_bulk_work_is_split_so_questions_get_in_between() -> None:
+    model = RecordingModel(delay=0.02)
+    batcher = BatchingEmbedder(model, max_batch=64, delay_s=0.0)
+    bulk = threading.Thread(target=batcher.embed_passages, args=([f"p{i}" for i in range(160)],))
+    bulk.start()
+    time.sleep(0.05)
+    batcher.embed_queries(["question"])
+    bulk.join()
+    batcher.close()
+    kinds = [kind for kind, _ in model.batches]
+    assert kinds.index("query") < len(kinds) - 1  # answered before the bulk call finished
+
+
+def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on() -> None:
+    model = RecordingModel(fail_on="bad")
+    batcher = BatchingEmbedder(model, max_batch=8, delay_s=0.0)
+    with pytest.raises(EmbeddingError):
+        batcher.embed_queries(["bad"])
+    assert batcher.embed_queries(["good"])[0, 0] == 4
+    assert batcher.embed_queries([]).shape == (0, 2)
+    batcher.close()

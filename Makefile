@@ -21,6 +21,8 @@ setup: $(STAMP)
 run: setup
 	$(VENV)/bin/ragserve ingest samples --collection $(COLLECTION)
 	$(VENV)/bin/ragserve ask "$(QUESTION)" --collection $(COLLECTION)
+	@echo "Serving http://$${RAGSERVE_HOST:-127.0.0.1}:$${RAGSERVE_PORT:-8000} (API docs at /docs); Ctrl-C stops."
+	$(VENV)/bin/ragserve serve
 
 test: setup
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered

@@ -21,6 +21,7 @@ from ragserve.llm.base import ChatMessage
 from ragserve.protocol import AskResult
 from ragserve.rag.answer import DoneEvent, TokenEvent
 from ragserve.runtime import Runtime
+from ragserve.store.ownership import ensure_no_server
 
 app = typer.Typer(
     help="ragserve: ask questions about your documents with models you run yourself.",
@@ -66,6 +67,10 @@ def ingest(
 
     settings = _settings()
     name = collection or settings.collection
+    try:
+        ensure_no_server(settings.data_dir)
+    except RagserveError as exc:
+        raise _fail(exc) from exc
     with Runtime(settings) as runtime, Progress(
         TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -219,8 +224,10 @@ def collections_delete(
     """Delete a collection, its vectors and its document records."""
     if not yes and not typer.confirm(f"Delete collection {name!r}?"):
         raise typer.Exit(1)
-    with Runtime(_settings()) as runtime:
+    settings = _settings()
+    with Runtime(settings) as runtime:
         try:
+            ensure_no_server(settings.data_dir)
             runtime.catalog.delete(name)
         except RagserveError as exc:
             raise _fail(exc) from exc

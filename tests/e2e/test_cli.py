@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ragserve.errors import ConfigError
 from ragserve.llm.embedded import EmbeddedLlamaServer
 from tests.conftest import SAMPLES
 from tests.fakes.fault_server import running_fault_server
@@ -141,3 +142,27 @@ def test_doctor_explains_misconfigured_endpoints(workdir: Path, fault_url: str) 
 
     human = run(["doctor"], workdir, {**env, "RAGSERVE_LLM_BASE_URL": "http://127.0.0.1:9/v1"})
     assert "✗ chat endpoint" in human.stdout and "cannot connect" in human.stdout
+
+
+def test_ingest_refuses_a_data_dir_a_server_owns(tmp_path: Path) -> None:
+    from ragserve.store.ownership import DataDirLock
+
+    lock = DataDirLock(tmp_path / "data")
+    lock.acquire()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ragserve", "ingest", str(tmp_path)],
+            env={**os.environ, "RAGSERVE_DATA_DIR": str(tmp_path / "data")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1
+        assert "server is running" in result.stderr and "/api/collections" in result.stderr
+        with pytest.raises(ConfigError, match="another ragserve server"):
+            DataDirLock(tmp_path / "data").acquire()
+    finally:
+        lock.release()
+    again = DataDirLock(tmp_path / "data")
+    again.acquire()  # free again once released
+    again.release()

@@ -27,6 +27,7 @@ from ragserve.api.routes import chat, collections, documents, health, jobs, open
 from ragserve.api.state import ServerState
 from ragserve.config import Settings
 from ragserve.runtime import Runtime
+from ragserve.store.ownership import DataDirLock
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = runtime is None
+        lock = DataDirLock(settings.data_dir)
+        lock.acquire()
         rt = runtime or Runtime(settings)
         try:
             state = await ServerState.start(settings, rt)
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             if own:
                 rt.close()
+            lock.release()
 
     app = FastAPI(
         title="ragserve",

@@ -44,7 +44,7 @@ def checked_upload_name(name: str | None, head: bytes) -> str:
             clean = f"{clean}{sniffed.suffixes[0]}"
         return clean
     try:
-        loader = loader_for(path, head)  # raises UnsupportedFile for unknown suffixes
+        loader_for(path, head)  # raises UnsupportedFile for unknown suffixes
     except CorruptFile as exc:  # e.g. text named .pdf: refused now rather than failed later
         raise UnsupportedFile(clean, exc.reason) from exc
     if looks_binary(head):

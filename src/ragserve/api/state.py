@@ -37,8 +37,11 @@ class ServerState:
     async def start(cls, settings: Settings, runtime: Runtime) -> ServerState:
         """Load the models and open the stores (off the event loop), then start ingestion."""
         inner = await asyncio.to_thread(lambda: runtime.embedder)
+        # Merge about what one forward pass takes (short texts): a bigger merge only makes
+        # early requests wait, and smaller ones let responses go out while the next runs.
+        merge = max(8, min(settings.embed_max_batch, settings.resolved_embed_batch_tokens // 32))
         embedder = BatchingEmbedder(
-            inner, max_batch=settings.embed_max_batch, delay_s=settings.embed_batch_delay_ms / 1000
+            inner, max_batch=merge, delay_s=settings.embed_batch_delay_ms / 1000
         )
         setup = await asyncio.to_thread(lambda: runtime.chat)
         log.info("chat: %s", setup.description)

@@ -20,6 +20,7 @@ class Citation(BaseModel):
     document_id: str
     chunk_index: int
     score: float
+    vector: list[float] | None = Field(None, exclude=True, repr=False)
 
 
 class Timings(BaseModel):

@@ -46,9 +46,9 @@ class ServerState:
         setup = await asyncio.to_thread(lambda: runtime.chat)
         log.info("chat: %s", setup.description)
         catalog = await asyncio.to_thread(lambda: runtime.catalog)
-        answers = AnswerService(settings, catalog, embedder, setup.backend)
-        retriever = answers.retriever
         ingest = IngestService(settings, catalog, embedder)
+        answers = AnswerService(settings, catalog, embedder, setup.backend, ingest.not_ready)
+        retriever = answers.retriever
         await asyncio.to_thread(ingest.start)
         return cls(
             settings=settings,

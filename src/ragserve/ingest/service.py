@@ -365,10 +365,12 @@ class IngestService(PipelineHooks):
                 embed_rate_limit=self.settings.ingest_embed_rate,
             )
 
-    def indexing_documents(self, collection: str) -> list[str]:
-        """Document ids of ``collection`` that answers must not use yet."""
+    def not_ready(self, collection: str) -> list[tuple[str, str]]:
+        """(id, source) of the documents of ``collection`` that answers must not use yet."""
         with self._lock:
-            return [d for d, i in self._pending.items() if i.collection.name == collection]
+            return [
+                (d, i.source) for d, i in self._pending.items() if i.collection.name == collection
+            ]
 
     @staticmethod
     def _rate(events: deque[tuple[float, int]]) -> float:

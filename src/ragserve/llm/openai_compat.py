@@ -129,7 +129,8 @@ class OpenAICompatChat:
                             f"answer took longer than {self.timeouts.total:.0f} s in total", url
                         )
                     try:
-                        line = await asyncio.wait_for(anext(lines), wait)
+                        async with asyncio.timeout(wait):  # no extra task per line
+                            line = await anext(lines)
                     except StopAsyncIteration:
                         return  # stream ended without [DONE]: treat as end of answer
                     except TimeoutError:

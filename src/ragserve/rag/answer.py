@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
+from ragserve.embed.batcher import BACKGROUND
 from ragserve.llm.base import ChatBackend, ChatMessage
 from ragserve.protocol import AskResult, Citation, Timings
-from ragserve.rag.citations import attribute_by_similarity, cited_numbers
+from ragserve.rag.citations import answer_sentences, attribute_by_similarity, cited_numbers
 from ragserve.rag.prompt import build_messages
-from ragserve.rag.retrieve import Retriever
+from ragserve.rag.retrieve import Retriever, embed_texts
 from ragserve.rag.rewrite import standalone_query
 from ragserve.store.catalog import Catalog
 
@@ -37,9 +37,17 @@ class AnswerService:
     """Streams cited answers from a collection."""
 
     def __init__(
-        self, settings: Settings, catalog: Catalog, embedder: EmbeddingBackend, chat: ChatBackend
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        embedder: EmbeddingBackend,
+        chat: ChatBackend,
+        not_ready: Callable[[str], list[tuple[str, str]]] | None = None,
     ) -> None:
+        """``not_ready(collection)`` lists (id, source) of documents not to use yet; by
+        default it asks SQL, the server passes its ingestion queue's in-memory view."""
         self.settings = settings
+        self.not_ready = not_ready or self._not_ready_in_sql
         self.embedder = embedder
         self.chat = chat
         self.catalog = catalog
@@ -62,9 +70,9 @@ class AnswerService:
             rewrite_ms = (time.perf_counter() - started) * 1000
         t0 = time.perf_counter()
         # Documents still queued or indexing may be half written: leave them out, and say so.
-        pending = await asyncio.to_thread(self.catalog.metadata.not_ready, collection)
+        pending = self.not_ready(collection)
         sources = await self.retriever.aretrieve(
-            collection, query, top_k or self.settings.top_k, exclude=[d.id for d in pending]
+            collection, query, top_k or self.settings.top_k, exclude=[d for d, _ in pending]
         )
         if sources and sources[0].score > 0:
             floor = sources[0].score * self.settings.min_relative_score
@@ -101,9 +109,12 @@ class AnswerService:
         numbers = cited_numbers(answer, len(used))
         attribution = "model" if numbers else "none"
         if not numbers and used:
-            answer, numbers = await asyncio.to_thread(
-                attribute_by_similarity, answer, used, self.embedder
+            spans = answer_sentences(answer)
+            # After the answer: runs behind other people's questions, ahead of ingestion.
+            sentences = await embed_texts(
+                self.embedder, [answer[s:e] for s, e in spans], priority=BACKGROUND
             )
+            answer, numbers = attribute_by_similarity(answer, used, self.embedder, sentences)
             attribution = "similarity" if numbers else "none"
         by_number = {c.n: c for c in used}
         yield DoneEvent(
@@ -115,7 +126,7 @@ class AnswerService:
                 collection=collection,
                 model=model,
                 attribution=attribution,
-                indexing=sorted(d.source for d in pending),
+                indexing=sorted(source for _, source in pending),
                 timings=Timings(
                     rewrite_ms=rewrite_ms,
                     retrieval_ms=retrieval_ms,
@@ -124,6 +135,9 @@ class AnswerService:
                 ),
             )
         )
+
+    def _not_ready_in_sql(self, collection: str) -> list[tuple[str, str]]:
+        return [(d.id, d.source) for d in self.catalog.metadata.not_ready(collection)]
 
     async def ask(
         self, question: str, collection: str, history: Sequence[ChatMessage] = ()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ragserve.embed.base import EmbeddingBackend
+from ragserve.embed.base import EmbeddingBackend, Vectors
 from ragserve.protocol import Citation
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -33,15 +33,31 @@ def cited_numbers(answer: str, count: int) -> list[int]:
     return seen
 
 
+def answer_sentences(answer: str) -> list[tuple[int, int]]:
+    """Spans of the sentences worth attributing (three words or more)."""
+    return [m.span() for m in _SENTENCE.finditer(answer) if len(m.group().split()) >= 3]
+
+
 def attribute_by_similarity(
-    answer: str, sources: Sequence[Citation], embedder: EmbeddingBackend
+    answer: str,
+    sources: Sequence[Citation],
+    embedder: EmbeddingBackend,
+    sentence_vectors: Vectors | None = None,
 ) -> tuple[str, list[int]]:
-    """Add ``[n]`` after each sentence that closely matches source n."""
-    spans = [m.span() for m in _SENTENCE.finditer(answer) if len(m.group().split()) >= 3]
+    """Add ``[n]`` after each sentence that closely matches source n.
+
+    ``sentence_vectors`` are the query embeddings of ``answer_sentences(answer)`` if the
+    caller has them already.
+    """
+    spans = answer_sentences(answer)
     if not spans or not sources:
         return answer, []
-    sentence_vectors = embedder.embed_queries([answer[s:e] for s, e in spans])
-    source_vectors = embedder.embed_passages([s.text for s in sources])
+    if sentence_vectors is None:
+        sentence_vectors = embedder.embed_queries([answer[s:e] for s, e in spans])
+    if all(s.vector is not None for s in sources):  # the stored vectors: no second pass
+        source_vectors = np.array([s.vector for s in sources], dtype=np.float32)
+    else:
+        source_vectors = embedder.embed_passages([s.text for s in sources])
     similarity = sentence_vectors @ source_vectors.T
     out: list[str] = []
     cursor = 0

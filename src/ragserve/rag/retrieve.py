@@ -5,20 +5,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import numpy as np
+
 from ragserve.embed.base import EmbeddingBackend, Vectors
+from ragserve.embed.batcher import INTERACTIVE
 from ragserve.protocol import Citation
 from ragserve.store.catalog import Catalog
 from ragserve.store.metadata import CollectionRow
 from ragserve.store.vectors import SearchHit
 
 
-async def embed_query(embedder: EmbeddingBackend, query: str) -> Vectors:
-    """The query's vector, through the batcher's async path when the embedder has one."""
+async def embed_texts(
+    embedder: EmbeddingBackend, texts: Sequence[str], priority: int = INTERACTIVE
+) -> Vectors:
+    """Query embeddings, through the batcher's async path when the embedder has one."""
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
     aembed = getattr(embedder, "aembed", None)
     if aembed is not None:
-        vectors: Vectors = await aembed("query", [query])
+        vectors: Vectors = await aembed("query", list(texts), priority)
         return vectors
-    return await asyncio.to_thread(embedder.embed_queries, [query])
+    return await asyncio.to_thread(embedder.embed_queries, list(texts))
 
 
 class Retriever:
@@ -30,6 +37,11 @@ class Retriever:
         return self.catalog.open(
             collection, self.embedder.model_id, self.embedder.dimension, create=False
         )
+
+    async def aopen(self, collection: str) -> CollectionRow:
+        """``open`` without a thread hop when the collection is already open."""
+        row = self.catalog.cached(collection, self.embedder.model_id, self.embedder.dimension)
+        return row if row is not None else await asyncio.to_thread(self.open, collection)
 
     def retrieve(
         self, collection: str, query: str, top_k: int, exclude: Sequence[str] = ()
@@ -44,8 +56,8 @@ class Retriever:
         self, collection: str, query: str, top_k: int, exclude: Sequence[str] = ()
     ) -> list[Citation]:
         """``retrieve`` for the event loop: the embedding is batched with other requests."""
-        row = await asyncio.to_thread(self.open, collection)
-        vector = (await embed_query(self.embedder, query))[0]
+        row = await self.aopen(collection)
+        vector = (await embed_texts(self.embedder, [query]))[0]
         hits = await asyncio.to_thread(
             self.catalog.vectors.search, row.vector_collection, vector.tolist(), top_k, exclude
         )
@@ -64,6 +76,7 @@ def to_citations(hits: Sequence[SearchHit]) -> list[Citation]:
             document_id=str(hit.payload.get("document_id", "")),
             chunk_index=int(hit.payload.get("chunk_index", 0)),
             score=hit.score,
+            vector=hit.vector,
         )
         for rank, hit in enumerate(hits, 1)
     ]

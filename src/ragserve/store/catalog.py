@@ -19,11 +19,26 @@ class Catalog:
         self.metadata = metadata
         self.vectors = vectors
         self._create_lock = threading.Lock()
+        # Opened collections, so a question costs no SQL round trip or directory scan; this
+        # process is the only writer of its data dir (see store/ownership.py).
+        self._open_rows: dict[str, CollectionRow] = {}
+
+    def cached(self, name: str, model_id: str, dimension: int) -> CollectionRow | None:
+        """The collection if this process opened it already with this model, else None."""
+        row = self._open_rows.get(name)
+        if row is not None and row.embed_model == model_id and row.dimension == dimension:
+            return row
+        return None
 
     def open(self, name: str, model_id: str, dimension: int, *, create: bool) -> CollectionRow:
         """The collection ``name``, created (and pinned to the model) if asked and missing."""
+        row = self.cached(name, model_id, dimension)
+        if row is not None:
+            return row
         with self._create_lock:  # two ingests into a new collection must not both create it
-            return self._open(name, model_id, dimension, create=create)
+            row = self._open(name, model_id, dimension, create=create)
+            self._open_rows[name] = row
+            return row
 
     def _open(self, name: str, model_id: str, dimension: int, *, create: bool) -> CollectionRow:
         row = self.metadata.get_collection(name)
@@ -60,5 +75,6 @@ class Catalog:
         row = self.metadata.get_collection(name)
         if row is None:
             raise CollectionNotFound(name)
+        self._open_rows.pop(name, None)
         self.vectors.drop(row.vector_collection)
         self.metadata.delete_collection(name)

@@ -24,6 +24,12 @@ def _doc_filter(doc_id: str, from_index: int = 0) -> qe.Filter:
     return qe.Filter(must=conditions)
 
 
+def _dense(vector: Any) -> list[float] | None:
+    if isinstance(vector, dict):  # named vectors: the default one has the empty name
+        vector = vector.get("") or next(iter(vector.values()), None)
+    return list(vector) if vector is not None else None
+
+
 class EdgeVectorStore:
     """One Edge shard per collection under ``root``; safe to share between threads."""
 
@@ -109,11 +115,15 @@ class EdgeVectorStore:
             query=qe.Query.Nearest(list(vector)),
             filter=flt,
             with_payload=True,
+            with_vector=True,
             params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)),
         )
         with self._lock:
             points = shard.query(request)
-        return [SearchHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+        return [
+            SearchHit(str(p.id), float(p.score), dict(p.payload or {}), _dense(p.vector))
+            for p in points
+        ]
 
     def count(self, name: str, doc_id: str | None = None) -> int:
         shard = self._shard(name)

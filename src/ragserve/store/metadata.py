@@ -135,6 +135,9 @@ def _add_missing_columns(engine: Engine) -> None:
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
+    # With WAL, NORMAL still survives a killed process; only power loss can drop the last
+    # commits. FULL would fsync on every chat turn and job update.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()

@@ -84,9 +84,22 @@ class QdrantClientStore:
                 ]
             )
         result = self._client.query_points(
-            name, query=list(vector), query_filter=flt, limit=limit, with_payload=True
+            name,
+            query=list(vector),
+            query_filter=flt,
+            limit=limit,
+            with_payload=True,
+            with_vectors=True,
         )
-        return [SearchHit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
+        return [
+            SearchHit(
+                str(p.id),
+                float(p.score),
+                dict(p.payload or {}),
+                list(p.vector) if isinstance(p.vector, list) else None,  # type: ignore[arg-type]
+            )
+            for p in result.points
+        ]
 
     def count(self, name: str, doc_id: str | None = None) -> int:
         flt = _doc_filter(doc_id) if doc_id else None

@@ -39,6 +39,7 @@ class SearchHit:
     id: str
     score: float
     payload: dict[str, Any]
+    vector: list[float] | None = None
 
 
 class VectorStore(Protocol):

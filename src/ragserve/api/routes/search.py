@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 
 from ragserve.api.deps import State
@@ -14,15 +12,14 @@ router = APIRouter(prefix="/api", tags=["search"])
 async def search(body: SearchRequest, state: State) -> SearchResponse:
     """Retrieval only: the passages a question would be answered from, with scores."""
     collection = body.collection or state.settings.collection
-    metadata = state.ingest.catalog.metadata
-    await asyncio.to_thread(state.retriever.open, collection)
-    pending = await asyncio.to_thread(metadata.not_ready, collection)
+    await state.retriever.aopen(collection)
+    pending = state.ingest.not_ready(collection)
     results = await state.retriever.aretrieve(
-        collection, body.query, body.top_k, exclude=[d.id for d in pending]
+        collection, body.query, body.top_k, exclude=[d for d, _ in pending]
     )
     return SearchResponse(
         collection=collection,
         query=body.query,
         results=results,
-        indexing=sorted(d.source for d in pending),
+        indexing=sorted(source for _, source in pending),
     )

@@ -67,7 +67,7 @@ class ChatServing:
             history = [ChatMessage(role=t.role, content=t.content) for t in request.history]
         default = conversation.collection if conversation else self.settings.collection
         collection = request.collection or default
-        await asyncio.to_thread(self.retriever.open, collection)
+        await self.retriever.aopen(collection)
         if conversation is None and not request.history:
             conversation = ConversationRow(id=str(uuid.uuid4()), collection=collection, messages=[])
         return PreparedChat(request, collection, conversation, history)

@@ -121,7 +121,7 @@ class OpenAIServing:
                 f"'{RAG_PREFIX}<collection>' (see /v1/models)"
             )
         collection = request.model[len(RAG_PREFIX) :]
-        await asyncio.to_thread(self.retriever.open, collection)
+        await self.retriever.aopen(collection)
         turns = [m for m in request.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             raise ConfigError("the last message must be a non-empty user message")

@@ -15,6 +15,7 @@ class StreamResult:
     ttft_ms: float | None
     total_ms: float
     error: str | None = None
+    server_timings: dict[str, float] | None = None  # /api/chat's own account, from `done`
 
 
 async def timed_stream(
@@ -25,6 +26,7 @@ async def timed_stream(
     ttft: float | None = None
     event = "message"
     finished = False
+    timings: dict[str, float] | None = None
     try:
         async with http.stream("POST", url, json=body) as response:
             if response.status_code != 200:
@@ -44,6 +46,7 @@ async def timed_stream(
                         return StreamResult(False, ttft, 0, data)
                     elif event == "done":
                         finished = True
+                        timings = json.loads(data).get("timings")
                 else:
                     if data == "[DONE]":
                         finished = True
@@ -60,4 +63,4 @@ async def timed_stream(
     total = (time.perf_counter() - t0) * 1000
     if not finished:
         return StreamResult(False, ttft, total, "stream ended early")
-    return StreamResult(True, ttft, total)
+    return StreamResult(True, ttft, total, server_timings=timings)

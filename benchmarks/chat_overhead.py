@@ -88,6 +88,10 @@ async def measure(url: str, llm: str, levels: list[int]) -> dict[str, object]:
                 errors = [r.error for r in results if not r.ok]
                 row[name] = {"ttft_ms": percentiles(ttfts), "errors": len(errors),
                              "first_error": errors[0] if errors else None}  # fmt: skip
+                server = [r.server_timings for r in results if r.server_timings]
+                if server:  # where ragserve says the time went, before the LLM was called
+                    row[name]["retrieval_ms"] = percentiles(  # type: ignore[index]
+                        [t["retrieval_ms"] for t in server])  # fmt: skip
             out[str(level)] = row
         return out
 
@@ -114,8 +118,11 @@ def main() -> None:
             t = cell["ttft_ms"]
             over = "" if name == "direct" else f"{t['p50'] - direct['p50']:>+13.1f} " \
                 f"{t['p99'] - direct['p99']:>+7.1f}"  # fmt: skip
+            retrieval = cell.get("retrieval_ms")
+            note = f"  (retrieval p50 {retrieval['p50']:.1f}, p99 {retrieval['p99']:.1f})" \
+                if retrieval else ""  # fmt: skip
             print(f"{level:>7} {name:>7} {t['p50']:>9.1f} {t['p99']:>7.1f} "
-                  f"{over:>21} {cell['errors']:>6}")  # fmt: skip
+                  f"{over:>21} {cell['errors']:>6}{note}")  # fmt: skip
     top = data[str(max(levels))]
     for name in ("api", "v1"):
         t, d = top[name]["ttft_ms"], top["direct"]["ttft_ms"]  # type: ignore[index]

@@ -80,7 +80,7 @@ def test_queries_and_passages_are_never_mixed_in_one_batch() -> None:
 
 def test_bulk_work_is_split_so_questions_get_in_between() -> None:
     model = RecordingModel(delay=0.02)
-    batcher = BatchingEmbedder(model, max_batch=64, delay_s=0.0)
+    batcher = BatchingEmbedder(model, max_batch=64, delay_s=0.0, piece_tokens=30)
     bulk = threading.Thread(target=batcher.embed_passages, args=([f"p{i}" for i in range(160)],))
     bulk.start()
     time.sleep(0.05)
@@ -89,6 +89,7 @@ def test_bulk_work_is_split_so_questions_get_in_between() -> None:
     batcher.close()
     kinds = [kind for kind, _ in model.batches]
     assert kinds.index("query") < len(kinds) - 1  # answered before the bulk call finished
+    assert max(len(texts) for kind, texts in model.batches if kind == "passage") <= 15
 
 
 def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on() -> None:

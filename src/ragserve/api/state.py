@@ -41,7 +41,10 @@ class ServerState:
         # early requests wait, and smaller ones let responses go out while the next runs.
         merge = max(8, min(settings.embed_max_batch, settings.resolved_embed_batch_tokens // 32))
         embedder = BatchingEmbedder(
-            inner, max_batch=merge, delay_s=settings.embed_batch_delay_ms / 1000
+            inner,
+            max_batch=merge,
+            delay_s=settings.embed_batch_delay_ms / 1000,
+            piece_tokens=settings.resolved_embed_batch_tokens,
         )
         setup = await asyncio.to_thread(lambda: runtime.chat)
         log.info("chat: %s", setup.description)

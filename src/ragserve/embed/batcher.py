@@ -30,8 +30,11 @@ Kind = Literal["query", "passage"]
 
 #: Lower runs first: questions and API calls, then answer attribution, then ingestion.
 INTERACTIVE, BACKGROUND, BULK = 0, 1, 2
-#: Texts per piece of a bulk call: about half a second of CPU time for 200-token chunks.
-BULK_PIECE = 16
+
+
+def estimated_tokens(text: str) -> int:
+    """A cheap token estimate (about four characters a token) for cutting work into pieces."""
+    return len(text) // 4 + 2
 
 
 @dataclass(order=True)
@@ -49,15 +52,24 @@ _STOP_PRIORITY = 99
 class BatchingEmbedder:
     """An ``EmbeddingBackend`` that funnels every call through one batching thread."""
 
-    def __init__(self, inner: EmbeddingBackend, *, max_batch: int, delay_s: float) -> None:
+    def __init__(
+        self,
+        inner: EmbeddingBackend,
+        *,
+        max_batch: int,
+        delay_s: float,
+        piece_tokens: int = 512,
+    ) -> None:
+        """``piece_tokens``: lower-priority work runs in pieces of about this many tokens
+        (about one forward pass), so a question waits at most one piece."""
         self.inner = inner
+        self.piece_tokens = piece_tokens
         self.model_id = inner.model_id
         self.max_tokens = inner.max_tokens
         self.max_batch = max_batch
         self.delay_s = delay_s
         self._queue: queue.PriorityQueue[_Request] = queue.PriorityQueue()
         self._seq = itertools.count()
-        self._busy = False
         self.texts_embedded = 0
         self._thread = threading.Thread(target=self._run, name="embed-batcher", daemon=True)
         self._thread.start()
@@ -78,15 +90,23 @@ class BatchingEmbedder:
         self._queue.put(_Request(priority, next(self._seq), kind, list(texts), future))
         return future
 
+    def _pieces(self, texts: Sequence[str]) -> list[Sequence[str]]:
+        pieces: list[Sequence[str]] = []
+        start, tokens = 0, 0
+        for i, text in enumerate(texts):
+            cost = estimated_tokens(text)
+            if i > start and tokens + cost > self.piece_tokens:
+                pieces.append(texts[start:i])
+                start, tokens = i, 0
+            tokens += cost
+        if start < len(texts):
+            pieces.append(texts[start:])
+        return pieces
+
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        # Bulk work goes in small pieces so questions can slip in between them.
-        if len(texts) <= BULK_PIECE:
-            return self.submit("passage", texts, BULK).result()
-        pieces = [
-            self.submit("passage", texts[i : i + BULK_PIECE], BULK).result()
-            for i in range(0, len(texts), BULK_PIECE)
-        ]
-        return np.concatenate(pieces)
+        # Bulk work goes in pieces so questions can slip in between them.
+        parts = [self.submit("passage", p, BULK).result() for p in self._pieces(texts)]
+        return np.concatenate(parts) if parts else self.submit("passage", [], BULK).result()
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return self.submit("query", texts, INTERACTIVE).result()
@@ -95,7 +115,12 @@ class BatchingEmbedder:
         self, kind: Kind, texts: Sequence[str], priority: int = INTERACTIVE
     ) -> Vectors:
         """Embed from the event loop without blocking it."""
-        return await asyncio.wrap_future(self.submit(kind, texts, priority))
+        if priority == INTERACTIVE or not texts:
+            return await asyncio.wrap_future(self.submit(kind, texts, priority))
+        parts = [
+            await asyncio.wrap_future(self.submit(kind, p, priority)) for p in self._pieces(texts)
+        ]
+        return np.concatenate(parts)
 
     @property
     def queued(self) -> int:
@@ -108,17 +133,17 @@ class BatchingEmbedder:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        held: _Request | None = None
         while True:
-            first = held or self._queue.get()
-            held = None
+            first = self._queue.get()
             if first.priority == _STOP_PRIORITY:
                 return
             batch = [first]
             size = len(first.texts)
+            tokens = sum(estimated_tokens(t) for t in first.texts)
+            urgent = first.priority == INTERACTIVE
             deadline = time.monotonic() + self.delay_s
             # Wait briefly for more requests of the same kind to share this batch.
-            while size < self.max_batch:
+            while size < self.max_batch and (urgent or tokens < self.piece_tokens):
                 timeout = deadline - time.monotonic()
                 try:
                     nxt = (
@@ -128,11 +153,12 @@ class BatchingEmbedder:
                     )
                 except queue.Empty:
                     break
-                if nxt.kind != first.kind or nxt.priority == _STOP_PRIORITY:
-                    held = nxt
+                if nxt.kind != first.kind or nxt.priority != first.priority:
+                    self._queue.put(nxt)  # it keeps its place: (priority, sequence)
                     break
                 batch.append(nxt)
                 size += len(nxt.texts)
+                tokens += sum(estimated_tokens(t) for t in nxt.texts)
             self._embed(first.kind, batch)
 
     def _embed(self, kind: Kind, batch: list[_Request]) -> None:

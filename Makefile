@@ -33,10 +33,13 @@ lint: setup
 	$(VENV)/bin/mypy
 
 bench: setup
-	$(PY) benchmarks/embedders.py
-	$(PY) benchmarks/ingest.py
-	$(PY) benchmarks/vector_search.py
-	$(PY) benchmarks/ask.py
+	$(PY) -m benchmarks.embedders
+	$(PY) -m benchmarks.ingest
+	$(PY) -m benchmarks.vector_search
+	$(PY) -m benchmarks.ask
+	$(PY) -m benchmarks.embeddings_api
+	$(PY) -m benchmarks.chat_overhead
+	$(PY) -m benchmarks.sse_streams
 
 clean:
 	rm -rf $(VENV) .ragserve .pytest_cache .mypy_cache .ruff_cache

@@ -159,3 +159,20 @@ def test_readyz_names_an_unreachable_backend(tmp_path: Path, embedder: Embedding
         assert ready.json()["checks"]["embedder"].startswith("ok")
         assert httpx.get(f"{url}/healthz").status_code == 200
     runtime.close()
+
+
+def test_backend_models_are_listed_and_passed_through_when_exposed(app: AppFactory) -> None:
+    with app(expose_backend_models=True) as client:
+        _upload(client, "handbook.md", HANDBOOK)
+        wait_for_documents(client, "c", 1)
+        ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
+        assert {"rag:c", "ok"} <= set(ids)
+        body = {"model": "ok", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+        with client.stream("POST", "/v1/chat/completions", json=body) as r:
+            data = [d for _, d in sse_events(r)]
+        text = "".join(
+            json.loads(d)["choices"][0]["delta"].get("content", "") for d in data if d != "[DONE]"
+        )
+        assert text == "Hello from the fault server." and data[-1] == "[DONE]"
+    with app() as client:  # off by default: only collections and the embedding model
+        assert "ok" not in [m["id"] for m in client.get("/v1/models").json()["data"]]

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,22 @@ def _strip_slash(url: str | None) -> str | None:
 
 
 OptionalUrl = Annotated[str | None, AfterValidator(_strip_slash)]
+
+
+class BackendSpec(BaseModel):
+    """One chat backend of the fallback chain (``RAGSERVE_LLM_BACKENDS``, a JSON list)."""
+
+    name: str | None = None
+    kind: str = Field("openai", description="`openai` (vLLM, llama.cpp, OpenAI), `ollama`, "
+                      "`embedded`, or a kind a plugin registered.")  # fmt: skip
+    base_url: OptionalUrl = None
+    model: str | None = None
+    api_key: str | None = None
+    context_window: int | None = Field(None, ge=256)
+
+    @property
+    def label(self) -> str:
+        return self.name or (f"{self.kind} {self.base_url}" if self.base_url else self.kind)
 
 
 class Settings(BaseSettings):
@@ -63,6 +79,18 @@ class Settings(BaseSettings):
     )
     llm_context_window: int | None = Field(
         None, ge=256, description="Context window in tokens; unset asks the server or uses 4096."
+    )
+    llm_backends: list[BackendSpec] = Field(
+        default_factory=list,
+        description='Ordered fallback chain, JSON: `[{"kind": "openai", "base_url": '
+        '"http://vllm:8000/v1"}, {"kind": "ollama", ...}, {"kind": "embedded"}]`. '
+        "Unset: the one backend above.",
+    )
+    breaker_failures: int = Field(
+        3, ge=1, description="Failures in a row that take a backend out of the chain for a while."
+    )
+    breaker_cooldown_s: float = Field(
+        10.0, gt=0, description="How long a failed backend rests before one trial request."
     )
     llm_max_tokens: int = Field(384, ge=1, description="Most tokens generated per answer.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
@@ -232,6 +260,17 @@ class Settings(BaseSettings):
         if self.vector_store is VectorStoreKind.server and not self.qdrant_url:
             raise ValueError("vector_store=server needs RAGSERVE_QDRANT_URL")
         return self
+
+    @property
+    def chat_chain(self) -> list[BackendSpec]:
+        """The configured chain, or the single backend the plain settings describe."""
+        if self.llm_backends:
+            return self.llm_backends
+        if self.llm_base_url:
+            return [BackendSpec(name="llm", kind="openai", base_url=self.llm_base_url,
+                                model=self.llm_model, api_key=self.llm_api_key,
+                                context_window=self.llm_context_window)]  # fmt: skip
+        return [BackendSpec(name="embedded", kind="embedded")]
 
     @property
     def resolved_vector_store(self) -> VectorStoreKind:

@@ -5,12 +5,16 @@ The requested ``model`` picks the behaviour, so one server covers every case:
 ``cut`` (connection dropped mid-stream), ``malformed`` (bad SSE), ``http-401``, ``http-503``,
 ``cite`` (a fixed answer with ``[n]`` markers), ``paced-N-MS`` (N tokens, one every MS ms).
 Embeddings: ``flaky-N`` fails N times with 503 and then answers.
+``random-P``: P % of requests get a random fault (503, stall-first, stall-mid, cut, malformed).
+Server-wide switches: ``required_key`` (401 without it), ``disabled`` (routes answering 404,
+as a server of the other kind does), ``served`` (the model ids /models lists).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import threading
 import time
@@ -29,22 +33,45 @@ class FaultServer:
     def __init__(self) -> None:
         self.headers: list[dict[str, str]] = []
         self.calls: Counter[str] = Counter()
+        self.required_key: str | None = None
+        self.disabled: set[str] = set()
+        self.served = ["ok"]
+        self.rng = random.Random(0)
         self.app = Starlette(routes=[
             Route("/v1/models", self.models),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
         ])  # fmt: skip
 
+    def _refuse(self, request: Request, route: str) -> Response | None:
+        if route in self.disabled:
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        if (
+            self.required_key
+            and request.headers.get("authorization") != f"Bearer {self.required_key}"
+        ):
+            return JSONResponse({"error": {"message": "invalid api key"}}, status_code=401)
+        return None
+
     async def models(self, request: Request) -> Response:
+        if refused := self._refuse(request, "models"):
+            return refused
         return JSONResponse({"object": "list", "data": [
-            {"id": "ok", "object": "model", "max_model_len": 2048}
+            {"id": m, "object": "model", "max_model_len": 2048} for m in self.served
         ]})  # fmt: skip
 
     async def chat(self, request: Request) -> Response:
+        if refused := self._refuse(request, "chat"):
+            return refused
         self.headers.append(dict(request.headers))
         body = await request.json()
         model = body["model"]
         self.calls[model] += 1
+        if model.startswith("random-"):
+            faults = ["http-503", "stall-first", "stall-mid", "cut", "malformed"]
+            hit = self.rng.random() * 100 < int(model.split("-")[1])
+            model = self.rng.choice(faults) if hit else "ok"
+            self.calls[f"random:{model}"] += 1
         if model.startswith("http-"):
             status = int(model.split("-")[1])
             return JSONResponse({"error": {"message": f"scripted {status}"}}, status_code=status)
@@ -77,6 +104,8 @@ class FaultServer:
         return StreamingResponse(events(), media_type="text/event-stream")
 
     async def embeddings(self, request: Request) -> Response:
+        if refused := self._refuse(request, "embeddings"):
+            return refused
         self.headers.append(dict(request.headers))
         body = await request.json()
         model: str = body["model"]

@@ -135,7 +135,7 @@ class OpenAICompatChat:
                         return  # stream ended without [DONE]: treat as end of answer
                     except TimeoutError:
                         which = "first token" if first else "next token"
-                        raise BackendTimeout(f"no {which} within {wait:.0f} s", url) from None
+                        raise BackendTimeout(f"no {which} within {wait:g} s", url) from None
                     event = parse_sse_line(line, url)
                     if event is DONE:
                         return

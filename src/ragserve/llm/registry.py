@@ -1,4 +1,8 @@
-"""Chat backends by kind; the embedded default registers the same way a plugin would."""
+"""Chat backends by kind; the built-in kinds register the same way a plugin would.
+
+``RAGSERVE_LLM_BACKENDS`` lists backends in fallback order; each entry's ``kind`` picks the
+factory registered under that name. More than one entry builds a ``FallbackChat``.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +10,66 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 
-from ragserve.config import Settings
+from ragserve.config import BackendSpec, Settings
 from ragserve.embed.packaged import smollm2_gguf
+from ragserve.errors import ConfigError
 from ragserve.llm.base import ChatBackend
+from ragserve.llm.breaker import CircuitBreaker
 from ragserve.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedLlamaServer
+from ragserve.llm.fallback import ChainMember, FallbackChat
+from ragserve.llm.ollama import OllamaChat
 from ragserve.llm.openai_compat import ChatTimeouts, OpenAICompatChat
 
 
 @dataclass(frozen=True, slots=True)
 class ChatSetup:
-    """A backend plus whatever must stay alive while it is used (the embedded server)."""
+    """A backend plus a description of what serves it."""
 
     backend: ChatBackend
     description: str
 
 
-ChatFactory = Callable[[Settings, ExitStack], ChatSetup]
+ChatFactory = Callable[[Settings, BackendSpec, ExitStack], ChatSetup]
 _FACTORIES: dict[str, ChatFactory] = {}
 
 
 def register_chat_backend(kind: str, factory: ChatFactory) -> None:
+    """Make ``kind`` usable in RAGSERVE_LLM_BACKENDS; resources go on the ExitStack."""
     _FACTORIES[kind] = factory
 
 
-def chat_kind(settings: Settings) -> str:
-    return "openai" if settings.llm_base_url else "embedded"
+def chat_kinds() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def build_one(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
+    factory = _FACTORIES.get(spec.kind)
+    if factory is None:
+        raise ConfigError(
+            f"unknown chat backend kind {spec.kind!r}; known: {', '.join(chat_kinds())}"
+        )
+    return factory(settings, spec, stack)
 
 
 def build_chat(settings: Settings, stack: ExitStack) -> ChatSetup:
-    """The chat backend the settings describe; resources are closed with ``stack``."""
-    return _FACTORIES[chat_kind(settings)](settings, stack)
+    """The chat backend (or fallback chain) the settings describe; closed with ``stack``."""
+    specs = settings.chat_chain
+    setups = [build_one(settings, spec, stack) for spec in specs]
+    if len(setups) == 1:
+        return setups[0]
+    members = [
+        ChainMember(
+            spec.label,
+            setup.backend,
+            CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s),
+        )
+        for spec, setup in zip(specs, setups, strict=True)
+    ]
+    chain = " → ".join(f"{m.name} ({s.description})" for m, s in zip(members, setups, strict=True))
+    return ChatSetup(FallbackChat(members), f"fallback chain: {chain}")
 
 
-def _timeouts(settings: Settings) -> ChatTimeouts:
+def timeouts(settings: Settings) -> ChatTimeouts:
     return ChatTimeouts(
         connect=settings.llm_connect_timeout_s,
         first_token=settings.llm_first_token_timeout_s,
@@ -47,17 +78,32 @@ def _timeouts(settings: Settings) -> ChatTimeouts:
     )
 
 
-def _openai(settings: Settings, stack: ExitStack) -> ChatSetup:
-    assert settings.llm_base_url is not None
+def _openai(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
+    if not spec.base_url:
+        raise ConfigError(f"chat backend {spec.label!r} needs a base_url")
     backend = OpenAICompatChat(
-        settings.llm_base_url,
-        model=settings.llm_model,
-        api_key=settings.llm_api_key,
-        context_window=settings.llm_context_window,
-        timeouts=_timeouts(settings),
+        spec.base_url,
+        model=spec.model,
+        api_key=spec.api_key,
+        context_window=spec.context_window,
+        timeouts=timeouts(settings),
         max_connections=settings.llm_max_connections,
     )
-    return ChatSetup(backend, f"OpenAI-compatible server at {settings.llm_base_url}")
+    return ChatSetup(backend, f"OpenAI-compatible server at {spec.base_url}")
+
+
+def _ollama(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
+    if not spec.base_url:
+        raise ConfigError(f"chat backend {spec.label!r} needs a base_url (http://HOST:11434/v1)")
+    backend = OllamaChat(
+        spec.base_url,
+        model=spec.model,
+        api_key=spec.api_key,
+        context_window=spec.context_window,
+        timeouts=timeouts(settings),
+        max_connections=settings.llm_max_connections,
+    )
+    return ChatSetup(backend, f"Ollama at {spec.base_url}")
 
 
 def embedded_server(settings: Settings) -> AbstractContextManager[EmbeddedLlamaServer]:
@@ -70,17 +116,20 @@ def embedded_server(settings: Settings) -> AbstractContextManager[EmbeddedLlamaS
     )
 
 
-def _embedded(settings: Settings, stack: ExitStack) -> ChatSetup:
+def _embedded(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
     server = stack.enter_context(embedded_server(settings))
     backend = OpenAICompatChat(
         server.base_url,
         model=EMBEDDED_MODEL_ALIAS,
-        context_window=settings.llm_context_window or settings.embedded_context,
-        timeouts=_timeouts(settings),
+        context_window=spec.context_window
+        or settings.llm_context_window
+        or settings.embedded_context,
+        timeouts=timeouts(settings),
         max_connections=settings.llm_max_connections,
     )
     return ChatSetup(backend, f"embedded llama.cpp ({server.gguf.name}) at {server.base_url}")
 
 
 register_chat_backend("openai", _openai)
+register_chat_backend("ollama", _ollama)
 register_chat_backend("embedded", _embedded)

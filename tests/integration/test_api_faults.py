@@ -176,3 +176,33 @@ def test_backend_models_are_listed_and_passed_through_when_exposed(app: AppFacto
         assert text == "Hello from the fault server." and data[-1] == "[DONE]"
     with app() as client:  # off by default: only collections and the embedding model
         assert "ok" not in [m["id"] for m in client.get("/v1/models").json()["data"]]
+
+
+def test_readyz_and_metrics_show_each_backend_of_the_chain(
+    tmp_path: Path, embedder: EmbeddingBackend
+) -> None:
+    with running_fault_server() as (fault_url, _):
+        chain = [
+            {"name": "vllm", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"},
+            {"name": "backup", "kind": "openai", "base_url": fault_url, "model": "ok"},
+        ]
+        settings = Settings(data_dir=tmp_path / "d", llm_backends=chain, breaker_failures=1)
+        runtime = Runtime(settings)
+        runtime.__dict__["embedder"] = embedder
+        with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=30) as c:
+            ready = c.get("/readyz")
+            assert ready.status_code == 200  # one live backend is enough
+            checks = ready.json()["checks"]
+            assert checks["chat:vllm"].startswith("unreachable")
+            assert checks["chat:backup"].startswith("ok: ok")
+            _upload(c, "handbook.md", HANDBOOK)
+            wait_for_documents(c, "c", 1)
+            events = sse_events(
+                c.post("/api/chat", json={"message": "Vacation?", "collection": "c"})
+            )
+            assert events[-1][0] == "done"  # served by the backup
+            metrics = c.get("/metrics").text
+            assert 'ragserve_backend_up{backend="vllm",role="chat"} 0' in metrics
+            assert 'ragserve_backend_successes_total{backend="backup",role="chat"} 1' in metrics
+            assert "ragserve_ingest_capacity 1000" in metrics
+        runtime.close()

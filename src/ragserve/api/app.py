@@ -23,7 +23,16 @@ from ragserve import __version__
 from ragserve.api import errors
 from ragserve.api.deps import require_api_key
 from ragserve.api.limits import BodySizeLimit
-from ragserve.api.routes import chat, collections, documents, health, jobs, openai, search
+from ragserve.api.routes import (
+    chat,
+    collections,
+    documents,
+    health,
+    jobs,
+    metrics,
+    openai,
+    search,
+)
 from ragserve.api.state import ServerState
 from ragserve.config import Settings
 from ragserve.runtime import Runtime
@@ -64,6 +73,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 2**20))
     app.include_router(health.router)
+    app.include_router(metrics.router)
     guarded = [Depends(require_api_key)]
     for module in (collections, documents, jobs, search, chat, openai):
         app.include_router(module.router, dependencies=guarded)

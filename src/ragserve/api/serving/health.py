@@ -7,6 +7,7 @@ import time
 
 from ragserve.embed.batcher import BatchingEmbedder
 from ragserve.llm.base import ChatBackend
+from ragserve.llm.fallback import FallbackChat
 from ragserve.store.catalog import Catalog
 
 CACHE_S = 5.0
@@ -36,11 +37,22 @@ class Readiness:
                 checks["store"] = f"ok: {n} collection(s)"
             except Exception as exc:
                 ok, checks["store"] = False, f"failed: {exc}"
-            try:
-                await asyncio.wait_for(self.chat.list_models(), 10)
-                model = await asyncio.wait_for(self.chat.model_name(), 10)
-                checks["chat"] = f"ok: {model} at {self.chat.base_url}"
-            except Exception as exc:
-                ok, checks["chat"] = False, f"unreachable: {exc}"
+            members = (
+                [(m.name, m.backend, m.breaker.state.value) for m in self.chat.members]
+                if isinstance(self.chat, FallbackChat)
+                else [("", self.chat, None)]
+            )
+            reachable = 0
+            for name, backend, state in members:
+                key = f"chat:{name}" if name else "chat"
+                circuit = f" (circuit {state})" if state else ""
+                try:
+                    await asyncio.wait_for(backend.list_models(), 10)
+                    model = await asyncio.wait_for(backend.model_name(), 10)
+                    checks[key] = f"ok: {model} at {backend.base_url}{circuit}"
+                    reachable += 1
+                except Exception as exc:
+                    checks[key] = f"unreachable: {exc}{circuit}"
+            ok = ok and reachable > 0  # one live backend in the chain can serve
             self._cached = (time.monotonic(), ok, checks)
             return ok, checks

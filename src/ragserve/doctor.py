@@ -6,9 +6,8 @@ import asyncio
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
 
-from ragserve.config import EmbedBackendKind, Settings
+from ragserve.config import BackendSpec, EmbedBackendKind, Settings
 from ragserve.errors import (
     BackendAuthError,
     BackendError,
@@ -16,19 +15,9 @@ from ragserve.errors import (
     BackendUnavailable,
     RagserveError,
 )
-from ragserve.llm.registry import ChatSetup
+from ragserve.llm.registry import ChatSetup, build_one
+from ragserve.probe import Check, Endpoint, probe
 from ragserve.runtime import Runtime
-
-
-@dataclass(slots=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _fix_for(exc: BackendError, role: str, setting: str) -> str:
@@ -102,20 +91,58 @@ def check_collections(runtime: Runtime) -> list[Check]:
     return checks
 
 
-async def _chat_call(runtime: Runtime) -> Check:
+def prompt_budget(settings: Settings) -> int:
+    """Tokens a full prompt needs: top_k chunks (LLM tokens run ~1.3x MiniLM's), the answer,
+    and the instructions around them."""
+    return int(settings.top_k * settings.chunk_tokens * 1.3) + settings.llm_max_tokens + 256
+
+
+async def _context_check(name: str, setup: ChatSetup, settings: Settings) -> Check:
     try:
-        setup = runtime.chat
-    except BackendError as exc:  # the embedded server failed to start
+        window = await setup.backend.context_window()
+    finally:
+        await setup.backend.aclose()
+    budget = prompt_budget(settings)
+    if window < budget:
         return Check(
-            "chat endpoint", False, str(exc), "see the llama.cpp log in RAGSERVE_DATA_DIR/logs"
+            f"{name} context", False,
+            f"context window {window} tokens is smaller than the prompt budget {budget} "
+            f"(top_k {settings.top_k} × {settings.chunk_tokens}-token chunks + "
+            f"{settings.llm_max_tokens} answer tokens): sources would be dropped",
+            "raise the server's context (vLLM --max-model-len, Ollama num_ctx or "
+            "OLLAMA_CONTEXT_LENGTH), or lower RAGSERVE_TOP_K / RAGSERVE_CHUNK_TOKENS / "
+            "RAGSERVE_LLM_MAX_TOKENS",
+        )  # fmt: skip
+    return Check(f"{name} context", True, f"{window} tokens, prompt budget {budget}")
+
+
+def check_chat(settings: Settings, spec: BackendSpec, name: str, setting: str) -> list[Check]:
+    """One backend of the chain: probed over HTTP, then its context window."""
+    with ExitStack() as stack:
+        try:
+            setup = build_one(settings, spec, stack)
+        except RagserveError as exc:  # e.g. the embedded server failed to start
+            return [Check(name, False, str(exc), "see the llama.cpp log in RAGSERVE_DATA_DIR/logs")]
+        if spec.kind == "embedded":
+            return [asyncio.run(_embedded_check(setup, name))]
+        checks, _ = probe(
+            Endpoint(name, "chat", spec.base_url or "", spec.api_key, spec.model, setting),
+            connect_timeout=settings.llm_connect_timeout_s,
+            first_token_timeout=settings.llm_first_token_timeout_s,
         )
+        if all(c.ok for c in checks):
+            checks.append(asyncio.run(_context_check(name, setup, settings)))
+        return checks
+
+
+async def _embedded_check(setup: ChatSetup, name: str) -> Check:
     try:
-        return await _chat_check(setup)
+        return await _chat_check(setup, name)
     finally:
         await setup.backend.aclose()
 
 
-async def _chat_check(setup: ChatSetup) -> Check:
+async def _chat_check(setup: ChatSetup, name: str = "chat endpoint") -> Check:
     started = time.perf_counter()
     try:
         model = await setup.backend.model_name()
@@ -126,12 +153,12 @@ async def _chat_check(setup: ChatSetup) -> Check:
             first = first or time.perf_counter() - started
         window = await setup.backend.context_window()
     except BackendError as exc:
-        return Check("chat endpoint", False, str(exc), _fix_for(exc, "chat", "LLM"))
+        return Check(name, False, str(exc), _fix_for(exc, "chat", "LLM"))
     except RagserveError as exc:
-        return Check("chat endpoint", False, str(exc), "check RAGSERVE_LLM_MODEL")
+        return Check(name, False, str(exc), "check RAGSERVE_LLM_MODEL")
     ttft = f"first token in {first * 1000:.0f} ms" if first else "no tokens returned"
     return Check(
-        "chat endpoint", first is not None,
+        name, first is not None,
         f"{setup.description}, model {model}, context {window} tokens, {ttft}",
         None if first else "the server answered but produced no text; check the model",
     )  # fmt: skip
@@ -142,11 +169,25 @@ def run_checks(settings: Settings) -> list[Check]:
     checks = [check_data_dir(settings)]
     if not checks[0].ok:
         return checks
-    with ExitStack() as stack:
-        runtime = stack.enter_context(Runtime(settings))
-        embed = check_embedder(runtime)
-        checks.append(embed)
-        if embed.ok:
-            checks.extend(check_collections(runtime))
-        checks.append(asyncio.run(_chat_call(runtime)))
+    remote_ok = True
+    if settings.resolved_embed_backend is EmbedBackendKind.openai and settings.embed_base_url:
+        found, _ = probe(
+            Endpoint("embedding endpoint", "embeddings", settings.embed_base_url,
+                     settings.embed_api_key, settings.embed_model, "EMBED"),
+            first_token_timeout=settings.embed_timeout_s,
+        )  # fmt: skip
+        remote_ok = all(c.ok for c in found)
+        if not remote_ok:
+            checks.extend(found)
+    if remote_ok:
+        with Runtime(settings) as runtime:
+            embed = check_embedder(runtime)
+            checks.append(embed)
+            if embed.ok:
+                checks.extend(check_collections(runtime))
+    chain = settings.chat_chain
+    for spec in chain:
+        single = len(chain) == 1
+        name = "chat endpoint" if single else f"chat endpoint {spec.label}"
+        checks.extend(check_chat(settings, spec, name, "LLM" if single else "LLM_BACKENDS"))
     return checks

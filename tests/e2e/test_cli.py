@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,20 +118,16 @@ def test_doctor_passes_on_the_embedded_default(workdir: Path) -> None:
     assert all(c["ok"] for c in report["checks"])
 
 
-@pytest.fixture
-def fault_url() -> Iterator[str]:
-    with running_fault_server() as (url, _):
-        yield url
-
-
-def test_doctor_explains_misconfigured_endpoints(workdir: Path, fault_url: str) -> None:
-    env = {
-        "RAGSERVE_LLM_BASE_URL": fault_url,
-        "RAGSERVE_LLM_MODEL": "http-401",
-        "RAGSERVE_EMBED_BASE_URL": fault_url,
-        "RAGSERVE_EMBED_MODEL": "http-404",
-    }
-    doctor = run(["doctor", "--json"], workdir, env)
+def test_doctor_explains_misconfigured_endpoints(workdir: Path) -> None:
+    with running_fault_server() as (chat_url, chat), running_fault_server() as (embed_url, emb):
+        chat.required_key = "s3cret"  # a vLLM started with --api-key
+        emb.disabled = {"embeddings"}  # a vLLM started for generation
+        env = {
+            "RAGSERVE_LLM_BASE_URL": chat_url,
+            "RAGSERVE_EMBED_BASE_URL": embed_url,
+            "RAGSERVE_EMBED_MODEL": "ok",
+        }
+        doctor = run(["doctor", "--json"], workdir, env)
     assert doctor.returncode == 1
     checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert not checks["embedding endpoint"]["ok"]
@@ -140,8 +135,10 @@ def test_doctor_explains_misconfigured_endpoints(workdir: Path, fault_url: str) 
     assert not checks["chat endpoint"]["ok"]
     assert "RAGSERVE_LLM_API_KEY" in checks["chat endpoint"]["fix"]
 
-    human = run(["doctor"], workdir, {**env, "RAGSERVE_LLM_BASE_URL": "http://127.0.0.1:9/v1"})
-    assert "✗ chat endpoint" in human.stdout and "cannot connect" in human.stdout
+    human = run(["doctor"], workdir, {"RAGSERVE_LLM_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert human.returncode == 1
+    assert "✗ chat endpoint" in human.stdout and "nothing is listening" in human.stdout
+    assert "fix:" in human.stdout
 
 
 def test_ingest_refuses_a_data_dir_a_server_owns(tmp_path: Path) -> None:

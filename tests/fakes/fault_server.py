@@ -41,7 +41,11 @@ class FaultServer:
             Route("/v1/models", self.models),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            # Ollama's native API, for the context window it really uses.
+            Route("/api/ps", self.ollama_ps),
+            Route("/api/show", self.ollama_show, methods=["POST"]),
         ])  # fmt: skip
+        self.ollama_num_ctx: int | None = 2048
 
     def _refuse(self, request: Request, route: str) -> Response | None:
         if route in self.disabled:
@@ -59,6 +63,13 @@ class FaultServer:
         return JSONResponse({"object": "list", "data": [
             {"id": m, "object": "model", "max_model_len": 2048} for m in self.served
         ]})  # fmt: skip
+
+    async def ollama_ps(self, request: Request) -> Response:
+        return JSONResponse({"models": []})  # nothing loaded yet
+
+    async def ollama_show(self, request: Request) -> Response:
+        params = f"num_ctx {self.ollama_num_ctx}" if self.ollama_num_ctx else ""
+        return JSONResponse({"parameters": params, "model_info": {}})
 
     async def chat(self, request: Request) -> Response:
         if refused := self._refuse(request, "chat"):

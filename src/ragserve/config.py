@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     embed_base_url: OptionalUrl = Field(
         None, description="OpenAI-compatible `/v1/embeddings` endpoint (vLLM pooling, TEI...)."
     )
+    embed_replica_urls: list[str] = Field(
+        default_factory=list,
+        description="More `/v1/embeddings` servers running the same model (JSON list), tried "
+        "in order when the first fails; never a different model.",
+    )
     embed_model: str = Field(
         "all-MiniLM-L6-v2-int8",
         description="Embedding model: a packaged name, a sentence-transformers name or path, "

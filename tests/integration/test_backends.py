@@ -193,3 +193,20 @@ def test_supervisor_restarts_a_killed_server_on_the_same_url(tmp_path: Path) -> 
         assert server.restarts == 1
         assert server.base_url == url
         assert httpx.get(f"{url}/models", timeout=2).is_success
+
+
+def test_remote_embedder_moves_to_a_replica_of_the_same_model(
+    fault: tuple[str, FaultServer],
+) -> None:
+    url, server = fault
+    embedder = RemoteEmbedder(
+        "http://127.0.0.1:9/v1", "ok", _tokenizer(), replicas=[url], retries=0
+    )
+    try:
+        for _ in range(5):
+            assert embedder.embed_passages(["a", "b"]).shape == (2, 3)
+    finally:
+        embedder.close()
+    assert server.calls["ok"] - before == 5
+    # After three failures the dead replica's circuit is open: it is no longer tried first.
+    assert embedder._breakers["http://127.0.0.1:9/v1"].total_failures == 3

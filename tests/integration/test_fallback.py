@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from ragserve.breaker import BreakerState, CircuitBreaker
 from ragserve.errors import BackendError, BackendUnavailable
-from ragserve.llm.breaker import BreakerState, CircuitBreaker
 from ragserve.llm.fallback import ChainMember, FallbackChat
 from ragserve.llm.openai_compat import ChatTimeouts, OpenAICompatChat
 from tests.fakes.fault_server import FaultServer, running_fault_server

@@ -90,6 +90,7 @@ def _openai(settings: Settings) -> EmbeddingBackend:
         settings.embed_base_url,
         settings.embed_model,
         remote_tokenizer(settings.embed_model),
+        replicas=settings.embed_replica_urls,
         api_key=settings.embed_api_key,
         timeout_s=settings.embed_timeout_s,
         **_common(settings),

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from typing import cast
 
 import httpx
 import numpy as np
 
+from ragserve.breaker import CircuitBreaker
 from ragserve.embed.base import PrefixedEmbedder, TextTokenizer, Vectors, normalize
 from ragserve.embed.batching import embed_batched
-from ragserve.errors import BackendError, BackendUnavailable, EmbeddingError
+from ragserve.errors import BackendError, BackendTimeout, BackendUnavailable, EmbeddingError
 from ragserve.remote import auth_headers, check_response, map_transport_error
 
 
@@ -34,6 +36,7 @@ class RemoteEmbedder(PrefixedEmbedder):
         model: str,
         tokenizer: TextTokenizer,
         *,
+        replicas: Sequence[str] = (),
         api_key: str | None = None,
         timeout_s: float = 60.0,
         batch_tokens: int = 8192,
@@ -52,8 +55,11 @@ class RemoteEmbedder(PrefixedEmbedder):
         self.retries = retries
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
+        # The same model served elsewhere: vectors from another model would not match the
+        # collection, so fallback is only ever between replicas.
+        self.urls = [base_url, *replicas]
+        self._breakers = {url: CircuitBreaker(failures=3, cooldown_s=10.0) for url in self.urls}
         self._client = httpx.Client(
-            base_url=base_url,
             headers=auth_headers(api_key),
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
         )
@@ -87,29 +93,39 @@ class RemoteEmbedder(PrefixedEmbedder):
         return out
 
     def _request(self, texts: list[str]) -> Vectors:
-        url = f"{self.base_url}/embeddings"
+        error: BackendError | None = None
         for attempt in range(self.retries + 1):
-            try:
-                response = self._client.post(
-                    "/embeddings", json={"model": self.model_id, "input": texts}
-                )
-                check_response(response)
-                data = response.json()["data"]
-                ordered = sorted(data, key=lambda d: d["index"])
-                if len(ordered) != len(texts):
-                    raise EmbeddingError(f"{url} returned {len(ordered)} vectors for {len(texts)}")
-                return np.stack([_sentence_vector(d["embedding"]) for d in ordered])
-            except httpx.HTTPError as exc:
-                error: BackendError = map_transport_error(exc, url)
-            except BackendUnavailable as exc:
-                error = exc
-            except (KeyError, TypeError, ValueError) as exc:
-                raise EmbeddingError(f"{url} answered in an unexpected shape: {exc}") from exc
-            if attempt == self.retries:
-                raise error
-            # Jittered exponential backoff: embeddings are idempotent, so retrying is safe.
-            time.sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+            candidates = [u for u in self.urls if self._breakers[u].allow()] or self.urls[:1]
+            for base in candidates:
+                try:
+                    vectors = self._post(base, texts)
+                except (BackendUnavailable, BackendTimeout) as exc:
+                    self._breakers[base].failure(str(exc))
+                    error = exc
+                    continue  # the next replica, at once
+                self._breakers[base].success()
+                return vectors
+            if attempt < self.retries:
+                # Jittered exponential backoff: embeddings are idempotent, so retrying is safe.
+                time.sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+        assert error is not None
+        raise error
+
+    def _post(self, base: str, texts: list[str]) -> Vectors:
+        url = f"{base}/embeddings"
+        try:
+            response = self._client.post(url, json={"model": self.model_id, "input": texts})
+        except httpx.HTTPError as exc:
+            raise map_transport_error(exc, url) from exc
+        check_response(response)
+        try:
+            data = response.json()["data"]
+            ordered = sorted(data, key=lambda d: d["index"])
+            if len(ordered) != len(texts):
+                raise EmbeddingError(f"{url} returned {len(ordered)} vectors for {len(texts)}")
+            return np.stack([_sentence_vector(d["embedding"]) for d in ordered])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EmbeddingError(f"{url} answered in an unexpected shape: {exc}") from exc
 
     def close(self) -> None:
         self._client.close()

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragserve.breaker import CircuitBreaker
 from ragserve.errors import BackendError, BackendUnavailable
 from ragserve.llm.base import ChatBackend, ChatMessage
-from ragserve.llm.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 
+from ragserve.breaker import CircuitBreaker
 from ragserve.config import BackendSpec, Settings
 from ragserve.embed.packaged import smollm2_gguf
 from ragserve.errors import ConfigError
 from ragserve.llm.base import ChatBackend
-from ragserve.llm.breaker import CircuitBreaker
 from ragserve.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedLlamaServer
 from ragserve.llm.fallback import ChainMember, FallbackChat
 from ragserve.llm.ollama import OllamaChat

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from ragserve.api.deps import State
-from ragserve.llm.breaker import BreakerState
+from ragserve.breaker import BreakerState
 from ragserve.llm.fallback import FallbackChat
 
 router = APIRouter(tags=["health"])

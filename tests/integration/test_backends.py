@@ -199,6 +199,7 @@ def test_remote_embedder_moves_to_a_replica_of_the_same_model(
     fault: tuple[str, FaultServer],
 ) -> None:
     url, server = fault
+    before = server.calls["ok"]
     embedder = RemoteEmbedder(
         "http://127.0.0.1:9/v1", "ok", _tokenizer(), replicas=[url], retries=0
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import Awaitable
 from contextlib import ExitStack
 
 from ragserve.config import BackendSpec, EmbedBackendKind, Settings
+from ragserve.embed.base import EmbeddingBackend
 from ragserve.errors import (
     BackendAuthError,
     BackendError,
@@ -15,9 +17,12 @@ from ragserve.errors import (
     BackendUnavailable,
     RagserveError,
 )
-from ragserve.llm.registry import ChatSetup, build_one
+from ragserve.llm.base import ChatBackend
+from ragserve.llm.fallback import FallbackChat
+from ragserve.llm.registry import build_one
 from ragserve.probe import Check, Endpoint, probe
 from ragserve.runtime import Runtime
+from ragserve.store.catalog import Catalog
 
 
 def _fix_for(exc: BackendError, role: str, setting: str) -> str:
@@ -55,13 +60,12 @@ def check_data_dir(settings: Settings) -> Check:
     return Check("data directory", True, f"{path.resolve()} is writable")
 
 
-def check_embedder(runtime: Runtime) -> Check:
-    settings = runtime.settings
+def check_embedder(settings: Settings, embedder: EmbeddingBackend) -> Check:
     remote = settings.resolved_embed_backend is EmbedBackendKind.openai
     name = "embedding endpoint" if remote else "embedder"
     try:
         started = time.perf_counter()
-        vector = runtime.embedder.embed_queries(["ragserve doctor"])[0]
+        vector = embedder.embed_queries(["ragserve doctor"])[0]
         ms = (time.perf_counter() - started) * 1000
     except BackendError as exc:
         return Check(name, False, str(exc), _fix_for(exc, "embeddings", "EMBED"))
@@ -70,15 +74,15 @@ def check_embedder(runtime: Runtime) -> Check:
     where = f" at {settings.embed_base_url}" if remote else " (in-process)"
     return Check(
         name, True,
-        f"{runtime.embedder.model_id}{where}: {len(vector)} dimensions, loaded and called "
+        f"{embedder.model_id}{where}: {len(vector)} dimensions, loaded and called "
         f"in {ms:.0f} ms",
     )  # fmt: skip
 
 
-def check_collections(runtime: Runtime) -> list[Check]:
+def check_collections(catalog: Catalog, embedder: EmbeddingBackend) -> list[Check]:
     checks = []
-    model, dim = runtime.embedder.model_id, runtime.embedder.dimension
-    for row, documents in runtime.catalog.collections():
+    model, dim = embedder.model_id, embedder.dimension
+    for row, documents in catalog.collections():
         if row.embed_model == model and row.dimension == dim:
             checks.append(Check(f"collection {row.name}", True, f"{documents} documents ready"))
         else:
@@ -97,11 +101,8 @@ def prompt_budget(settings: Settings) -> int:
     return int(settings.top_k * settings.chunk_tokens * 1.3) + settings.llm_max_tokens + 256
 
 
-async def _context_check(name: str, setup: ChatSetup, settings: Settings) -> Check:
-    try:
-        window = await setup.backend.context_window()
-    finally:
-        await setup.backend.aclose()
+async def _context_check(name: str, backend: ChatBackend, settings: Settings) -> Check:
+    window = await backend.context_window()
     budget = prompt_budget(settings)
     if window < budget:
         return Check(
@@ -123,35 +124,45 @@ def check_chat(settings: Settings, spec: BackendSpec, name: str, setting: str) -
             setup = build_one(settings, spec, stack)
         except RagserveError as exc:  # e.g. the embedded server failed to start
             return [Check(name, False, str(exc), "see the llama.cpp log in RAGSERVE_DATA_DIR/logs")]
-        if spec.kind == "embedded":
-            return [asyncio.run(_embedded_check(setup, name))]
-        checks, _ = probe(
-            Endpoint(name, "chat", spec.base_url or "", spec.api_key, spec.model, setting),
-            connect_timeout=settings.llm_connect_timeout_s,
-            first_token_timeout=settings.llm_first_token_timeout_s,
-        )
-        if all(c.ok for c in checks):
-            checks.append(asyncio.run(_context_check(name, setup, settings)))
-        return checks
+        return asyncio.run(_closing(check_live_chat(settings, spec, setup.backend, name, setting),
+                                    setup.backend))  # fmt: skip
 
 
-async def _embedded_check(setup: ChatSetup, name: str) -> Check:
+async def _closing(checks: Awaitable[list[Check]], backend: ChatBackend) -> list[Check]:
     try:
-        return await _chat_check(setup, name)
+        return await checks
     finally:
-        await setup.backend.aclose()
+        await backend.aclose()
 
 
-async def _chat_check(setup: ChatSetup, name: str = "chat endpoint") -> Check:
+async def check_live_chat(
+    settings: Settings, spec: BackendSpec, backend: ChatBackend, name: str, setting: str
+) -> list[Check]:
+    """Checks for one built chat backend (the CLI builds it; the server has it running)."""
+    if spec.kind == "embedded":
+        return [await _chat_check(backend, name)]
+    endpoint = Endpoint(name, "chat", spec.base_url or "", spec.api_key, spec.model, setting)
+    checks, _ = await asyncio.to_thread(
+        probe,
+        endpoint,
+        connect_timeout=settings.llm_connect_timeout_s,
+        first_token_timeout=settings.llm_first_token_timeout_s,
+    )
+    if all(c.ok for c in checks):
+        checks.append(await _context_check(name, backend, settings))
+    return checks
+
+
+async def _chat_check(backend: ChatBackend, name: str = "chat endpoint") -> Check:
     started = time.perf_counter()
     try:
-        model = await setup.backend.model_name()
+        model = await backend.model_name()
         first: float | None = None
-        async for _ in setup.backend.stream(
+        async for _ in backend.stream(
             [{"role": "user", "content": "Say OK."}], max_tokens=4, temperature=0.0
         ):
             first = first or time.perf_counter() - started
-        window = await setup.backend.context_window()
+        window = await backend.context_window()
     except BackendError as exc:
         return Check(name, False, str(exc), _fix_for(exc, "chat", "LLM"))
     except RagserveError as exc:
@@ -159,7 +170,7 @@ async def _chat_check(setup: ChatSetup, name: str = "chat endpoint") -> Check:
     ttft = f"first token in {first * 1000:.0f} ms" if first else "no tokens returned"
     return Check(
         name, first is not None,
-        f"{setup.description}, model {model}, context {window} tokens, {ttft}",
+        f"{backend.base_url}, model {model}, context {window} tokens, {ttft}",
         None if first else "the server answered but produced no text; check the model",
     )  # fmt: skip
 
@@ -169,25 +180,53 @@ def run_checks(settings: Settings) -> list[Check]:
     checks = [check_data_dir(settings)]
     if not checks[0].ok:
         return checks
-    remote_ok = True
-    if settings.resolved_embed_backend is EmbedBackendKind.openai and settings.embed_base_url:
-        found, _ = probe(
-            Endpoint("embedding endpoint", "embeddings", settings.embed_base_url,
-                     settings.embed_api_key, settings.embed_model, "EMBED"),
-            first_token_timeout=settings.embed_timeout_s,
-        )  # fmt: skip
-        remote_ok = all(c.ok for c in found)
-        if not remote_ok:
-            checks.extend(found)
-    if remote_ok:
+    found = probe_embedding_endpoint(settings)
+    checks.extend(found)
+    if all(c.ok for c in found):
         with Runtime(settings) as runtime:
-            embed = check_embedder(runtime)
+            embed = check_embedder(settings, runtime.embedder)
             checks.append(embed)
             if embed.ok:
-                checks.extend(check_collections(runtime))
+                checks.extend(check_collections(runtime.catalog, runtime.embedder))
+    for spec, name, setting in chain_names(settings):
+        checks.extend(check_chat(settings, spec, name, setting))
+    return checks
+
+
+def probe_embedding_endpoint(settings: Settings) -> list[Check]:
+    """The remote embedding endpoint probed step by step; nothing (all fine) if in-process
+    or if the probe found nothing wrong (the embedder check then reports it)."""
+    if (
+        settings.resolved_embed_backend is not EmbedBackendKind.openai
+        or not settings.embed_base_url
+    ):
+        return []
+    endpoint = Endpoint("embedding endpoint", "embeddings", settings.embed_base_url,
+                        settings.embed_api_key, settings.embed_model, "EMBED")  # fmt: skip
+    found, _ = probe(endpoint, first_token_timeout=settings.embed_timeout_s)
+    return [] if all(c.ok for c in found) else found
+
+
+def chain_names(settings: Settings) -> list[tuple[BackendSpec, str, str]]:
+    """(spec, report name, setting to fix) for each chat backend."""
     chain = settings.chat_chain
-    for spec in chain:
-        single = len(chain) == 1
-        name = "chat endpoint" if single else f"chat endpoint {spec.label}"
-        checks.extend(check_chat(settings, spec, name, "LLM" if single else "LLM_BACKENDS"))
+    if len(chain) == 1:
+        return [(chain[0], "chat endpoint", "LLM")]
+    return [(spec, f"chat endpoint {spec.label}", "LLM_BACKENDS") for spec in chain]
+
+
+async def server_checks(
+    settings: Settings, catalog: Catalog, embedder: EmbeddingBackend, chat: ChatBackend
+) -> list[Check]:
+    """The doctor's checks from inside a running server, on the parts it already holds
+    (the API's `GET /api/doctor`, behind the UI's Test button)."""
+    checks = await asyncio.to_thread(probe_embedding_endpoint, settings)
+    if not checks:
+        embed = await asyncio.to_thread(check_embedder, settings, embedder)
+        checks.append(embed)
+        if embed.ok:
+            checks.extend(await asyncio.to_thread(check_collections, catalog, embedder))
+    backends = [m.backend for m in chat.members] if isinstance(chat, FallbackChat) else [chat]
+    for (spec, name, setting), backend in zip(chain_names(settings), backends, strict=True):
+        checks.extend(await check_live_chat(settings, spec, backend, name, setting))
     return checks

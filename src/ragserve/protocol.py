@@ -287,3 +287,15 @@ class EmbeddingResponse(BaseModel):
     data: list[EmbeddingData]
     model: str
     usage: EmbeddingUsage
+
+
+class DoctorCheck(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+class DoctorReport(BaseModel):
+    ok: bool
+    checks: list[DoctorCheck]

@@ -206,3 +206,13 @@ def test_readyz_and_metrics_show_each_backend_of_the_chain(
             assert 'ragserve_backend_successes_total{backend="backup",role="chat"} 1' in metrics
             assert "ragserve_ingest_capacity 1000" in metrics
         runtime.close()
+
+
+def test_doctor_route_runs_the_checks_on_the_live_server(app: AppFactory) -> None:
+    with app(llm_model="ok", top_k=20) as client:  # the scripted server's window is 2,048
+        report = client.get("/api/doctor").json()
+    checks = {c["name"]: c for c in report["checks"]}
+    assert not report["ok"]
+    assert checks["embedder"]["ok"] and checks["chat endpoint"]["ok"]
+    assert not checks["chat endpoint context"]["ok"]
+    assert "--max-model-len" in checks["chat endpoint context"]["fix"]

@@ -26,6 +26,7 @@ from ragserve.api.limits import BodySizeLimit
 from ragserve.api.routes import (
     chat,
     collections,
+    doctor,
     documents,
     health,
     jobs,
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(metrics.router)
     guarded = [Depends(require_api_key)]
-    for module in (collections, documents, jobs, search, chat, openai):
+    for module in (collections, documents, jobs, search, chat, openai, doctor):
         app.include_router(module.router, dependencies=guarded)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

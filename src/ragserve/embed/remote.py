@@ -127,5 +127,13 @@ class RemoteEmbedder(PrefixedEmbedder):
         except (KeyError, TypeError, ValueError) as exc:
             raise EmbeddingError(f"{url} answered in an unexpected shape: {exc}") from exc
 
+    def health(self) -> list[dict[str, object]]:
+        """Per-replica breaker state, for /metrics."""
+        return [
+            {"name": url, "state": b.state.value, "failures": b.total_failures,
+             "successes": b.total_successes}
+            for url, b in self._breakers.items()
+        ]  # fmt: skip
+
     def close(self) -> None:
         self._client.close()

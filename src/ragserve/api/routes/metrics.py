@@ -57,4 +57,18 @@ def metrics(state: State) -> str:
                     role="chat",
                 ),
             ]
+    replicas = getattr(state.embedder.inner, "health", None)
+    if replicas is not None:
+        for replica in replicas():
+            name = str(replica["name"])
+            up = 0 if replica["state"] == BreakerState.open.value else 1
+            lines += [
+                _line("ragserve_backend_up", up, backend=name, role="embeddings"),
+                _line(
+                    "ragserve_backend_failures_total",
+                    float(replica["failures"]),
+                    backend=name,
+                    role="embeddings",
+                ),
+            ]
     return "\n".join(lines) + "\n"

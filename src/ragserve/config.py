@@ -46,6 +46,11 @@ class BackendSpec(BaseModel):
     model: str | None = None
     api_key: str | None = None
     context_window: int | None = Field(None, ge=256)
+    # Unset: the RAGSERVE_LLM_*_TIMEOUT_S values.
+    connect_timeout_s: float | None = Field(None, gt=0)
+    first_token_timeout_s: float | None = Field(None, gt=0)
+    token_timeout_s: float | None = Field(None, gt=0)
+    total_timeout_s: float | None = Field(None, gt=0)
 
     @property
     def label(self) -> str:

@@ -19,7 +19,7 @@ from ragserve.errors import (
 )
 from ragserve.llm.base import ChatBackend
 from ragserve.llm.fallback import FallbackChat
-from ragserve.llm.registry import build_one
+from ragserve.llm.registry import build_one, timeouts
 from ragserve.probe import Check, Endpoint, probe
 from ragserve.runtime import Runtime
 from ragserve.store.catalog import Catalog
@@ -142,11 +142,9 @@ async def check_live_chat(
     if spec.kind == "embedded":
         return [await _chat_check(backend, name)]
     endpoint = Endpoint(name, "chat", spec.base_url or "", spec.api_key, spec.model, setting)
+    limits = timeouts(settings, spec)
     checks, _ = await asyncio.to_thread(
-        probe,
-        endpoint,
-        connect_timeout=settings.llm_connect_timeout_s,
-        first_token_timeout=settings.llm_first_token_timeout_s,
+        probe, endpoint, connect_timeout=limits.connect, first_token_timeout=limits.first_token
     )
     if all(c.ok for c in checks):
         checks.append(await _context_check(name, backend, settings))

@@ -149,3 +149,23 @@ async def test_soak_1000_requests_with_random_faults(servers) -> None:  # type: 
     assert len(errors) == mid_stream
     assert outcomes.count("ok") == 1000 - mid_stream
     assert fallback.calls["ok"] > 0
+
+
+def test_each_backend_can_have_its_own_timeouts() -> None:
+    from contextlib import ExitStack
+
+    from ragserve.config import Settings
+    from ragserve.llm.registry import build_chat
+
+    settings = Settings(
+        llm_first_token_timeout_s=90,
+        llm_backends=[
+            {"name": "slow-gpu", "base_url": "http://a/v1", "first_token_timeout_s": 300},
+            {"name": "cpu", "base_url": "http://b/v1"},
+        ],
+    )
+    with ExitStack() as stack:
+        chain = build_chat(settings, stack).backend
+        assert isinstance(chain, FallbackChat)
+        limits = [m.backend.timeouts.first_token for m in chain.members]  # type: ignore[attr-defined]
+    assert limits == [300, 90]

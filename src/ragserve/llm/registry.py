@@ -69,12 +69,18 @@ def build_chat(settings: Settings, stack: ExitStack) -> ChatSetup:
     return ChatSetup(FallbackChat(members), f"fallback chain: {chain}")
 
 
-def timeouts(settings: Settings) -> ChatTimeouts:
+def timeouts(settings: Settings, spec: BackendSpec | None = None) -> ChatTimeouts:
+    """The backend's own timeouts where it sets them, else the global ones."""
+
+    def pick(own: float | None, default: float) -> float:
+        return own if own is not None else default
+
+    spec = spec or BackendSpec()
     return ChatTimeouts(
-        connect=settings.llm_connect_timeout_s,
-        first_token=settings.llm_first_token_timeout_s,
-        between_tokens=settings.llm_token_timeout_s,
-        total=settings.llm_total_timeout_s,
+        connect=pick(spec.connect_timeout_s, settings.llm_connect_timeout_s),
+        first_token=pick(spec.first_token_timeout_s, settings.llm_first_token_timeout_s),
+        between_tokens=pick(spec.token_timeout_s, settings.llm_token_timeout_s),
+        total=pick(spec.total_timeout_s, settings.llm_total_timeout_s),
     )
 
 
@@ -86,7 +92,7 @@ def _openai(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetu
         model=spec.model,
         api_key=spec.api_key,
         context_window=spec.context_window,
-        timeouts=timeouts(settings),
+        timeouts=timeouts(settings, spec),
         max_connections=settings.llm_max_connections,
     )
     return ChatSetup(backend, f"OpenAI-compatible server at {spec.base_url}")
@@ -100,7 +106,7 @@ def _ollama(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetu
         model=spec.model,
         api_key=spec.api_key,
         context_window=spec.context_window,
-        timeouts=timeouts(settings),
+        timeouts=timeouts(settings, spec),
         max_connections=settings.llm_max_connections,
     )
     return ChatSetup(backend, f"Ollama at {spec.base_url}")
@@ -124,7 +130,7 @@ def _embedded(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSe
         context_window=spec.context_window
         or settings.llm_context_window
         or settings.embedded_context,
-        timeouts=timeouts(settings),
+        timeouts=timeouts(settings, spec),
         max_connections=settings.llm_max_connections,
     )
     return ChatSetup(backend, f"embedded llama.cpp ({server.gguf.name}) at {server.base_url}")

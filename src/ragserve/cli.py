@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ragserve.bench.commands import bench_app
 from ragserve.config import Settings
 from ragserve.errors import RagserveError
 from ragserve.ingest.pipeline import FileOutcome
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 collections_app = typer.Typer(help="List, inspect and delete collections.")
 app.add_typer(collections_app, name="collections")
+app.add_typer(bench_app, name="bench")
 
 out = Console()
 err = Console(stderr=True)
@@ -258,6 +260,63 @@ def serve(
         timeout_graceful_shutdown=int(max(settings.shutdown_grace_s, 1)),
         log_level="info",
     )
+
+
+@app.command("query")
+def query_cmd(
+    prompt: Annotated[str, typer.Argument(help="The message (or text to embed).")],
+    base_url: Annotated[str, typer.Option(help="OpenAI-compatible root, ending in /v1.")],
+    model: Annotated[str, typer.Option(help="Model name.")],
+    api_key: Annotated[str | None, typer.Option(help="Bearer key.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens in the answer.")] = 256,
+    embed: Annotated[bool, typer.Option("--embed", help="Call /embeddings instead.")] = False,
+) -> None:
+    """Send one request; print the response JSON, the usage and the elapsed time."""
+    from ragserve.bench.commands import query
+
+    query(base_url, model, prompt, api_key, max_tokens, embed)
+
+
+@app.command("batch")
+def batch_cmd(
+    input_file: Annotated[Path, typer.Argument(help="OpenAI batch JSONL (custom_id, url, body).")],
+    output_file: Annotated[Path, typer.Argument(help="Results JSONL; an existing one resumes.")],
+    base_url: Annotated[str, typer.Option(help="Server root, e.g. http://vllm:8000/v1.")],
+    api_key: Annotated[str | None, typer.Option(help="Bearer key.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 8,
+    max_retries: Annotated[int, typer.Option(help="Retries on 429/5xx/transport errors.")] = 5,
+) -> None:
+    """Run an OpenAI batch file (chat or embeddings) against any compatible server.
+
+    Interrupted? Run the same command again: finished ids are skipped, and each id ends up
+    in the output exactly once.
+    """
+    from ragserve.batch.runner import read_requests, run_batch
+
+    try:
+        requests = read_requests(input_file)
+    except RagserveError as exc:
+        raise _fail(exc) from exc
+    with Progress(
+        TextColumn("[bold]batch[/bold]"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=not err.is_terminal,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("", total=len(requests))
+        totals = asyncio.run(
+            run_batch(
+                requests, output_file, base_url, api_key=api_key, concurrency=concurrency,
+                max_retries=max_retries, on_done=lambda _ok: progress.advance(task),
+            )
+        )  # fmt: skip
+    out.print(
+        f"{totals.succeeded} succeeded, {totals.failed} failed, {totals.skipped} already done "
+        f"(of {totals.total}); {totals.prompt_tokens} prompt + {totals.completion_tokens} "
+        f"completion tokens; {totals.retries} retries; {totals.elapsed_s:.1f} s"
+    )
+    if totals.errors:
+        out.print("errors: " + ", ".join(f"{k}: {v}" for k, v in totals.errors.items()))
+    if totals.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

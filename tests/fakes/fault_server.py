@@ -5,6 +5,10 @@ The requested ``model`` picks the behaviour, so one server covers every case:
 ``cut`` (connection dropped mid-stream), ``malformed`` (bad SSE), ``http-401``, ``http-503``,
 ``cite`` (a fixed answer with ``[n]`` markers), ``paced-N-MS`` (N tokens, one every MS ms).
 Embeddings: ``flaky-N`` fails N times with 503 and then answers.
+``timed-F-G-N-K[-errP]``: first chunk after F ms, then one chunk every G ms, N chunks of
+K tokens each, ``usage`` at the end when asked for; with ``-errP`` every (100/P)th request
+gets a 503 — the known schedule the benchmark's metrics are checked against.
+``stream: false`` gets one JSON completion instead of SSE.
 ``random-P``: P % of requests get a random fault (503, stall-first, stall-mid, cut, malformed).
 Server-wide switches: ``required_key`` (401 without it), ``disabled`` (routes answering 404,
 as a server of the other kind does), ``served`` (the model ids /models lists).
@@ -83,22 +87,47 @@ class FaultServer:
             hit = self.rng.random() * 100 < int(model.split("-")[1])
             model = self.rng.choice(faults) if hit else "ok"
             self.calls[f"random:{model}"] += 1
+        first_delay, per_chunk = 0.0, 1
+        if model.startswith("timed-"):
+            parts = model.split("-")
+            first_ms, _gap_ms, count, per_chunk = (int(x) for x in parts[1:5])
+            if len(parts) > 5 and self.calls[model] % (100 // int(parts[5][3:])) == 0:
+                model = "http-503"
+            else:
+                first_delay = first_ms / 1000
+                words = [" tok" * per_chunk for _ in range(count)]
         if model.startswith("http-"):
             status = int(model.split("-")[1])
             return JSONResponse({"error": {"message": f"scripted {status}"}}, status_code=status)
 
-        words = ["Hello", " from", " the", " fault", " server."]
+        if not model.startswith("timed-"):
+            words = ["Hello", " from", " the", " fault", " server."]
         if model == "cite":  # an answer citing sources 2 and 1 the way a good model does
             words = ["Vacation", " is", " 25", " days [2].", " Ask", " HR [1][7]."]
 
         pace = 0.0
         if model.startswith("paced-"):
-            _, count, ms = model.split("-")
-            words, pace = [f" w{i}" for i in range(int(count))], int(ms) / 1000
+            _, count_s, ms = model.split("-")
+            words, pace = [f" w{i}" for i in range(int(count_s))], int(ms) / 1000
+        if model.startswith("timed-"):
+            pace = int(model.split("-")[2]) / 1000
+        tokens = len(words) * per_chunk
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if body.get("stream") is not True:  # a whole completion, as batch clients ask
+            await asyncio.sleep(first_delay + pace * max(0, len(words) - 1))
+            return JSONResponse({
+                "id": "cmpl-1", "object": "chat.completion", "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "".join(words)}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": tokens,
+                          "total_tokens": 5 + tokens},
+            })  # fmt: skip
 
         async def events() -> AsyncIterator[bytes]:
             if model == "stall-first":
                 await asyncio.sleep(30)
+            if first_delay:
+                await asyncio.sleep(first_delay)
             for i, word in enumerate(words):
                 if model == "stall-mid" and i == 2:
                     await asyncio.sleep(30)
@@ -106,10 +135,17 @@ class FaultServer:
                     raise ConnectionResetError("scripted cut")
                 if model == "malformed" and i == 1:
                     yield b"data: {not json\n\n"
-                if pace:
+                if pace and not (first_delay and i == 0):
                     await asyncio.sleep(pace)
                 chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
+            if include_usage:
+                usage = {
+                    "prompt_tokens": 5,
+                    "completion_tokens": tokens,
+                    "total_tokens": 5 + tokens,
+                }
+                yield f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")

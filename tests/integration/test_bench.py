@@ -1,0 +1,115 @@
+"""`ragserve bench` reports what a server with a known schedule really did."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragserve.bench.client import ChatTarget, prompt_cycle
+from ragserve.bench.metrics import Slo
+from ragserve.bench.runner import LoadPlan, capacity, run_plan
+from ragserve.bench.workload import synthetic
+from tests.conftest import ROOT
+from tests.fakes.fault_server import FaultServer, running_fault_server
+
+PROMPTS = prompt_cycle(synthetic(50, 32))
+
+
+@pytest.fixture
+def fault() -> Iterator[tuple[str, FaultServer]]:
+    with running_fault_server() as server:
+        yield server
+
+
+def _level(url: str, model: str, slo: str | None = None, **plan: object) -> dict:  # type: ignore[type-arg]
+    values: dict[str, object] = {"mode": "concurrency", "levels": [4], "requests": 40}
+    values.update(plan)
+    levels, _ = run_plan([ChatTarget(url, model, max_tokens=64)], PROMPTS,
+                         LoadPlan(**values), Slo.parse(slo))  # type: ignore[arg-type]  # fmt: skip
+    return levels[0]
+
+
+def test_ttft_itl_tpot_match_the_servers_schedule(fault: tuple[str, FaultServer]) -> None:
+    # First token after 100 ms, then one token every 20 ms, 10 tokens.
+    level = _level(fault[0], "timed-100-20-10-1", slo="ttft=150ms,itl=50ms")
+    assert level["completed"] == 40 and level["errors"] == {}
+    assert level["ttft"]["mean"] == pytest.approx(0.100, abs=0.015)
+    assert level["itl"]["p50"] == pytest.approx(0.020, abs=0.005)
+    assert level["tpot"]["mean"] == pytest.approx(0.020, abs=0.005)
+    assert level["e2e"]["mean"] == pytest.approx(0.100 + 9 * 0.020, abs=0.03)
+    assert level["output_tokens"] == 400  # from the server's usage
+    assert level["goodput"] == pytest.approx(level["request_throughput"])
+    assert not level["client"]["client_bound"]
+
+
+def test_multi_token_chunks_are_one_gap_but_every_token_counts(
+    fault: tuple[str, FaultServer],
+) -> None:
+    # 5 chunks of 2 tokens, one chunk every 40 ms.
+    level = _level(fault[0], "timed-100-40-5-2")
+    assert level["output_tokens"] == 40 * 10
+    assert level["itl"]["p50"] == pytest.approx(0.040, abs=0.006)
+    # TPOT spreads the 4 gaps over 9 tokens: 160 ms / 9.
+    assert level["tpot"]["mean"] == pytest.approx(0.160 / 9, abs=0.004)
+
+
+def test_errors_are_counted_and_excluded_from_goodput(fault: tuple[str, FaultServer]) -> None:
+    level = _level(fault[0], "timed-50-10-5-1-err10", slo="ttft=1s")
+    assert level["errors"] == {"http_5xx": 4}  # every tenth of 40 requests
+    assert level["completed"] == 36
+    assert level["slo_attainment"] == pytest.approx(36 / 40)
+    assert level["goodput"] == pytest.approx(level["request_throughput"])
+
+
+def test_poisson_rate_is_the_requested_rate(fault: tuple[str, FaultServer]) -> None:
+    level = _level(fault[0], "timed-10-5-3-1", mode="rate", levels=[20.0], requests=80)
+    assert level["request_throughput"] == pytest.approx(20.0, rel=0.35)
+
+
+def test_capacity_is_the_highest_level_within_the_slos(fault: tuple[str, FaultServer]) -> None:
+    url, _ = fault
+    plan = LoadPlan("concurrency", [1, 4], requests=12, warmup=1)
+    for slo, holds in (("ttft=200ms", 4.0), ("ttft=50ms", None)):
+        levels, _ = run_plan([ChatTarget(url, "timed-100-20-3-1")], PROMPTS, plan, Slo.parse(slo))
+        cap = capacity(levels)
+        assert cap[next(iter(cap))]["holds"] == holds  # type: ignore[index]
+
+
+def test_cli_compares_two_endpoints_into_json_and_csv(
+    fault: tuple[str, FaultServer], tmp_path: Path
+) -> None:
+    url, _ = fault
+    with running_fault_server() as (other, _):
+        result = subprocess.run(
+            [sys.executable, "-m", "ragserve", "bench", "chat", "--base-url", url,
+             "--model", "timed-50-10-5-1", "--concurrency", "1,2", "--requests", "6",
+             "--slo", "ttft=200ms", "--compare", f"{other}=timed-300-10-5-1",
+             "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv")],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert len(report["levels"]) == 4
+    for level in report["levels"]:
+        for metric in ("ttft", "tpot", "itl", "e2e"):
+            assert set(level[metric]) == {"mean", "p50", "p90", "p99"}
+    holds = {k: v["holds"] for k, v in report["capacity"].items()}
+    assert sorted(holds.values(), key=str) == [2.0, None]  # the slow one misses the SLO
+    assert "holds 2 concurrent users" in result.stdout
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 1 + 4 * 6  # header + rows
+
+
+def test_query_prints_the_response_usage_and_time(fault: tuple[str, FaultServer]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ragserve", "query", "hello", "--base-url", fault[0],
+         "--model", "ok"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert '"Hello from the fault server."' in result.stdout
+    assert "HTTP 200, usage {'prompt_tokens': 5" in result.stdout and " s" in result.stdout

@@ -28,8 +28,8 @@ test: setup
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts deploy
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts deploy
 	$(VENV)/bin/mypy
 
 bench: setup

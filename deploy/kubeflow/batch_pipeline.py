@@ -6,7 +6,6 @@ OpenAI batch JSONL files; a retried step resumes where the failed one stopped, b
 `ragserve batch` skips ids already in the output.
 """
 
-
 import sys
 
 from kfp import compiler, dsl

@@ -19,7 +19,7 @@ from ragserve.errors import (
 )
 from ragserve.llm.base import ChatBackend
 from ragserve.llm.fallback import FallbackChat
-from ragserve.llm.registry import build_one, timeouts
+from ragserve.llm.registry import build_one, chat_specs, timeouts
 from ragserve.probe import Check, Endpoint, probe
 from ragserve.runtime import Runtime
 from ragserve.store.catalog import Catalog
@@ -186,7 +186,9 @@ def run_checks(settings: Settings) -> list[Check]:
             checks.append(embed)
             if embed.ok:
                 checks.extend(check_collections(runtime.catalog, runtime.embedder))
-    for spec, name, setting in chain_names(settings):
+    with Runtime(settings) as runtime:
+        specs = chat_specs(settings, runtime.metadata)
+    for spec, name, setting in chain_names(specs):
         checks.extend(check_chat(settings, spec, name, setting))
     return checks
 
@@ -205,16 +207,19 @@ def probe_embedding_endpoint(settings: Settings) -> list[Check]:
     return [] if all(c.ok for c in found) else found
 
 
-def chain_names(settings: Settings) -> list[tuple[BackendSpec, str, str]]:
+def chain_names(chain: list[BackendSpec]) -> list[tuple[BackendSpec, str, str]]:
     """(spec, report name, setting to fix) for each chat backend."""
-    chain = settings.chat_chain
     if len(chain) == 1:
         return [(chain[0], "chat endpoint", "LLM")]
     return [(spec, f"chat endpoint {spec.label}", "LLM_BACKENDS") for spec in chain]
 
 
 async def server_checks(
-    settings: Settings, catalog: Catalog, embedder: EmbeddingBackend, chat: ChatBackend
+    settings: Settings,
+    catalog: Catalog,
+    embedder: EmbeddingBackend,
+    chat: ChatBackend,
+    specs: list[BackendSpec],
 ) -> list[Check]:
     """The doctor's checks from inside a running server, on the parts it already holds
     (the API's `GET /api/doctor`, behind the UI's Test button)."""
@@ -225,6 +230,6 @@ async def server_checks(
         if embed.ok:
             checks.extend(await asyncio.to_thread(check_collections, catalog, embedder))
     backends = [m.backend for m in chat.members] if isinstance(chat, FallbackChat) else [chat]
-    for (spec, name, setting), backend in zip(chain_names(settings), backends, strict=True):
+    for (spec, name, setting), backend in zip(chain_names(specs), backends, strict=True):
         checks.extend(await check_live_chat(settings, spec, backend, name, setting))
     return checks

@@ -299,3 +299,25 @@ class DoctorCheck(BaseModel):
 class DoctorReport(BaseModel):
     ok: bool
     checks: list[DoctorCheck]
+
+
+class BackendResource(BaseModel):
+    """A chat backend in the Resources store (fields as in RAGSERVE_LLM_BACKENDS)."""
+
+    kind: str = "openai"
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = Field(None, description="Write-only: never returned.")
+    context_window: int | None = Field(None, ge=256)
+    first_token_timeout_s: float | None = Field(None, gt=0)
+    position: int = Field(0, description="Order among stored backends; lower is tried first.")
+
+
+class BackendInfo(BaseModel):
+    name: str
+    source: Literal["store", "settings"]
+    kind: str
+    base_url: str | None
+    model: str | None
+    has_api_key: bool
+    state: str | None = Field(None, description="Circuit: closed, open or half_open.")

@@ -27,6 +27,8 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._stack = ExitStack()
+        #: Resources that live as long as the runtime (the embedded llama.cpp server, ...).
+        self.stack = self._stack
         settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     @cached_property
@@ -70,7 +72,7 @@ class Runtime:
     @cached_property
     def chat(self) -> ChatSetup:
         """The chat backend; starts the embedded llama.cpp server when none is configured."""
-        return build_chat(self.settings, self._stack)
+        return build_chat(self.settings, self._stack, self.metadata)
 
     def answers(self) -> AnswerService:
         return AnswerService(self.settings, self.catalog, self.embedder, self.chat.backend)

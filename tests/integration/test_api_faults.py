@@ -216,3 +216,39 @@ def test_doctor_route_runs_the_checks_on_the_live_server(app: AppFactory) -> Non
     assert checks["embedder"]["ok"] and checks["chat endpoint"]["ok"]
     assert not checks["chat endpoint context"]["ok"]
     assert "--max-model-len" in checks["chat endpoint context"]["fix"]
+
+
+def test_resources_store_adds_backends_to_the_chain_at_run_time(app: AppFactory) -> None:
+    # The configured backend fails; a working one is added through the API.
+    with (
+        running_fault_server() as (second_url, second),
+        app(llm_model="http-503", breaker_failures=1) as client,
+    ):
+        _upload(client, "handbook.md", HANDBOOK)
+        wait_for_documents(client, "c", 1)
+        before = client.get("/api/resources/backends").json()
+        assert [(b["name"], b["source"]) for b in before] == [("llm", "settings")]
+        failed = sse_events(client.post("/api/chat", json={"message": "Hi?", "collection": "c"}))
+        assert failed[-1][0] == "error"
+
+        added = client.put(
+            "/api/resources/backends/gpu",
+            json={"kind": "openai", "base_url": second_url, "model": "ok", "api_key": "k"},
+        )
+        assert added.status_code == 200
+        chain = [(b["name"], b["source"], b["has_api_key"]) for b in added.json()]
+        assert chain == [("gpu", "store", True), ("llm", "settings", False)]
+        assert '"api_key"' not in added.text  # write-only
+        served = sse_events(client.post("/api/chat", json={"message": "Hi?", "collection": "c"}))
+        assert served[-1][0] == "done" and second.calls["ok"] >= 1
+
+        report = client.post("/api/resources/backends/gpu/test").json()
+        assert report["ok"], report
+        assert [c["name"] for c in report["checks"]] == [
+            "chat endpoint gpu", "chat endpoint gpu context",
+        ]  # fmt: skip
+        bad = client.put("/api/resources/backends/x", json={"kind": "nope"})
+        assert bad.status_code == 400 and "known:" in bad.json()["error"]["message"]
+        assert client.delete("/api/resources/backends/gpu").status_code == 204
+        assert client.delete("/api/resources/backends/gpu").status_code == 404
+        assert [b["name"] for b in client.get("/api/resources/backends").json()] == ["llm"]

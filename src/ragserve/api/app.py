@@ -32,6 +32,7 @@ from ragserve.api.routes import (
     jobs,
     metrics,
     openai,
+    resources,
     search,
 )
 from ragserve.api.state import ServerState
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(metrics.router)
     guarded = [Depends(require_api_key)]
-    for module in (collections, documents, jobs, search, chat, openai, doctor):
+    for module in (collections, documents, jobs, search, chat, openai, doctor, resources):
         app.include_router(module.router, dependencies=guarded)
     if (WEB_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

@@ -13,6 +13,8 @@ from ragserve.api.serving.openai import OpenAIServing
 from ragserve.config import Settings
 from ragserve.embed.batcher import BatchingEmbedder
 from ragserve.ingest.service import IngestService
+from ragserve.llm.registry import chat_specs
+from ragserve.llm.switch import ChatSwitch
 from ragserve.rag.answer import AnswerService
 from ragserve.rag.retrieve import Retriever
 from ragserve.runtime import Runtime
@@ -32,6 +34,7 @@ class ServerState:
     openai: OpenAIServing
     embeddings: EmbeddingServing
     readiness: Readiness
+    switch: ChatSwitch
 
     @classmethod
     async def start(cls, settings: Settings, runtime: Runtime) -> ServerState:
@@ -46,11 +49,13 @@ class ServerState:
             delay_s=settings.embed_batch_delay_ms / 1000,
             piece_tokens=settings.resolved_embed_batch_tokens,
         )
-        setup = await asyncio.to_thread(lambda: runtime.chat)
-        log.info("chat: %s", setup.description)
         catalog = await asyncio.to_thread(lambda: runtime.catalog)
+        switch = ChatSwitch(settings, runtime.stack)
+        specs = chat_specs(settings, catalog.metadata)
+        chat = await asyncio.to_thread(switch.build, specs)
+        log.info("chat: %s", " → ".join(s.label for s in specs))
         ingest = IngestService(settings, catalog, embedder)
-        answers = AnswerService(settings, catalog, embedder, setup.backend, ingest.not_ready)
+        answers = AnswerService(settings, catalog, embedder, chat, ingest.not_ready)
         retriever = answers.retriever
         await asyncio.to_thread(ingest.start)
         return cls(
@@ -62,15 +67,24 @@ class ServerState:
             retriever=retriever,
             chat=ChatServing(settings, answers, retriever, catalog.metadata),
             openai=OpenAIServing(
-                settings, catalog, answers, retriever, setup.backend.base_url, [embedder.model_id]
+                settings, catalog, answers, retriever, chat.base_url, [embedder.model_id]
             ),
             embeddings=EmbeddingServing(embedder),
-            readiness=Readiness(embedder, catalog, setup.backend),
+            readiness=Readiness(embedder, catalog, chat),
+            switch=switch,
         )
+
+    async def reload_backends(self) -> None:
+        """Rebuild the chat chain after the Resources store changed."""
+        specs = chat_specs(self.settings, self.ingest.catalog.metadata)
+        chat = await asyncio.to_thread(self.switch.build, specs)
+        self.answers.chat = chat
+        self.readiness.chat = chat
+        self.readiness.forget()
 
     async def stop(self) -> None:
         """Finish or checkpoint ingestion, then release models and servers."""
         await asyncio.to_thread(self.ingest.stop, self.settings.shutdown_grace_s)
         await self.openai.aclose()
-        await self.runtime.chat.backend.aclose()
+        await self.switch.aclose()
         await asyncio.to_thread(self.embedder.close)

@@ -19,6 +19,7 @@ from ragserve.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedLlamaServer
 from ragserve.llm.fallback import ChainMember, FallbackChat
 from ragserve.llm.ollama import OllamaChat
 from ragserve.llm.openai_compat import ChatTimeouts, OpenAICompatChat
+from ragserve.store.metadata import MetadataStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +52,23 @@ def build_one(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSe
     return factory(settings, spec, stack)
 
 
-def build_chat(settings: Settings, stack: ExitStack) -> ChatSetup:
-    """The chat backend (or fallback chain) the settings describe; closed with ``stack``."""
-    specs = settings.chat_chain
+def chat_specs(settings: Settings, metadata: MetadataStore | None = None) -> list[BackendSpec]:
+    """The fallback order: backends added to the Resources store, then the settings' chain
+    (by default the embedded server: the last resort)."""
+    stored = []
+    if metadata is not None:
+        for row in metadata.list_backends():
+            fields = {k: v for k, v in row.spec.items() if k != "name"}
+            stored.append(BackendSpec(name=row.name, **fields))
+    return stored + settings.chat_chain
+
+
+def build_chat(
+    settings: Settings, stack: ExitStack, metadata: MetadataStore | None = None
+) -> ChatSetup:
+    """The chat backend (or fallback chain) the settings and the Resources store describe;
+    resources are closed with ``stack``."""
+    specs = chat_specs(settings, metadata)
     setups = [build_one(settings, spec, stack) for spec in specs]
     if len(setups) == 1:
         return setups[0]

@@ -111,6 +111,17 @@ class ConversationRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
 
 
+class BackendRow(Base):
+    """A chat backend added at run time (the Resources store), in fallback order."""
+
+    __tablename__ = "backends"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
 #: Columns added after the first release; old databases get them on open.
 _ADDED_COLUMNS = {
     "documents": {
@@ -285,6 +296,24 @@ class MetadataStore:
     def list_jobs(self, limit: int = 50) -> list[JobRow]:
         with self.session() as s:
             return list(s.scalars(select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)))
+
+    def list_backends(self) -> list[BackendRow]:
+        with self.session() as s:
+            return list(
+                s.scalars(select(BackendRow).order_by(BackendRow.position, BackendRow.name))
+            )
+
+    def save_backend(self, row: BackendRow) -> None:
+        with self.session() as s:
+            s.merge(row)
+
+    def delete_backend(self, name: str) -> bool:
+        with self.session() as s:
+            row = s.get(BackendRow, name)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
 
     def get_conversation(self, conv_id: str) -> ConversationRow | None:
         with self.session() as s:

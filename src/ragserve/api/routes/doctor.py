@@ -13,7 +13,11 @@ router = APIRouter(prefix="/api", tags=["health"])
 async def doctor(state: State) -> DoctorReport:
     """`ragserve doctor` from the running server: each endpoint, with the fix in plain words."""
     checks = await server_checks(
-        state.settings, state.ingest.catalog, state.embedder, state.answers.chat
+        state.settings,
+        state.ingest.catalog,
+        state.embedder,
+        state.answers.chat,
+        state.switch.specs,
     )
     return DoctorReport(
         ok=all(c.ok for c in checks),

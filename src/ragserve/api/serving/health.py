@@ -21,6 +21,10 @@ class Readiness:
         self._cached: tuple[float, bool, dict[str, str]] | None = None
         self._lock = asyncio.Lock()
 
+    def forget(self) -> None:
+        """Drop the cached answer (the backends changed)."""
+        self._cached = None
+
     async def check(self) -> tuple[bool, dict[str, str]]:
         async with self._lock:
             if self._cached and time.monotonic() - self._cached[0] < CACHE_S:

@@ -8,7 +8,7 @@ COLLECTION ?= samples
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,7 +24,13 @@ run: setup
 	@echo "Serving http://$${RAGSERVE_HOST:-127.0.0.1}:$${RAGSERVE_PORT:-8000} (API docs at /docs); Ctrl-C stops."
 	$(VENV)/bin/ragserve serve
 
-test: setup
+# The bench report is checked in a real browser; Playwright's own download fails here.
+chromium:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+test: setup chromium
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
 
 lint: setup

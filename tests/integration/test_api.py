@@ -167,3 +167,18 @@ def test_chat_errors_before_the_stream_are_statuses(api: httpx.Client) -> None:
     assert unknown.status_code == 404
     invalid = api.post("/api/chat", json={"message": ""})
     assert invalid.status_code == 400 and invalid.json()["error"]["param"] == "message"
+
+
+def test_concurrent_chats_on_the_embedded_server_all_finish(api: httpx.Client) -> None:
+    """llama-cpp-python's server cuts a stream when another request arrives unless told
+    not to; ragserve starts it so that concurrent users queue instead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(_: int) -> str:
+        events = sse_events(
+            api.post("/api/chat", json={"message": QUESTION, "collection": "samples"})
+        )
+        return events[-1][0]
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(ask, range(3))) == ["done", "done", "done"]

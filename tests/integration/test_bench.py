@@ -89,7 +89,8 @@ def test_cli_compares_two_endpoints_into_json_and_csv(
             [sys.executable, "-m", "ragserve", "bench", "chat", "--base-url", url,
              "--model", "timed-50-10-5-1", "--concurrency", "1,2", "--requests", "6",
              "--slo", "ttft=200ms", "--compare", f"{other}=timed-300-10-5-1",
-             "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv")],
+             "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv"),
+             "--html", str(tmp_path / "r.html")],
             capture_output=True, text=True, timeout=120, cwd=ROOT,
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -102,6 +103,8 @@ def test_cli_compares_two_endpoints_into_json_and_csv(
     assert sorted(holds.values(), key=str) == [2.0, None]  # the slow one misses the SLO
     assert "holds 2 concurrent users" in result.stdout
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 1 + 4 * 6  # header + rows
+    page = (tmp_path / "r.html").read_text()
+    assert page.count('<svg class="chart"') == 5 and "holds 2 concurrent users" in page
 
 
 def test_query_prints_the_response_usage_and_time(fault: tuple[str, FaultServer]) -> None:

@@ -10,8 +10,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragserve.bench.client import ChatTarget, new_client, prompt_cycle
+from ragserve.bench.html import render
 from ragserve.bench.metrics import Slo, stats
 from ragserve.bench.report import level_table, write_csv, write_json
 from ragserve.bench.runner import LoadPlan, capacity, recommendation, run_plan
@@ -47,6 +49,9 @@ def bench_chat(
     compare: Annotated[list[str] | None, typer.Option(help="Another URL[=MODEL] to run.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Every request as CSV.")] = None,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="Write the HTML report with plots.")
+    ] = None,
 ) -> None:
     """Load an endpoint by concurrency or request rate; report TTFT, TPOT, ITL, E2E,
     throughput, goodput, and how much load it holds within the SLOs."""
@@ -68,14 +73,22 @@ def bench_chat(
         targets.append(ChatTarget(url, other_model or model, api_key, output_len, ignore_eos))
     workload = from_jsonl(prompts) if prompts else synthetic(1000, input_len)
 
+    progress = Progress(
+        TextColumn("[bold]bench[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=not err.is_terminal,
+    )  # fmt: skip
+    task = progress.add_task("levels", total=len(targets) * len(plan.levels))
+
     def on_level(summary: dict[str, object]) -> None:
+        progress.advance(task)
         err.print(
             f"[dim]{summary['endpoint']} {mode}={summary['level']:g}: "
             f"{summary['completed']}/{summary['requests']} ok, "
             f"{summary['request_throughput']:.2f} req/s[/dim]"
         )
 
-    levels, rows = run_plan(targets, prompt_cycle(workload), plan, slos, on_level)
+    with progress:
+        levels, rows = run_plan(targets, prompt_cycle(workload), plan, slos, on_level)
     cap = capacity(levels, slo_target)
     out.print(level_table(levels))
     for line in recommendation(cap, mode, slos):
@@ -97,6 +110,8 @@ def bench_chat(
         write_json(json_out, report)
     if csv_out:
         write_csv(csv_out, rows)
+    if html_out:
+        html_out.write_text(render(report))
 
 
 @bench_app.command("embed")

@@ -90,6 +90,9 @@ class EmbeddedLlamaServer:
             "--n_threads", str(self.threads),
             "--embedding", str(self.embedding),
             "--verbose", "False",
+            # Its default cuts a streaming answer off whenever another request arrives;
+            # concurrent users must queue instead.
+            "--interrupt_requests", "False",
         ]  # fmt: skip
         with self.log_path.open("ab") as log_file:
             self._process = subprocess.Popen(

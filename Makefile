@@ -46,6 +46,7 @@ bench: setup
 	$(PY) -m benchmarks.embeddings_api
 	$(PY) -m benchmarks.chat_overhead
 	$(PY) -m benchmarks.sse_streams
+	$(PY) -m benchmarks.bench_client
 
 clean:
 	rm -rf $(VENV) .ragserve .pytest_cache .mypy_cache .ruff_cache

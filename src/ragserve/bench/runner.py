@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ragserve.bench.client import (
     ChatTarget,
@@ -17,6 +18,8 @@ from ragserve.bench.client import (
     run_rate,
 )
 from ragserve.bench.metrics import RequestRecord, Slo, summarize
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,20 @@ def run_plan(
     rows: list[tuple[str, float, RequestRecord]] = []
     for target in targets:
         for level in plan.levels:
-            summary, records = asyncio.run(run_level(target, prompts, plan, level, slo))
+            summary, records = _run(run_level(target, prompts, plan, level, slo))
             levels.append(summary)
             rows += [(target.name, level, r) for r in records]
             on_level(summary)
     return levels, rows
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop when installed: a faster loop is a client that limits less."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def capacity(levels: list[dict[str, object]], target: float = 0.95) -> dict[str, object]:

@@ -9,6 +9,8 @@ Embeddings: ``flaky-N`` fails N times with 503 and then answers.
 K tokens each, ``usage`` at the end when asked for; with ``-errP`` every (100/P)th request
 gets a 503 — the known schedule the benchmark's metrics are checked against.
 ``stream: false`` gets one JSON completion instead of SSE.
+``slots-K-MS``: a server with K generation slots; each answer holds one for MS ms, so
+time to first token grows once more than K requests are in flight.
 ``random-P``: P % of requests get a random fault (503, stall-first, stall-mid, cut, malformed).
 Server-wide switches: ``required_key`` (401 without it), ``disabled`` (routes answering 404,
 as a server of the other kind does), ``served`` (the model ids /models lists).
@@ -41,6 +43,7 @@ class FaultServer:
         self.disabled: set[str] = set()
         self.served = ["ok"]
         self.rng = random.Random(0)
+        self.slots: dict[str, asyncio.Semaphore] = {}
         self.app = Starlette(routes=[
             Route("/v1/models", self.models),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
@@ -99,6 +102,19 @@ class FaultServer:
         if model.startswith("http-"):
             status = int(model.split("-")[1])
             return JSONResponse({"error": {"message": f"scripted {status}"}}, status_code=status)
+        if model.startswith("slots-"):
+            _, k, ms = model.split("-")
+            slot = self.slots.setdefault(model, asyncio.Semaphore(int(k)))
+
+            async def queued() -> AsyncIterator[bytes]:
+                async with slot:
+                    for _ in range(2):
+                        chunk = {"choices": [{"index": 0, "delta": {"content": " ok"}}]}
+                        yield f"data: {json.dumps(chunk)}\n\n".encode()
+                        await asyncio.sleep(int(ms) / 2000)
+                yield b"data: [DONE]\n\n"
+
+            return StreamingResponse(queued(), media_type="text/event-stream")
 
         if not model.startswith("timed-"):
             words = ["Hello", " from", " the", " fault", " server."]

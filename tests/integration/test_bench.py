@@ -123,3 +123,30 @@ def test_query_prints_the_response_usage_and_time(fault: tuple[str, FaultServer]
     assert result.returncode == 0, result.stderr
     assert '"Hello from the fault server."' in result.stdout
     assert "HTTP 200, usage {'prompt_tokens': 5" in result.stdout and " s" in result.stdout
+
+
+def test_find_capacity_bisects_to_the_servers_slot_count(fault: tuple[str, FaultServer]) -> None:
+    from ragserve.bench.runner import find_capacity
+
+    # 6 slots, 200 ms per answer: past 6 in flight, requests wait a whole answer or more.
+    target = ChatTarget(fault[0], "slots-6-200", max_tokens=2)
+    levels, holds = find_capacity(target, PROMPTS, Slo.parse("ttft=150ms"), requests_per_level=12)
+    assert holds == 6
+    assert [int(float(s["level"])) for s in levels] == [1, 2, 4, 6, 7, 8]  # doubled, then bisected
+
+
+def test_bench_embed_reports_sequences_and_latency(
+    fault: tuple[str, FaultServer], tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ragserve", "bench", "embed", "--base-url", fault[0],
+         "--model", "ok", "--concurrency", "1,4", "--requests", "20", "--batch", "2",
+         "--json", str(tmp_path / "e.json")],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    levels = json.loads((tmp_path / "e.json").read_text())["levels"]
+    assert [lv["concurrency"] for lv in levels] == [1, 4]
+    assert all(lv["errors"] == 0 and lv["sequences_per_s"] > 0 for lv in levels)
+    assert fault[1].calls["ok"] == 40  # 20 requests per level
+    assert "seq/s" in result.stdout

@@ -14,10 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ragserve.bench.client import ChatTarget, new_client, prompt_cycle
 from ragserve.bench.html import render
-from ragserve.bench.metrics import Slo, stats
+from ragserve.bench.metrics import RequestRecord, Slo, stats
 from ragserve.bench.report import level_table, write_csv, write_json
 from ragserve.bench.runner import LoadPlan, capacity, recommendation, run_plan
-from ragserve.bench.workload import from_jsonl, synthetic
+from ragserve.bench.runner import find_capacity as search_capacity
+from ragserve.bench.workload import from_jsonl, load_tokenizer, synthetic
 from ragserve.remote import auth_headers
 
 bench_app = typer.Typer(help="Measure what an OpenAI-compatible deployment holds.")
@@ -44,9 +45,24 @@ def bench_chat(
     output_len: Annotated[int, typer.Option(help="Answer length (max_tokens).")] = 128,
     ignore_eos: Annotated[bool, typer.Option(help="Ask for exactly --output-len tokens.")] = False,
     prompts: Annotated[Path | None, typer.Option(help="JSONL of prompts or questions.")] = None,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            help="The model's tokenizer (tokenizer.json, folder or hub name) for "
+            "exact --input-len; unset: about one token per word."
+        ),
+    ] = None,
     slo: Annotated[str | None, typer.Option(help="e.g. ttft=300ms,itl=100ms,e2e=3s")] = None,
     slo_target: Annotated[float, typer.Option(help="Share of requests within SLO.")] = 0.95,
     compare: Annotated[list[str] | None, typer.Option(help="Another URL[=MODEL] to run.")] = None,
+    find_capacity: Annotated[
+        bool,
+        typer.Option(
+            "--find-capacity",
+            help="Search the largest concurrency within --slo "
+            "(doubling, then bisecting) instead of fixed levels.",
+        ),
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report.")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Every request as CSV.")] = None,
     html_out: Annotated[
@@ -55,7 +71,11 @@ def bench_chat(
 ) -> None:
     """Load an endpoint by concurrency or request rate; report TTFT, TPOT, ITL, E2E,
     throughput, goodput, and how much load it holds within the SLOs."""
-    if (concurrency is None) == (rate is None):
+    if find_capacity:
+        if not slo:
+            raise typer.BadParameter("--find-capacity needs --slo")
+        concurrency = concurrency or "1"
+    elif (concurrency is None) == (rate is None):
         raise typer.BadParameter("give exactly one of --concurrency and --rate")
     if requests is None and duration is None:
         requests = 50
@@ -71,7 +91,8 @@ def bench_chat(
     for other in compare or []:
         url, _, other_model = other.partition("=")
         targets.append(ChatTarget(url, other_model or model, api_key, output_len, ignore_eos))
-    workload = from_jsonl(prompts) if prompts else synthetic(1000, input_len)
+    tok = load_tokenizer(tokenizer) if tokenizer else None
+    workload = from_jsonl(prompts) if prompts else synthetic(1000, input_len, tokenizer=tok)
 
     progress = Progress(
         TextColumn("[bold]bench[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -87,8 +108,18 @@ def bench_chat(
             f"{summary['request_throughput']:.2f} req/s[/dim]"
         )
 
+    rows: list[tuple[str, float, RequestRecord]] = []
     with progress:
-        levels, rows = run_plan(targets, prompt_cycle(workload), plan, slos, on_level)
+        if find_capacity:
+            progress.update(task, total=None)
+            levels = []
+            for t in targets:
+                found, _ = search_capacity(t, prompt_cycle(workload), slos,
+                                           requests_per_level=requests or 20,
+                                           slo_target=slo_target, on_level=on_level)  # fmt: skip
+                levels += found
+        else:
+            levels, rows = run_plan(targets, prompt_cycle(workload), plan, slos, on_level)
     cap = capacity(levels, slo_target)
     out.print(level_table(levels))
     for line in recommendation(cap, mode, slos):

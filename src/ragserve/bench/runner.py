@@ -132,3 +132,45 @@ def recommendation(cap: dict[str, object], mode: str, slo: Slo) -> list[str]:
                 "while time to first token climbs."
             )
     return lines
+
+
+def find_capacity(
+    target: ChatTarget,
+    prompts: Callable[[int], Messages],
+    slo: Slo,
+    *,
+    requests_per_level: int = 20,
+    slo_target: float = 0.95,
+    max_level: int = 1024,
+    on_level: Callable[[dict[str, object]], None] = lambda _s: None,
+) -> tuple[list[dict[str, object]], int | None]:
+    """The largest concurrency whose SLO attainment reaches ``slo_target``: double until a
+    level misses, then bisect between the last one that held and the first that did not."""
+    tried: dict[int, dict[str, object]] = {}
+
+    def holds(level: int) -> bool:
+        if level not in tried:
+            plan = LoadPlan("concurrency", [level], requests=max(requests_per_level, 2 * level))
+            summary, _ = _run(run_level(target, prompts, plan, level, slo))
+            tried[level] = summary
+            on_level(summary)
+        return float(tried[level]["slo_attainment"]) >= slo_target  # type: ignore[arg-type]
+
+    good, bad = 0, None
+    level = 1
+    while level <= max_level:
+        if holds(level):
+            good = level
+            level *= 2
+        else:
+            bad = level
+            break
+    if bad is not None:
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            if holds(mid):
+                good = mid
+            else:
+                bad = mid
+    levels = [tried[k] for k in sorted(tried)]
+    return levels, good or None

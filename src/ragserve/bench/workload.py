@@ -6,6 +6,8 @@ import json
 import random
 from pathlib import Path
 
+from tokenizers import Tokenizer
+
 from ragserve.bench.client import Messages
 from ragserve.errors import ConfigError
 
@@ -18,15 +20,57 @@ _WORDS = (
 ).split()
 
 
-def synthetic(count: int, input_len: int, seed: int = 0) -> list[Messages]:
-    """``count`` distinct prompts of about ``input_len`` tokens (the server's usage reports
-    the exact prompt size; distinct prompts keep prefix caches from flattering the server)."""
+def load_tokenizer(name: str) -> Tokenizer:
+    """A Hugging Face tokenizer: a ``tokenizer.json`` path, a folder holding one, or a hub
+    name (needs the network or the hub cache)."""
+    path = Path(name)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if path.is_file():
+        return Tokenizer.from_file(str(path))
+    try:
+        return Tokenizer.from_pretrained(name)
+    except Exception as exc:
+        raise ConfigError(f"cannot load tokenizer {name!r}: {exc}") from exc
+
+
+def synthetic(
+    count: int, input_len: int, seed: int = 0, tokenizer: Tokenizer | None = None
+) -> list[Messages]:
+    """``count`` distinct prompts of ``input_len`` tokens. With the served model's
+    ``tokenizer`` the count is exact (chat-template tokens aside); without one, about one
+    token per word. Distinct prompts keep prefix caches from flattering the server."""
     rng = random.Random(seed)
     prompts = []
     for i in range(count):
-        words = [rng.choice(_WORDS) for _ in range(max(1, input_len - 4))]
-        prompts.append([{"role": "user", "content": f"{i}: " + " ".join(words)}])
+        words = [f"{i}:"] + [rng.choice(_WORDS) for _ in range(max(1, input_len - 1))]
+        text = " ".join(words)
+        if tokenizer is not None:
+            # Some tokenizer.json files pad or truncate (MiniLM's pads to 128): counting
+            # needs neither.
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+            text = _fit(tokenizer, words, input_len)
+        prompts.append([{"role": "user", "content": text}])
     return prompts
+
+
+def _fit(tokenizer: Tokenizer, words: list[str], target: int) -> str:
+    """Grow or cut ``words`` until the text is ``target`` tokens (or just under)."""
+
+    def count(n: int) -> int:
+        return len(tokenizer.encode(" ".join(words[:n]), add_special_tokens=False).ids)
+
+    while count(len(words)) < target:
+        words = words + words[1 : 1 + max(1, target - count(len(words)))]
+    lo, hi = 1, len(words)
+    while lo < hi:  # the most words whose text fits in ``target`` tokens
+        mid = (lo + hi + 1) // 2
+        if count(mid) <= target:
+            lo = mid
+        else:
+            hi = mid - 1
+    return " ".join(words[:lo])
 
 
 def from_jsonl(path: Path) -> list[Messages]:

@@ -138,7 +138,9 @@ def test_api_key_and_admin_paths(app: AppFactory, tmp_path: Path) -> None:
         url = "/api/collections/c/documents/from-paths"
         assert client.post(url, json=body, headers=user).status_code == 403
         job = client.post(url, json=body, headers=admin)
-        assert job.status_code == 202 and job.json()["counts"] == {"queued": 1}
+        assert (
+            job.status_code == 202 and sum(job.json()["counts"].values()) == 1
+        )  # may have started
         outside = client.post(url, json={"paths": [str(tmp_path / "secret.md")]}, headers=admin)
         assert outside.status_code == 403 and "RAGSERVE_INGEST_ROOTS" in outside.text
         client.headers.update(admin)

@@ -25,13 +25,22 @@ def servers() -> Iterator[tuple[tuple[str, FaultServer], tuple[str, FaultServer]
         yield primary, fallback
 
 
+# Under load on CI's two cores a healthy stream can take longer than FAST allows.
+LOADED = ChatTimeouts(connect=2.0, first_token=2.0, between_tokens=2.0, total=20.0)
+
+
 def _chain(
-    primary_url: str, primary_model: str, fallback_url: str, **breaker: float
+    primary_url: str,
+    primary_model: str,
+    fallback_url: str,
+    timeouts: ChatTimeouts = FAST,
+    **breaker: float,
 ) -> FallbackChat:
     return FallbackChat([
-        ChainMember("primary", OpenAICompatChat(primary_url, model=primary_model, timeouts=FAST),
+        ChainMember("primary", OpenAICompatChat(primary_url, model=primary_model,
+                                                timeouts=timeouts),
                     CircuitBreaker(**breaker)),  # type: ignore[arg-type]
-        ChainMember("fallback", OpenAICompatChat(fallback_url, model="ok", timeouts=FAST)),
+        ChainMember("fallback", OpenAICompatChat(fallback_url, model="ok", timeouts=timeouts)),
     ])  # fmt: skip
 
 
@@ -113,7 +122,7 @@ async def test_soak_1000_requests_with_random_faults(servers) -> None:  # type: 
     """1,000 requests, 30 % of the primary's answers faulty, the primary killed at 600:
     nothing hangs, every failure is an error the caller sees, the fallback serves the rest."""
     (p_url, primary), (f_url, fallback) = servers
-    chat = _chain(p_url, "random-30", f_url, failures=5, cooldown_s=0.2)
+    chat = _chain(p_url, "random-30", f_url, LOADED, failures=5, cooldown_s=0.2)
     outcomes: list[str] = []
     hung = 0
     rng = random.Random(1)
@@ -121,11 +130,10 @@ async def test_soak_1000_requests_with_random_faults(servers) -> None:  # type: 
     async def one(i: int) -> None:
         nonlocal hung
         if i == 600:
-            primary.disabled = {"chat"}  # the primary "dies": 404 on every route
-            chat.members[0].backend.base_url = "http://127.0.0.1:9/v1"  # type: ignore[attr-defined]
+            primary.disabled = {"chat"}  # the primary "dies": its chat route is gone
         await asyncio.sleep(rng.random() * 0.01)
         try:
-            async with asyncio.timeout(10):  # far above every configured timeout
+            async with asyncio.timeout(30):  # far above every configured timeout
                 text = await _answer(chat)
             outcomes.append("ok" if text == "Hello from the fault server." else f"bad:{text}")
         except TimeoutError:

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from ragserve.errors import ConfigError
+from ragserve.jsonl import jsonl_rows
 from ragserve.remote import auth_headers
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
@@ -46,13 +47,7 @@ class BatchTotals:
 def read_requests(path: Path) -> list[dict[str, Any]]:
     requests: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{n}: not JSON ({exc})") from exc
+    for n, row in jsonl_rows(path):
         cid = row.get("custom_id")
         if not cid or "body" not in row:
             raise ConfigError(f"{path}:{n}: needs `custom_id` and `body`")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from tokenizers import Tokenizer
 
 from ragserve.bench.client import Messages
 from ragserve.errors import ConfigError
+from ragserve.jsonl import jsonl_rows
 
 # Common short English words: about one token each in BPE and WordPiece vocabularies.
 _WORDS = (
@@ -78,13 +78,7 @@ def from_jsonl(path: Path) -> list[Messages]:
     ``{"messages": [...]}``. RAG questions against ragserve: point --base-url at its /v1
     and use --model rag:<collection>."""
     prompts: list[Messages] = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{n}: not JSON ({exc})") from exc
+    for n, row in jsonl_rows(path):
         if "messages" in row:
             prompts.append(row["messages"])
         elif "prompt" in row or "question" in row:

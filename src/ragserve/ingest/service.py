@@ -302,12 +302,11 @@ class IngestService(PipelineHooks):
     def _check_capacity(self, new: int) -> None:
         """Raise ``Overloaded`` if ``new`` more documents would not fit (lock held)."""
         capacity = self.settings.ingest_queue_capacity
-        fresh = new
-        if len(self._pending) + fresh <= capacity:
+        if len(self._pending) + new <= capacity:
             return
         if self._stopping.is_set():
             raise Overloaded("the server is shutting down", retry_after=10)
-        excess = len(self._pending) + fresh - capacity
+        excess = len(self._pending) + new - capacity
         rate = self._rate(self._finished)
         retry = 5 if rate <= 0 else min(60, max(1, math.ceil(excess / rate)))
         raise Overloaded(

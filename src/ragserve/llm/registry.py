@@ -69,7 +69,11 @@ def build_chat(
     """The chat backend (or fallback chain) the settings and the Resources store describe;
     resources are closed with ``stack``."""
     specs = chat_specs(settings, metadata)
-    setups = [build_one(settings, spec, stack) for spec in specs]
+    return chained(settings, specs, [build_one(settings, spec, stack) for spec in specs])
+
+
+def chained(settings: Settings, specs: list[BackendSpec], setups: list[ChatSetup]) -> ChatSetup:
+    """The one backend, or a FallbackChat over several with a fresh breaker each."""
     if len(setups) == 1:
         return setups[0]
     members = [
@@ -99,32 +103,23 @@ def timeouts(settings: Settings, spec: BackendSpec | None = None) -> ChatTimeout
     )
 
 
-def _openai(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
-    if not spec.base_url:
-        raise ConfigError(f"chat backend {spec.label!r} needs a base_url")
-    backend = OpenAICompatChat(
-        spec.base_url,
-        model=spec.model,
-        api_key=spec.api_key,
-        context_window=spec.context_window,
-        timeouts=timeouts(settings, spec),
-        max_connections=settings.llm_max_connections,
-    )
-    return ChatSetup(backend, f"OpenAI-compatible server at {spec.base_url}")
+def _remote(cls: type[OpenAICompatChat], what: str, example: str) -> ChatFactory:
+    """A factory for a backend reached over HTTP at the spec's base_url."""
 
+    def factory(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
+        if not spec.base_url:
+            raise ConfigError(f"chat backend {spec.label!r} needs a base_url ({example})")
+        backend = cls(
+            spec.base_url,
+            model=spec.model,
+            api_key=spec.api_key,
+            context_window=spec.context_window,
+            timeouts=timeouts(settings, spec),
+            max_connections=settings.llm_max_connections,
+        )
+        return ChatSetup(backend, f"{what} at {spec.base_url}")
 
-def _ollama(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
-    if not spec.base_url:
-        raise ConfigError(f"chat backend {spec.label!r} needs a base_url (http://HOST:11434/v1)")
-    backend = OllamaChat(
-        spec.base_url,
-        model=spec.model,
-        api_key=spec.api_key,
-        context_window=spec.context_window,
-        timeouts=timeouts(settings, spec),
-        max_connections=settings.llm_max_connections,
-    )
-    return ChatSetup(backend, f"Ollama at {spec.base_url}")
+    return factory
 
 
 def embedded_server(settings: Settings) -> AbstractContextManager[EmbeddedLlamaServer]:
@@ -151,6 +146,8 @@ def _embedded(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSe
     return ChatSetup(backend, f"embedded llama.cpp ({server.gguf.name}) at {server.base_url}")
 
 
-register_chat_backend("openai", _openai)
-register_chat_backend("ollama", _ollama)
+register_chat_backend(
+    "openai", _remote(OpenAICompatChat, "OpenAI-compatible server", "http://HOST:8000/v1")
+)
+register_chat_backend("ollama", _remote(OllamaChat, "Ollama", "http://HOST:11434/v1"))
 register_chat_backend("embedded", _embedded)

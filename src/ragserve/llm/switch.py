@@ -11,11 +11,9 @@ from __future__ import annotations
 import threading
 from contextlib import ExitStack
 
-from ragserve.breaker import CircuitBreaker
 from ragserve.config import BackendSpec, Settings
 from ragserve.llm.base import ChatBackend
-from ragserve.llm.fallback import ChainMember, FallbackChat
-from ragserve.llm.registry import ChatSetup, build_one
+from ragserve.llm.registry import ChatSetup, build_one, chained
 
 
 class ChatSwitch:
@@ -36,14 +34,7 @@ class ChatSwitch:
                     self._built[key] = build_one(self.settings, spec, self.stack)
                 setups.append(self._built[key])
             self.specs = list(specs)
-        if len(setups) == 1:
-            return setups[0].backend
-        return FallbackChat([
-            ChainMember(spec.label, setup.backend,
-                        CircuitBreaker(self.settings.breaker_failures,
-                                       self.settings.breaker_cooldown_s))
-            for spec, setup in zip(specs, setups, strict=True)
-        ])  # fmt: skip
+        return chained(self.settings, specs, setups).backend
 
     def backend_for(self, spec: BackendSpec) -> ChatBackend:
         with self._lock:

@@ -37,7 +37,7 @@ from ragserve.protocol import (
     ModelList,
     Usage,
 )
-from ragserve.rag.answer import AnswerService, DoneEvent
+from ragserve.rag.answer import AnswerEvent, AnswerService, DoneEvent
 from ragserve.rag.retrieve import Retriever
 from ragserve.remote import auth_headers, check_response, map_transport_error
 from ragserve.store.catalog import Catalog
@@ -131,17 +131,27 @@ class OpenAIServing:
     def passes_through(self, request: ChatCompletionRequest) -> bool:
         return self.settings.expose_backend_models and not request.model.startswith(RAG_PREFIX)
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
-        collection, question, history = await self.prepare(request)
-        result: AskResult | None = None
-        pieces = 0
-        async for ev in self.answers.stream(
+    def _answer(
+        self,
+        request: ChatCompletionRequest,
+        collection: str,
+        question: str,
+        history: list[ChatMessage],
+    ) -> AsyncIterator[AnswerEvent]:
+        """The answer's events, with the request's sampling settings."""
+        return self.answers.stream(
             question,
             collection,
             history,
             max_tokens=request.max_completion_tokens or request.max_tokens,
             temperature=request.temperature,
-        ):
+        )
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
+        collection, question, history = await self.prepare(request)
+        result: AskResult | None = None
+        pieces = 0
+        async for ev in self._answer(request, collection, question, history):
             if isinstance(ev, DoneEvent):
                 result = ev.result
             else:
@@ -182,13 +192,7 @@ class OpenAIServing:
         yield chunk(DeltaMessage(role="assistant", content=""))
         pieces = 0
         try:
-            async for ev in self.answers.stream(
-                question,
-                collection,
-                history,
-                max_tokens=request.max_completion_tokens or request.max_tokens,
-                temperature=request.temperature,
-            ):
+            async for ev in self._answer(request, collection, question, history):
                 if isinstance(ev, DoneEvent):
                     block = sources_block(ev.result.citations)
                     if block:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ragserve.remote import auth_headers, error_detail
+from ragserve.openai_http import auth_headers, error_detail
 
 Role = Literal["chat", "embeddings"]
 

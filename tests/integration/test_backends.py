@@ -20,7 +20,7 @@ from ragserve.errors import (
 )
 from ragserve.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedLlamaServer
 from ragserve.llm.openai_compat import ChatTimeouts, OpenAICompatChat
-from ragserve.remote import PLACEHOLDER_KEY
+from ragserve.openai_http import PLACEHOLDER_KEY
 from ragserve.runtime import Runtime
 from tests.conftest import SAMPLES
 from tests.fakes.fault_server import FaultServer, running_fault_server

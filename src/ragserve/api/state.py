@@ -11,7 +11,7 @@ from ragserve.api.serving.embeddings import EmbeddingServing
 from ragserve.api.serving.health import Readiness
 from ragserve.api.serving.openai import OpenAIServing
 from ragserve.config import Settings
-from ragserve.embed.batcher import BatchingEmbedder
+from ragserve.embed.request_merging import MergingEmbedder
 from ragserve.ingest.service import IngestService
 from ragserve.llm.registry import chat_specs
 from ragserve.llm.switch import ChatSwitch
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class ServerState:
     settings: Settings
     runtime: Runtime
-    embedder: BatchingEmbedder
+    embedder: MergingEmbedder
     ingest: IngestService
     answers: AnswerService
     retriever: Retriever
@@ -43,7 +43,7 @@ class ServerState:
         # Merge about what one forward pass takes (short texts): a bigger merge only makes
         # early requests wait, and smaller ones let responses go out while the next runs.
         merge = max(8, min(settings.embed_max_batch, settings.resolved_embed_batch_tokens // 32))
-        embedder = BatchingEmbedder(
+        embedder = MergingEmbedder(
             inner,
             max_batch=merge,
             delay_s=settings.embed_batch_delay_ms / 1000,

@@ -26,7 +26,7 @@ import httpx
 
 from ragserve.errors import ConfigError
 from ragserve.jsonl import jsonl_rows
-from ragserve.remote import auth_headers
+from ragserve.openai_http import auth_headers
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from ragserve.bench.metrics import RequestRecord
-from ragserve.remote import auth_headers
+from ragserve.openai_http import auth_headers
 
 Messages = list[dict[str, str]]
 

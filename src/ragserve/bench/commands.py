@@ -19,7 +19,7 @@ from ragserve.bench.report import level_table, write_csv, write_json
 from ragserve.bench.runner import LoadPlan, capacity, recommendation, run_plan
 from ragserve.bench.runner import find_capacity as search_capacity
 from ragserve.bench.workload import from_jsonl, load_tokenizer, synthetic
-from ragserve.remote import auth_headers
+from ragserve.openai_http import auth_headers
 
 bench_app = typer.Typer(help="Measure what an OpenAI-compatible deployment holds.")
 out = Console()

@@ -10,7 +10,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from ragserve.embed.base import HFTokenizer, PrefixedEmbedder, Vectors, normalize
-from ragserve.embed.batching import embed_batched
+from ragserve.embed.batch_planning import embed_batched
 
 
 class OnnxEmbedder(PrefixedEmbedder):

@@ -12,9 +12,9 @@ import numpy as np
 
 from ragserve.breaker import CircuitBreaker
 from ragserve.embed.base import PrefixedEmbedder, TextTokenizer, Vectors, normalize
-from ragserve.embed.batching import embed_batched
+from ragserve.embed.batch_planning import embed_batched
 from ragserve.errors import BackendError, BackendTimeout, BackendUnavailable, EmbeddingError
-from ragserve.remote import auth_headers, check_response, map_transport_error
+from ragserve.openai_http import auth_headers, check_response, map_transport_error
 
 
 def _sentence_vector(embedding: list[float] | list[list[float]]) -> Vectors:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ragserve.embed.base import HFTokenizer, PrefixedEmbedder, TextTokenizer, Vectors, normalize
-from ragserve.embed.batching import embed_batched
+from ragserve.embed.batch_planning import embed_batched
 from ragserve.errors import ConfigError
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
-from ragserve.embed.batcher import BACKGROUND
+from ragserve.embed.request_merging import BACKGROUND
 from ragserve.llm.base import ChatBackend, ChatMessage
 from ragserve.protocol import AskResult, Citation, Timings
 from ragserve.rag.citations import answer_sentences, attribute_by_similarity, cited_numbers

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ragserve.embed.base import EmbeddingBackend, Vectors
-from ragserve.embed.batcher import INTERACTIVE
+from ragserve.embed.request_merging import INTERACTIVE
 from ragserve.protocol import Citation
 from ragserve.store.catalog import Catalog
 from ragserve.store.metadata import CollectionRow

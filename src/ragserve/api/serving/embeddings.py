@@ -6,7 +6,7 @@ import base64
 
 import numpy as np
 
-from ragserve.embed.batcher import BatchingEmbedder
+from ragserve.embed.request_merging import MergingEmbedder
 from ragserve.errors import ConfigError, NotFound, RequestTooLarge
 from ragserve.protocol import EmbeddingData, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
 
@@ -14,7 +14,7 @@ MAX_INPUTS = 2048  # OpenAI's own limit per request
 
 
 class EmbeddingServing:
-    def __init__(self, embedder: BatchingEmbedder) -> None:
+    def __init__(self, embedder: MergingEmbedder) -> None:
         self.embedder = embedder
 
     def model_ids(self) -> list[str]:

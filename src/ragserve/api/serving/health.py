@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ragserve.embed.batcher import BatchingEmbedder
+from ragserve.embed.request_merging import MergingEmbedder
 from ragserve.llm.base import ChatBackend
 from ragserve.llm.fallback import FallbackChat
 from ragserve.store.catalog import Catalog
@@ -14,7 +14,7 @@ CACHE_S = 5.0
 
 
 class Readiness:
-    def __init__(self, embedder: BatchingEmbedder, catalog: Catalog, chat: ChatBackend) -> None:
+    def __init__(self, embedder: MergingEmbedder, catalog: Catalog, chat: ChatBackend) -> None:
         self.embedder = embedder
         self.catalog = catalog
         self.chat = chat

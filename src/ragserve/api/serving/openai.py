@@ -39,7 +39,7 @@ from ragserve.protocol import (
 )
 from ragserve.rag.answer import AnswerEvent, AnswerService, DoneEvent
 from ragserve.rag.retrieve import Retriever
-from ragserve.remote import auth_headers, check_response, map_transport_error
+from ragserve.openai_http import auth_headers, check_response, map_transport_error
 from ragserve.store.catalog import Catalog
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ragserve.embed.base import TextTokenizer, Vectors
-from ragserve.embed.batcher import BatchingEmbedder
+from ragserve.embed.request_merging import MergingEmbedder
 from ragserve.errors import EmbeddingError
 
 
@@ -53,7 +53,7 @@ class RecordingModel:
 
 def test_concurrent_single_texts_share_batches_and_get_their_own_vectors() -> None:
     model = RecordingModel(delay=0.01)
-    batcher = BatchingEmbedder(model, max_batch=64, delay_s=0.005)
+    batcher = MergingEmbedder(model, max_batch=64, delay_s=0.005)
     texts = ["x" * n for n in range(1, 65)]
     with ThreadPoolExecutor(64) as pool:
         results = list(pool.map(lambda t: batcher.embed_queries([t]), texts))
@@ -66,7 +66,7 @@ def test_concurrent_single_texts_share_batches_and_get_their_own_vectors() -> No
 
 def test_queries_and_passages_are_never_mixed_in_one_batch() -> None:
     model = RecordingModel(delay=0.005)
-    batcher = BatchingEmbedder(model, max_batch=64, delay_s=0.005)
+    batcher = MergingEmbedder(model, max_batch=64, delay_s=0.005)
     with ThreadPoolExecutor(16) as pool:
         futures = [pool.submit(batcher.embed_queries if i % 2 else batcher.embed_passages,
                                [f"t{i}"]) for i in range(32)]  # fmt: skip
@@ -80,7 +80,7 @@ def test_queries_and_passages_are_never_mixed_in_one_batch() -> None:
 
 def test_bulk_work_is_split_so_questions_get_in_between() -> None:
     model = RecordingModel(delay=0.02)
-    batcher = BatchingEmbedder(model, max_batch=64, delay_s=0.0, piece_tokens=30)
+    batcher = MergingEmbedder(model, max_batch=64, delay_s=0.0, piece_tokens=30)
     bulk = threading.Thread(target=batcher.embed_passages, args=([f"p{i}" for i in range(160)],))
     bulk.start()
     time.sleep(0.05)
@@ -94,7 +94,7 @@ def test_bulk_work_is_split_so_questions_get_in_between() -> None:
 
 def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on() -> None:
     model = RecordingModel(fail_on="bad")
-    batcher = BatchingEmbedder(model, max_batch=8, delay_s=0.0)
+    batcher = MergingEmbedder(model, max_batch=8, delay_s=0.0)
     with pytest.raises(EmbeddingError):
         batcher.embed_queries(["bad"])
     assert batcher.embed_queries(["good"])[0, 0] == 4

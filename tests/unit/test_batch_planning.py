@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ragserve.embed.batching import plan_batches
+from ragserve.embed.batch_planning import plan_batches
 
 
 @given(

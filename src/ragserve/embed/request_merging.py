@@ -49,7 +49,7 @@ class _Request:
 _STOP_PRIORITY = 99
 
 
-class BatchingEmbedder:
+class MergingEmbedder:
     """An ``EmbeddingBackend`` that funnels every call through one batching thread."""
 
     def __init__(

@@ -19,7 +19,8 @@ from ragserve.errors import (
 )
 from ragserve.llm.base import ChatBackend
 from ragserve.llm.fallback import FallbackChat
-from ragserve.llm.registry import build_one, chat_specs, timeouts
+from ragserve.llm.chain import chat_specs
+from ragserve.llm.kinds import build_one, timeouts
 from ragserve.probe import Check, Endpoint, probe
 from ragserve.runtime import Runtime
 from ragserve.store.catalog import Catalog

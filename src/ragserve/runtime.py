@@ -11,7 +11,8 @@ from functools import cached_property
 
 from ragserve.config import Settings, VectorStoreKind
 from ragserve.embed.base import EmbeddingBackend
-from ragserve.llm.registry import ChatSetup, build_chat
+from ragserve.llm.chain import build_chat
+from ragserve.llm.kinds import ChatSetup
 from ragserve.rag.answer import AnswerService
 from ragserve.store.catalog import Catalog
 from ragserve.store.metadata import MetadataStore

@@ -163,7 +163,7 @@ def test_each_backend_can_have_its_own_timeouts() -> None:
     from contextlib import ExitStack
 
     from ragserve.config import Settings
-    from ragserve.llm.registry import build_chat
+    from ragserve.llm.chain import build_chat
 
     settings = Settings(
         llm_first_token_timeout_s=90,

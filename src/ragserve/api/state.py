@@ -13,7 +13,7 @@ from ragserve.api.serving.openai import OpenAIServing
 from ragserve.config import Settings
 from ragserve.embed.request_merging import MergingEmbedder
 from ragserve.ingest.service import IngestService
-from ragserve.llm.registry import chat_specs
+from ragserve.llm.chain import chat_specs
 from ragserve.llm.switch import ChatSwitch
 from ragserve.rag.answer import AnswerService
 from ragserve.rag.retrieve import Retriever

@@ -13,7 +13,8 @@ from contextlib import ExitStack
 
 from ragserve.config import BackendSpec, Settings
 from ragserve.llm.base import ChatBackend
-from ragserve.llm.registry import ChatSetup, build_one, chained
+from ragserve.llm.chain import chained
+from ragserve.llm.kinds import ChatSetup, build_one
 
 
 class ChatSwitch:

@@ -9,7 +9,7 @@ from ragserve.config import BackendSpec
 from ragserve.doctor import check_live_chat
 from ragserve.errors import ConfigError, NotFound
 from ragserve.llm.fallback import FallbackChat
-from ragserve.llm.registry import chat_kinds
+from ragserve.llm.kinds import chat_kinds
 from ragserve.protocol import BackendInfo, BackendResource, DoctorCheck, DoctorReport
 from ragserve.store.metadata import BackendRow
 

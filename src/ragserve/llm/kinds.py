@@ -1,7 +1,7 @@
 """Chat backends by kind; the built-in kinds register the same way a plugin would.
 
-``RAGSERVE_LLM_BACKENDS`` lists backends in fallback order; each entry's ``kind`` picks the
-factory registered under that name. More than one entry builds a ``FallbackChat``.
+Each entry of ``RAGSERVE_LLM_BACKENDS`` (or of the Resources store) names a ``kind``; the
+factory registered under that name builds its client. ``llm/chain.py`` puts them in order.
 """
 
 from __future__ import annotations
@@ -10,16 +10,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 
-from ragserve.breaker import CircuitBreaker
 from ragserve.config import BackendSpec, Settings
 from ragserve.embed.packaged import smollm2_gguf
 from ragserve.errors import ConfigError
 from ragserve.llm.base import ChatBackend
 from ragserve.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedLlamaServer
-from ragserve.llm.fallback import ChainMember, FallbackChat
 from ragserve.llm.ollama import OllamaChat
 from ragserve.llm.openai_compat import ChatTimeouts, OpenAICompatChat
-from ragserve.store.metadata import MetadataStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,42 +47,6 @@ def build_one(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSe
             f"unknown chat backend kind {spec.kind!r}; known: {', '.join(chat_kinds())}"
         )
     return factory(settings, spec, stack)
-
-
-def chat_specs(settings: Settings, metadata: MetadataStore | None = None) -> list[BackendSpec]:
-    """The fallback order: backends added to the Resources store, then the settings' chain
-    (by default the embedded server: the last resort)."""
-    stored = []
-    if metadata is not None:
-        for row in metadata.list_backends():
-            fields = {k: v for k, v in row.spec.items() if k != "name"}
-            stored.append(BackendSpec(name=row.name, **fields))
-    return stored + settings.chat_chain
-
-
-def build_chat(
-    settings: Settings, stack: ExitStack, metadata: MetadataStore | None = None
-) -> ChatSetup:
-    """The chat backend (or fallback chain) the settings and the Resources store describe;
-    resources are closed with ``stack``."""
-    specs = chat_specs(settings, metadata)
-    return chained(settings, specs, [build_one(settings, spec, stack) for spec in specs])
-
-
-def chained(settings: Settings, specs: list[BackendSpec], setups: list[ChatSetup]) -> ChatSetup:
-    """The one backend, or a FallbackChat over several with a fresh breaker each."""
-    if len(setups) == 1:
-        return setups[0]
-    members = [
-        ChainMember(
-            spec.label,
-            setup.backend,
-            CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s),
-        )
-        for spec, setup in zip(specs, setups, strict=True)
-    ]
-    chain = " → ".join(f"{m.name} ({s.description})" for m, s in zip(members, setups, strict=True))
-    return ChatSetup(FallbackChat(members), f"fallback chain: {chain}")
 
 
 def timeouts(settings: Settings, spec: BackendSpec | None = None) -> ChatTimeouts:

@@ -50,8 +50,8 @@ async def run(rounds: int) -> dict[str, object]:
     settings = Settings(data_dir=Path(tempfile.mkdtemp()), llm_max_tokens=32)
     with Runtime(settings) as runtime:
         IngestPipeline(settings, runtime.catalog, runtime.embedder).run([SAMPLES], "samples")
-        service = runtime.answers()
-        chat = runtime.chat.backend
+        service = runtime.answers
+        chat = runtime.chain
         assert isinstance(chat, OpenAICompatChat)
         retrieval, ttft, direct_ttft = [], [], []
         await service.ask(QUESTIONS[0], "samples")  # warm-up

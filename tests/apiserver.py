@@ -13,6 +13,7 @@ import uvicorn
 from ragserve.api.app import create_app
 from ragserve.config import Settings
 from ragserve.runtime import Runtime
+from ragserve.sse import named_events
 
 
 @contextmanager
@@ -56,12 +57,4 @@ def wait_for_documents(
 
 def sse_events(response: httpx.Response) -> list[tuple[str, str]]:
     """(event, data) pairs of a streamed SSE response."""
-    events: list[tuple[str, str]] = []
-    name = "message"
-    for line in response.iter_lines():
-        if line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("data: "):
-            events.append((name, line[6:]))
-            name = "message"
-    return events
+    return named_events(response.iter_lines())

@@ -43,8 +43,7 @@ def embedder() -> EmbeddingBackend:
 @pytest.fixture
 def runtime(settings: Settings, embedder: EmbeddingBackend) -> Iterator[Runtime]:
     """A runtime on a fresh data dir, sharing the session's embedder."""
-    rt = Runtime(settings)
-    rt.__dict__["embedder"] = embedder
+    rt = Runtime(settings, embedder=embedder)
     yield rt
     rt.close()
 

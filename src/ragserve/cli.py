@@ -132,7 +132,7 @@ async def _answer(
     runtime: Runtime, question: str, name: str, history: list[ChatMessage], as_json: bool
 ) -> AskResult:
     result: AskResult | None = None
-    async for event in runtime.answers().stream(question, name, history):
+    async for event in runtime.answers.stream(question, name, history):
         if isinstance(event, TokenEvent) and not as_json:
             sys.stdout.write(event.text)
             sys.stdout.flush()
@@ -177,7 +177,7 @@ def ask(
                     {"role": "assistant", "content": result.answer},
                 ]
         finally:
-            await runtime.chat.backend.aclose()
+            await runtime.chain.aclose()
 
     try:
         with Runtime(settings) as runtime:
@@ -195,7 +195,7 @@ def collections_list(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     with Runtime(_settings()) as runtime:
-        rows = runtime.catalog.collections()
+        rows = runtime.catalog.list_collections()
     if not rows:
         out.print("No collections yet: `ragserve ingest PATH --collection NAME` makes one.")
         return
@@ -210,7 +210,7 @@ def collections_show(name: str) -> None:
     """List a collection's documents with their status."""
     with Runtime(_settings()) as runtime:
         try:
-            docs = runtime.catalog.documents(name)
+            docs = runtime.catalog.list_documents(name)
         except RagserveError as exc:
             raise _fail(exc) from exc
     table = Table("document", "status", "chunks", "error")
@@ -230,7 +230,7 @@ def collections_delete(
     with Runtime(settings) as runtime:
         try:
             ensure_no_server(settings.data_dir)
-            runtime.catalog.delete(name)
+            runtime.catalog.drop_collection(name)
         except RagserveError as exc:
             raise _fail(exc) from exc
     out.print(f"Deleted collection {name}.")

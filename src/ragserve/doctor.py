@@ -18,8 +18,7 @@ from ragserve.errors import (
     RagserveError,
 )
 from ragserve.llm.base import ChatBackend
-from ragserve.llm.fallback import FallbackChat
-from ragserve.llm.chain import chat_specs
+from ragserve.llm.chain import ChatChain
 from ragserve.llm.kinds import build_one, timeouts
 from ragserve.probe import Check, Endpoint, probe
 from ragserve.runtime import Runtime
@@ -83,7 +82,7 @@ def check_embedder(settings: Settings, embedder: EmbeddingBackend) -> Check:
 def check_collections(catalog: Catalog, embedder: EmbeddingBackend) -> list[Check]:
     checks = []
     model, dim = embedder.model_id, embedder.dimension
-    for row, documents in catalog.collections():
+    for row, documents in catalog.list_collections():
         if row.embed_model == model and row.dimension == dim:
             checks.append(Check(f"collection {row.name}", True, f"{documents} documents ready"))
         else:
@@ -188,7 +187,7 @@ def run_checks(settings: Settings) -> list[Check]:
             if embed.ok:
                 checks.extend(check_collections(runtime.catalog, runtime.embedder))
     with Runtime(settings) as runtime:
-        specs = chat_specs(settings, runtime.metadata)
+        specs = runtime.chat_specs()
     for spec, name, setting in chain_names(specs):
         checks.extend(check_chat(settings, spec, name, setting))
     return checks
@@ -219,8 +218,7 @@ async def server_checks(
     settings: Settings,
     catalog: Catalog,
     embedder: EmbeddingBackend,
-    chat: ChatBackend,
-    specs: list[BackendSpec],
+    chain: ChatChain,
 ) -> list[Check]:
     """The doctor's checks from inside a running server, on the parts it already holds
     (the API's `GET /api/doctor`, behind the UI's Test button)."""
@@ -230,7 +228,9 @@ async def server_checks(
         checks.append(embed)
         if embed.ok:
             checks.extend(await asyncio.to_thread(check_collections, catalog, embedder))
-    backends = [m.backend for m in chat.members] if isinstance(chat, FallbackChat) else [chat]
-    for (spec, name, setting), backend in zip(chain_names(specs), backends, strict=True):
+    members = chain.members
+    names = chain_names([m.spec for m in members])
+    for (spec, name, setting), member in zip(names, members, strict=True):
+        backend = member.backend
         checks.extend(await check_live_chat(settings, spec, backend, name, setting))
     return checks

@@ -2,6 +2,7 @@
 
     RagserveError
     ├── ConfigError                    settings that cannot work together
+    │   └── BackendSpecError           a chat backend entry that cannot be built (``field``)
     ├── IngestError                    one file could not be ingested (the batch goes on)
     │   ├── UnsupportedFile            extension/content ragserve has no loader for
     │   ├── EmptyFile                  nothing to index (0 bytes, 0 pages, no text)
@@ -15,6 +16,7 @@
     │   ├── AlreadyExists              a collection of that name exists
     │   └── EmbeddingMismatch          collection pinned to another model or dimension
     ├── RequestRejected                the server will not take this request as it is
+    │   ├── InvalidRequest             a well-formed body asking for something impossible
     │   ├── Overloaded                 ingestion queue full: retry after ``retry_after`` s
     │   ├── RequestTooLarge            too many files or bytes in one request
     │   ├── Unauthorized               missing or wrong API key
@@ -41,6 +43,14 @@ class RagserveError(Exception):
 
 class ConfigError(RagserveError):
     pass
+
+
+class BackendSpecError(ConfigError):
+    """A chat backend's settings are wrong; ``field`` names the one to change."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class IngestError(RagserveError):
@@ -119,6 +129,14 @@ class EmbeddingMismatch(StoreError):
 
 class RequestRejected(RagserveError):
     pass
+
+
+class InvalidRequest(RequestRejected):
+    """``param`` names the request field at fault (OpenAI's ``error.param``)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(message)
 
 
 class Overloaded(RequestRejected):

@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 import httpx
 
+from ragserve.errors import BackendProtocolError
 from ragserve.openai_http import auth_headers, error_detail
+from ragserve.sse import parse_sse_line
 
 Role = Literal["chat", "embeddings"]
 
@@ -40,6 +42,14 @@ class Endpoint:
     api_key: str | None
     model: str | None
     setting: str  # RAGSERVE_<setting>_BASE_URL etc. ("LLM", "EMBED", or "LLM_BACKENDS")
+
+
+def _is_data(line: str, url: str) -> bool:
+    """Whether an SSE line carries data (well-formed or not: either way the server spoke)."""
+    try:
+        return parse_sse_line(line, url) is not None
+    except BackendProtocolError:
+        return True
 
 
 def _transport_failure(exc: httpx.HTTPError, endpoint: Endpoint) -> Check:
@@ -221,7 +231,7 @@ def _probe_route(
             with client.stream("POST", f"{base}/chat/completions", json=body) as response:
                 if response.is_success:
                     for line in response.iter_lines():
-                        if line.startswith("data:"):
+                        if _is_data(line, base):
                             learned["ttft_s"] = time.perf_counter() - started
                             break
                 else:

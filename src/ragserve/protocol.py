@@ -301,6 +301,11 @@ class DoctorReport(BaseModel):
     checks: list[DoctorCheck]
 
 
+#: Names of stored chat backends: letters, digits, '.', '_' and '-', at most 64, starting with
+#: a letter or digit (they appear in metrics labels and URLs).
+BACKEND_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
 class BackendResource(BaseModel):
     """A chat backend in the Resources store (fields as in RAGSERVE_LLM_BACKENDS)."""
 
@@ -320,4 +325,9 @@ class BackendInfo(BaseModel):
     base_url: str | None
     model: str | None
     has_api_key: bool
-    state: str | None = Field(None, description="Circuit: closed, open or half_open.")
+    state: str | None = Field(
+        None,
+        description="Circuit: closed, open or half_open; `broken` for a stored entry that no "
+        "longer builds (left out of the chain: fix it with PUT or remove it with DELETE).",
+    )
+    error: str | None = Field(None, description="Why a broken entry cannot be used.")

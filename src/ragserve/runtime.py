@@ -1,43 +1,80 @@
-"""The running parts, built lazily from Settings: stores, embedder, chat backend.
+"""The one place that builds ragserve's running parts, for the CLI and the server alike.
 
-The CLI builds one per command; the server (later) builds one per process.
+    Settings ─▶ Database ─┐
+              VectorStore ┴▶ Catalog ─┬─▶ IngestPipeline (CLI) / IngestService (server)
+              embedder ───────────────┤
+              ChatChain ──────────────┴─▶ AnswerService
+
+Parts are built on first use, so ``ragserve collections`` loads no model. Each constructor
+takes its collaborators; tests (and programs embedding ragserve) hand in real parts they
+built once — the session's embedder, say — through :class:`Runtime`'s arguments.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from contextlib import ExitStack
 from functools import cached_property
 
-from ragserve.config import Settings, VectorStoreKind
+from pydantic import ValidationError
+
+from ragserve.config import BackendSpec, Settings, VectorStoreKind
 from ragserve.embed.base import EmbeddingBackend
-from ragserve.llm.chain import build_chat
-from ragserve.llm.kinds import ChatSetup
+from ragserve.embed.request_merging import MergingEmbedder
+from ragserve.errors import RagserveError
+from ragserve.ingest.service import IngestService
+from ragserve.llm.chain import ChatChain
 from ragserve.rag.answer import AnswerService
 from ragserve.store.catalog import Catalog
-from ragserve.store.metadata import MetadataStore
+from ragserve.store.db import Database
 from ragserve.store.vectors import VectorStore
+
+log = logging.getLogger(__name__)
 
 # Tokenizers are used from several threads; their own thread pool would oversubscribe.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class Runtime:
-    """Owns every resource one ragserve process uses; close it (or use ``with``)."""
+    """Owns every resource one ragserve process uses; close it (or use ``with``).
 
-    def __init__(self, settings: Settings) -> None:
+    Parts passed in are the caller's: they are used, never closed, here.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: EmbeddingBackend | None = None,
+        vectors: VectorStore | None = None,
+        database: Database | None = None,
+        chain: ChatChain | None = None,
+    ) -> None:
         self.settings = settings
-        self._stack = ExitStack()
-        #: Resources that live as long as the runtime (the embedded llama.cpp server, ...).
-        self.stack = self._stack
+        self.stack = ExitStack()
+        self._given_embedder = embedder
+        self._given_vectors = vectors
+        self._given_database = database
+        self._given_chain = chain
+        #: True once :meth:`start_serving` ran: questions then share the batched embedder.
+        self.serving = False
         settings.data_dir.mkdir(parents=True, exist_ok=True)
 
+    # -- storage ----------------------------------------------------------------------------
     @cached_property
-    def metadata(self) -> MetadataStore:
-        return MetadataStore(f"sqlite:///{self.settings.data_dir / 'ragserve.db'}")
+    def database(self) -> Database:
+        if self._given_database is not None:
+            return self._given_database
+        db = Database.in_dir(self.settings.data_dir)
+        self.stack.callback(db.close)
+        return db
 
     @cached_property
     def vectors(self) -> VectorStore:
+        if self._given_vectors is not None:
+            return self._given_vectors
         kind = self.settings.resolved_vector_store
         store: VectorStore
         if kind is VectorStoreKind.edge:
@@ -55,31 +92,115 @@ class Runtime:
                 )
             else:
                 store = QdrantClientStore(path=self.settings.data_dir / "vectors" / "local")
-        self._stack.callback(store.close)
+        self.stack.callback(store.close)
         return store
 
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.metadata, self.vectors)
+        return Catalog(self.database, self.vectors)
 
+    # -- models -----------------------------------------------------------------------------
     @cached_property
     def embedder(self) -> EmbeddingBackend:
+        """The embedding model itself (the CLI calls it directly)."""
+        if self._given_embedder is not None:
+            return self._given_embedder
         from ragserve.embed.registry import build_embedder
 
         embedder = build_embedder(self.settings)
-        self._stack.callback(embedder.close)
+        self.stack.callback(embedder.close)
         return embedder
 
     @cached_property
-    def chat(self) -> ChatSetup:
-        """The chat backend; starts the embedded llama.cpp server when none is configured."""
-        return build_chat(self.settings, self._stack, self.metadata)
+    def shared_embedder(self) -> MergingEmbedder:
+        """The embedder behind one queue that merges concurrent requests (the server's)."""
+        settings = self.settings
+        # Merge about what one forward pass takes (short texts): a bigger merge only makes
+        # early requests wait, and smaller ones let responses go out while the next runs.
+        merge = max(8, min(settings.embed_max_batch, settings.resolved_embed_batch_tokens // 32))
+        return MergingEmbedder(
+            self.embedder,
+            max_batch=merge,
+            delay_s=settings.embed_batch_delay_ms / 1000,
+            piece_tokens=settings.resolved_embed_batch_tokens,
+        )
 
+    def chat_specs(self) -> list[BackendSpec]:
+        """The fallback order: the Resources store's backends, then the settings' chain."""
+        return self._stored_specs()[0] + self.settings.chat_chain
+
+    def _stored_specs(self) -> tuple[list[BackendSpec], dict[str, str]]:
+        """The stored backends that parse, and why the others do not."""
+        specs, broken = [], {}
+        for row in self.catalog.backends.ordered():
+            try:
+                fields = {k: v for k, v in row.spec.items() if k != "name"}
+                specs.append(BackendSpec(name=row.name, **fields))
+            except ValidationError as exc:
+                broken[row.name] = f"stored entry does not parse: {exc.errors()[0]['msg']}"
+        return specs, broken
+
+    @cached_property
+    def chain(self) -> ChatChain:
+        """The chat chain; builds (and, by default, starts the embedded llama.cpp server)."""
+        if self._given_chain is not None:
+            return self._given_chain
+        chain = ChatChain(self.settings, self.stack)
+        self._reload(chain)
+        return chain
+
+    def reload_chain(self) -> None:
+        """Rebuild the chain after the Resources store changed (blocking)."""
+        self._reload(self.chain)
+
+    def _reload(self, chain: ChatChain) -> None:
+        """Stored entries that no longer build (an old version's, a hand edit) are skipped
+        and reported, never allowed to stop the start; the settings' own chain must build."""
+        stored, broken = self._stored_specs()
+        usable = []
+        for spec in stored:
+            try:
+                chain.build(spec)
+            except RagserveError as exc:
+                broken[spec.label] = str(exc)
+                log.warning("stored chat backend %s skipped: %s", spec.label, exc)
+                continue
+            usable.append(spec)
+        chain.reload(usable + self.settings.chat_chain, broken)
+
+    # -- services ---------------------------------------------------------------------------
+    @cached_property
+    def ingest(self) -> IngestService:
+        """The server's durable ingestion queue (the CLI runs an IngestPipeline instead)."""
+        return IngestService(self.settings, self.catalog, self.shared_embedder)
+
+    @cached_property
     def answers(self) -> AnswerService:
-        return AnswerService(self.settings, self.catalog, self.embedder, self.chat.backend)
+        if self.serving:
+            return AnswerService(
+                self.settings,
+                self.catalog,
+                self.shared_embedder,
+                self.chain,
+                self.ingest.not_ready,
+            )
+        return AnswerService(self.settings, self.catalog, self.embedder, self.chain)
+
+    def start_serving(self) -> None:
+        """Build the server's parts and start ingestion (blocking: models load here)."""
+        self.serving = True
+        # Load the model, open the stores and start the chat chain now, not on a request.
+        _ = self.shared_embedder, self.catalog, self.chain, self.answers
+        self.ingest.start()
+
+    async def stop_serving(self) -> None:
+        """Finish or checkpoint ingestion, then release the chat clients and the batcher."""
+        await asyncio.to_thread(self.ingest.stop, self.settings.shutdown_grace_s)
+        await self.chain.aclose()
+        await asyncio.to_thread(self.shared_embedder.close)
 
     def close(self) -> None:
-        self._stack.close()
+        self.stack.close()
 
     def __enter__(self) -> Runtime:
         return self

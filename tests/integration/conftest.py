@@ -28,8 +28,7 @@ def api(
         llm_base_url=llama_server.base_url,
         llm_model=EMBEDDED_MODEL_ALIAS,
     )
-    runtime = Runtime(settings)
-    runtime.__dict__["embedder"] = embedder
+    runtime = Runtime(settings, embedder=embedder)
     with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=120) as client:
         files = [("files", (p.name, p.read_bytes())) for p in sorted(Path(SAMPLES).iterdir())]
         response = client.post("/api/collections/samples/documents", files=files)

@@ -16,7 +16,7 @@ def outcome(report: IngestReport, name: str) -> tuple[str, str | None]:
 
 def stored_texts(runtime: Runtime, collection: str = "test") -> list[str]:
     """Every chunk text in the collection (searching with a large limit)."""
-    row = runtime.catalog.metadata.get_collection(collection)
+    row = runtime.catalog.collections.get(collection)
     assert row is not None
     vector = runtime.embedder.embed_queries(["anything"])[0].tolist()
     hits = runtime.catalog.vectors.search(row.vector_collection, vector, 10_000)
@@ -24,6 +24,6 @@ def stored_texts(runtime: Runtime, collection: str = "test") -> list[str]:
 
 
 def chunk_count(runtime: Runtime, collection: str = "test") -> int:
-    row = runtime.catalog.metadata.get_collection(collection)
+    row = runtime.catalog.collections.get(collection)
     assert row is not None
     return runtime.catalog.vectors.count(row.vector_collection)

@@ -91,8 +91,8 @@ async def test_empty_collection_answers_without_calling_the_model(
     doc.write_text("# A\n\ntext")
     ingest(runtime, [doc], "tiny")
     runtime.catalog.vectors.delete_document(
-        runtime.catalog.metadata.get_collection("tiny").vector_collection,  # type: ignore[union-attr]
-        runtime.catalog.documents("tiny")[0].id,
+        runtime.catalog.collections.get("tiny").vector_collection,  # type: ignore[union-attr]
+        runtime.catalog.list_documents("tiny")[0].id,
     )
     with running_fault_server() as (url, server):
         chat = OpenAICompatChat(url, model="ok")

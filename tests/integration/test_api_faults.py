@@ -37,8 +37,7 @@ def app(tmp_path: Path, embedder: EmbeddingBackend) -> Iterator[AppFactory]:
                 "data_dir": tmp_path / "data", "llm_base_url": fault_url, "llm_model": "ok",
             }  # fmt: skip
             settings = Settings(**{**values, **overrides})
-            runtime = Runtime(settings)
-            runtime.__dict__["embedder"] = embedder
+            runtime = Runtime(settings, embedder=embedder)
             with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=60) as c:
                 yield c
             runtime.close()
@@ -152,8 +151,7 @@ def test_readyz_names_an_unreachable_backend(tmp_path: Path, embedder: Embedding
     settings = Settings(
         data_dir=tmp_path / "d", llm_base_url="http://127.0.0.1:9/v1", llm_model="m"
     )
-    runtime = Runtime(settings)
-    runtime.__dict__["embedder"] = embedder
+    runtime = Runtime(settings, embedder=embedder)
     with running_app(settings, runtime) as url:
         ready = httpx.get(f"{url}/readyz", timeout=30)
         assert ready.status_code == 503
@@ -189,8 +187,7 @@ def test_readyz_and_metrics_show_each_backend_of_the_chain(
             {"name": "backup", "kind": "openai", "base_url": fault_url, "model": "ok"},
         ]
         settings = Settings(data_dir=tmp_path / "d", llm_backends=chain, breaker_failures=1)
-        runtime = Runtime(settings)
-        runtime.__dict__["embedder"] = embedder
+        runtime = Runtime(settings, embedder=embedder)
         with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=30) as c:
             ready = c.get("/readyz")
             assert ready.status_code == 200  # one live backend is enough
@@ -250,7 +247,8 @@ def test_resources_store_adds_backends_to_the_chain_at_run_time(app: AppFactory)
             "chat endpoint gpu", "chat endpoint gpu context",
         ]  # fmt: skip
         bad = client.put("/api/resources/backends/x", json={"kind": "nope"})
-        assert bad.status_code == 400 and "known:" in bad.json()["error"]["message"]
+        assert bad.status_code == 422 and "known:" in bad.json()["error"]["message"]
+        assert bad.json()["error"]["param"] == "kind"
         assert client.delete("/api/resources/backends/gpu").status_code == 204
         assert client.delete("/api/resources/backends/gpu").status_code == 404
         assert [b["name"] for b in client.get("/api/resources/backends").json()] == ["llm"]

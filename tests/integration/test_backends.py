@@ -79,7 +79,7 @@ def test_ingest_through_a_remote_embedding_server_by_settings_alone(
         assert isinstance(runtime.embedder, RemoteEmbedder)
         report = ingest(runtime, [SAMPLES / "it-faq.txt"], "remote")
         assert report.count("ingested") == 1
-        ((row, _),) = runtime.catalog.collections()
+        ((row, _),) = runtime.catalog.list_collections()
         assert row.dimension == 576 and row.embed_model == EMBEDDED_MODEL_ALIAS
 
 

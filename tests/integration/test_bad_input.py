@@ -111,7 +111,7 @@ def test_a_stored_document_survives_a_corrupt_new_version(runtime: Runtime, tmp_
     assert report.failed and "not a readable PDF" in (report.failed[0].reason or "")
     assert chunk_count(runtime) == before
     assert any("Version one says blue." in t for t in stored_texts(runtime))
-    (doc,) = runtime.catalog.documents("test")
+    (doc,) = runtime.catalog.list_documents("test")
     assert doc.status == "ready" and "not a readable PDF" in (doc.error or "")
 
 

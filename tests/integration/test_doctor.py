@@ -112,8 +112,7 @@ def test_embedding_dimension_differs_from_the_collection(
     samples = tmp_path / "docs"
     samples.mkdir()
     (samples / "a.md").write_text("# A\n\nThe canteen opens at seven.")
-    with Runtime(Settings(data_dir=tmp_path / "data")) as runtime:
-        runtime.__dict__["embedder"] = embedder
+    with Runtime(Settings(data_dir=tmp_path / "data"), embedder=embedder) as runtime:
         ingest(runtime, [samples], "team")
     url, _ = fault  # the scripted server's vectors have 3 dimensions
     checks = _doctor(tmp_path, embed_base_url=url, embed_model="ok", llm_base_url=url)

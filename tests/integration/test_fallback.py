@@ -11,7 +11,7 @@ import pytest
 
 from ragserve.breaker import BreakerState, CircuitBreaker
 from ragserve.errors import BackendError, BackendUnavailable
-from ragserve.llm.fallback import ChainMember, FallbackChat
+from ragserve.llm.chain import ChatChain
 from ragserve.llm.openai_compat import ChatTimeouts, OpenAICompatChat
 from tests.fakes.fault_server import FaultServer, running_fault_server
 
@@ -35,16 +35,15 @@ def _chain(
     fallback_url: str,
     timeouts: ChatTimeouts = FAST,
     **breaker: float,
-) -> FallbackChat:
-    return FallbackChat([
-        ChainMember("primary", OpenAICompatChat(primary_url, model=primary_model,
-                                                timeouts=timeouts),
-                    CircuitBreaker(**breaker)),  # type: ignore[arg-type]
-        ChainMember("fallback", OpenAICompatChat(fallback_url, model="ok", timeouts=timeouts)),
-    ])  # fmt: skip
+) -> ChatChain:
+    return ChatChain.of(
+        [("primary", OpenAICompatChat(primary_url, model=primary_model, timeouts=timeouts)),
+         ("fallback", OpenAICompatChat(fallback_url, model="ok", timeouts=timeouts))],
+        breakers=[CircuitBreaker(**breaker), CircuitBreaker()],  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
-async def _answer(chat: FallbackChat) -> str:
+async def _answer(chat: ChatChain) -> str:
     return "".join([d async for d in chat.stream(ASK, max_tokens=8, temperature=0)])  # type: ignore[arg-type]
 
 
@@ -106,9 +105,9 @@ async def test_breaker_stops_trying_a_dead_backend_then_retries_it(servers) -> N
 @pytest.mark.anyio
 async def test_every_backend_failing_is_one_clear_error(servers) -> None:  # type: ignore[no-untyped-def]
     (p_url, _), (f_url, _) = servers
-    chat = FallbackChat([
-        ChainMember("a", OpenAICompatChat(p_url, model="http-503", timeouts=FAST)),
-        ChainMember("b", OpenAICompatChat(f_url, model="http-401", timeouts=FAST)),
+    chat = ChatChain.of([
+        ("a", OpenAICompatChat(p_url, model="http-503", timeouts=FAST)),
+        ("b", OpenAICompatChat(f_url, model="http-401", timeouts=FAST)),
     ])  # fmt: skip
     with pytest.raises(
         BackendUnavailable, match=r"every chat backend failed: a: .*503.*; b: .*401"
@@ -163,7 +162,6 @@ def test_each_backend_can_have_its_own_timeouts() -> None:
     from contextlib import ExitStack
 
     from ragserve.config import Settings
-    from ragserve.llm.chain import build_chat
 
     settings = Settings(
         llm_first_token_timeout_s=90,
@@ -173,7 +171,7 @@ def test_each_backend_can_have_its_own_timeouts() -> None:
         ],
     )
     with ExitStack() as stack:
-        chain = build_chat(settings, stack).backend
-        assert isinstance(chain, FallbackChat)
+        chain = ChatChain(settings, stack)
+        chain.reload(settings.chat_chain)
         limits = [m.backend.timeouts.first_token for m in chain.members]  # type: ignore[attr-defined]
     assert limits == [300, 90]

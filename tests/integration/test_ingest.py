@@ -29,7 +29,7 @@ def test_samples_ingest_and_retrieve_with_metadata(runtime: Runtime, samples: Pa
     assert top.source.endswith("northwind-benefits-2026.pdf")
     assert top.page == 2 and top.heading == "Parental leave"
     assert "20 weeks" in top.text
-    docs = runtime.catalog.documents("samples")
+    docs = runtime.catalog.list_documents("samples")
     assert {d.status for d in docs} == {"ready"}
     assert next(d for d in docs if d.kind == "pdf").pages == 4
 
@@ -55,7 +55,7 @@ def test_a_changed_file_replaces_its_chunks(runtime: Runtime, tmp_path: Path) ->
     assert report.count("ingested") == 1
     texts = stored_texts(runtime)
     assert texts == ["Notes\n\nA single new paragraph about dogs."]
-    (row,) = runtime.catalog.documents("test")
+    (row,) = runtime.catalog.list_documents("test")
     assert row.chunks == 1
 
 
@@ -90,10 +90,10 @@ def test_asking_an_unknown_collection_says_how_to_create_it(runtime: Runtime) ->
 
 def test_deleting_a_collection_removes_vectors_and_rows(runtime: Runtime, samples: Path) -> None:
     ingest(runtime, [samples], "gone")
-    runtime.catalog.delete("gone")
-    assert runtime.catalog.collections() == []
+    runtime.catalog.drop_collection("gone")
+    assert runtime.catalog.list_collections() == []
     with pytest.raises(CollectionNotFound):
-        runtime.catalog.documents("gone")
+        runtime.catalog.list_documents("gone")
     report = ingest(runtime, [samples], "gone")  # recreated from scratch
     assert report.count("ingested") == 5
 
@@ -101,12 +101,10 @@ def test_deleting_a_collection_removes_vectors_and_rows(runtime: Runtime, sample
 def test_data_survives_a_new_process(
     settings: Settings, samples: Path, embedder: EmbeddingBackend
 ) -> None:
-    first = Runtime(settings)
-    first.__dict__["embedder"] = embedder
+    first = Runtime(settings, embedder=embedder)
     ingest(first, [samples], "persist")
     first.close()
-    second = Runtime(settings)
-    second.__dict__["embedder"] = embedder
+    second = Runtime(settings, embedder=embedder)
     try:
         hits = Retriever(second.catalog, embedder).retrieve("persist", "VPN setup", 2)
         assert hits and hits[0].source.endswith("it-faq.txt")

@@ -125,7 +125,7 @@ def test_sigkill_mid_ingest_then_restart_indexes_every_document_once(tmp_path: P
     assert {d["status"] for d in docs} == {"ready"}, log.read_text()[-3000:]
     # Every document's chunks are stored exactly once: no stale or doubled points.
     with Runtime(Settings(data_dir=data_dir)) as runtime:
-        row = runtime.catalog.metadata.get_collection("crash")
+        row = runtime.catalog.collections.get("crash")
         assert row is not None
         for doc in docs:
             stored = runtime.vectors.count(row.vector_collection, str(doc["id"]))
@@ -144,8 +144,7 @@ def test_flood_gets_429_with_retry_after_and_loses_no_accepted_work(
             ingest_queue_capacity=5,
             ingest_embed_rate=10.0,
         )
-        runtime = Runtime(settings)
-        runtime.__dict__["embedder"] = embedder
+        runtime = Runtime(settings, embedder=embedder)
         rng = random.Random(3)
         files = [(f"memo-{i:02d}.md", _document(i, rng)) for i in range(40)]
         with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=30) as c:

@@ -1,7 +1,7 @@
 import pytest
 
 from ragserve.errors import BackendProtocolError
-from ragserve.llm.sse import DONE, parse_sse_line
+from ragserve.sse import DONE, parse_sse_line
 
 
 def test_parses_data_done_and_ignores_comments() -> None:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from ragserve import __version__
 from ragserve.api import errors
 from ragserve.api.deps import require_api_key
 from ragserve.api.limits import BodySizeLimit
+from ragserve.api.request_metrics import RequestMetrics
 from ragserve.api.routes import (
     chat,
     collections,
@@ -35,7 +37,7 @@ from ragserve.api.routes import (
     resources,
     search,
 )
-from ragserve.api.state import ServerState
+from ragserve.api.state import Serving
 from ragserve.config import Settings
 from ragserve.runtime import Runtime
 from ragserve.store.ownership import DataDirLock
@@ -56,11 +58,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lock.acquire()
         rt = runtime or Runtime(settings)
         try:
-            state = await ServerState.start(settings, rt)
-            app.state.ragserve = state
+            await asyncio.to_thread(rt.start_serving)
+            serving = Serving.over(rt)
+            app.state.serving = serving
             log.info("ragserve ready")
             yield
-            await state.stop()
+            await serving.aclose()
+            await rt.stop_serving()
         finally:
             if own:
                 rt.close()
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 2**20))
+    app.add_middleware(RequestMetrics)
     app.include_router(health.router)
     app.include_router(metrics.router)
     guarded = [Depends(require_api_key)]

@@ -31,6 +31,9 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     (errors.UnsupportedFile, 415, "unsupported_media_type"),
     (errors.TooLarge, 413, "request_too_large"),
     (errors.IngestError, 422, "ingest_error"),
+    (errors.InvalidRequest, 400, "invalid_request_error"),
+    # A backend entry refused before it is stored: the body parsed, its content cannot work.
+    (errors.BackendSpecError, 422, "invalid_request_error"),
     (errors.ConfigError, 400, "invalid_request_error"),
     (errors.BackendTimeout, 504, "backend_timeout"),
     (errors.BackendError, 502, "backend_error"),
@@ -46,7 +49,10 @@ def describe(exc: BaseException) -> tuple[int, ErrorResponse]:
     for cls, status, kind in ERROR_TABLE:
         if isinstance(exc, cls):
             code = _CODES.get(type(exc))
-            return status, ErrorResponse(error=ErrorDetail(message=str(exc), type=kind, code=code))
+            param = getattr(exc, "param", None) or getattr(exc, "field", None)
+            return status, ErrorResponse(
+                error=ErrorDetail(message=str(exc), type=kind, param=param, code=code)
+            )
     return 500, ErrorResponse(
         error=ErrorDetail(
             message="internal server error; see the server log", type="internal_error"

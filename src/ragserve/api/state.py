@@ -1,90 +1,64 @@
-"""Everything a running server holds, built once in the app's lifespan."""
+"""The serving classes of a running server, one per route family, made from the runtime's
+parts once in the app's lifespan. Nothing is built here: ``runtime.py`` builds the parts."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass
 
 from ragserve.api.serving.chat import ChatServing
+from ragserve.api.serving.collections import CollectionServing
+from ragserve.api.serving.conversations import ConversationServing
+from ragserve.api.serving.doctor import DoctorServing
+from ragserve.api.serving.documents import DocumentServing
 from ragserve.api.serving.embeddings import EmbeddingServing
 from ragserve.api.serving.health import Readiness
+from ragserve.api.serving.jobs import JobServing
+from ragserve.api.serving.metrics import MetricsServing
 from ragserve.api.serving.openai import OpenAIServing
+from ragserve.api.serving.resources import ResourceServing
+from ragserve.api.serving.search import SearchServing
 from ragserve.config import Settings
-from ragserve.embed.request_merging import MergingEmbedder
-from ragserve.ingest.service import IngestService
-from ragserve.llm.chain import chat_specs
-from ragserve.llm.switch import ChatSwitch
-from ragserve.rag.answer import AnswerService
-from ragserve.rag.retrieve import Retriever
 from ragserve.runtime import Runtime
 
-log = logging.getLogger(__name__)
 
-
-@dataclass
-class ServerState:
+@dataclass(frozen=True)
+class Serving:
     settings: Settings
-    runtime: Runtime
-    embedder: MergingEmbedder
-    ingest: IngestService
-    answers: AnswerService
-    retriever: Retriever
+    collections: CollectionServing
+    documents: DocumentServing
+    jobs: JobServing
+    conversations: ConversationServing
+    search: SearchServing
     chat: ChatServing
     openai: OpenAIServing
     embeddings: EmbeddingServing
+    resources: ResourceServing
+    doctor: DoctorServing
+    metrics: MetricsServing
     readiness: Readiness
-    switch: ChatSwitch
 
     @classmethod
-    async def start(cls, settings: Settings, runtime: Runtime) -> ServerState:
-        """Load the models and open the stores (off the event loop), then start ingestion."""
-        inner = await asyncio.to_thread(lambda: runtime.embedder)
-        # Merge about what one forward pass takes (short texts): a bigger merge only makes
-        # early requests wait, and smaller ones let responses go out while the next runs.
-        merge = max(8, min(settings.embed_max_batch, settings.resolved_embed_batch_tokens // 32))
-        embedder = MergingEmbedder(
-            inner,
-            max_batch=merge,
-            delay_s=settings.embed_batch_delay_ms / 1000,
-            piece_tokens=settings.resolved_embed_batch_tokens,
-        )
-        catalog = await asyncio.to_thread(lambda: runtime.catalog)
-        switch = ChatSwitch(settings, runtime.stack)
-        specs = chat_specs(settings, catalog.metadata)
-        chat = await asyncio.to_thread(switch.build, specs)
-        log.info("chat: %s", " → ".join(s.label for s in specs))
-        ingest = IngestService(settings, catalog, embedder)
-        answers = AnswerService(settings, catalog, embedder, chat, ingest.not_ready)
+    def over(cls, runtime: Runtime) -> Serving:
+        """Serving classes over a runtime whose :meth:`Runtime.start_serving` has run."""
+        settings, catalog, chain = runtime.settings, runtime.catalog, runtime.chain
+        embedder, ingest, answers = runtime.shared_embedder, runtime.ingest, runtime.answers
         retriever = answers.retriever
-        await asyncio.to_thread(ingest.start)
+        jobs = JobServing(catalog, ingest, embedder)
         return cls(
             settings=settings,
-            runtime=runtime,
-            embedder=embedder,
-            ingest=ingest,
-            answers=answers,
-            retriever=retriever,
-            chat=ChatServing(settings, answers, retriever, catalog.metadata),
-            openai=OpenAIServing(
-                settings, catalog, answers, retriever, chat.base_url, [embedder.model_id]
-            ),
+            collections=CollectionServing(catalog, ingest, embedder),
+            documents=DocumentServing(settings, catalog, ingest, jobs),
+            jobs=jobs,
+            conversations=ConversationServing(catalog),
+            search=SearchServing(settings, retriever, ingest),
+            chat=ChatServing(settings, answers, retriever, catalog),
+            openai=OpenAIServing(settings, catalog, answers, retriever, chain, [embedder.model_id]),
             embeddings=EmbeddingServing(embedder),
-            readiness=Readiness(embedder, catalog, chat),
-            switch=switch,
+            resources=ResourceServing(catalog, chain, runtime.reload_chain),
+            doctor=DoctorServing(settings, catalog, embedder, chain),
+            metrics=MetricsServing(ingest, embedder, chain),
+            readiness=Readiness(embedder, catalog, chain),
         )
 
-    async def reload_backends(self) -> None:
-        """Rebuild the chat chain after the Resources store changed."""
-        specs = chat_specs(self.settings, self.ingest.catalog.metadata)
-        chat = await asyncio.to_thread(self.switch.build, specs)
-        self.answers.chat = chat
-        self.readiness.chat = chat
-        self.readiness.forget()
-
-    async def stop(self) -> None:
-        """Finish or checkpoint ingestion, then release models and servers."""
-        await asyncio.to_thread(self.ingest.stop, self.settings.shutdown_grace_s)
+    async def aclose(self) -> None:
         await self.openai.aclose()
-        await self.switch.aclose()
-        await asyncio.to_thread(self.embedder.close)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -20,7 +19,9 @@ from typing import Any
 import httpx
 
 from ragserve.bench.metrics import RequestRecord
+from ragserve.errors import BackendProtocolError
 from ragserve.openai_http import auth_headers
+from ragserve.sse import DONE, parse_sse_line
 
 Messages = list[dict[str, str]]
 
@@ -55,7 +56,7 @@ def _error_kind(exc: BaseException) -> str:
         return "connect"
     if isinstance(exc, httpx.HTTPError):
         return "stream"
-    if isinstance(exc, json.JSONDecodeError):
+    if isinstance(exc, BackendProtocolError):
         return "malformed"
     return type(exc).__name__
 
@@ -89,14 +90,14 @@ async def chat_request(
                 return record
             finished = False
             async for line in response.aiter_lines():
-                if not line.startswith("data:"):
+                event = parse_sse_line(line, url)
+                if event is None:
                     continue
-                data = line[5:].strip()
-                if data == "[DONE]":
+                if event is DONE:
                     finished = True
                     break
+                assert isinstance(event, dict)
                 now = time.perf_counter() - record.t0
-                event = json.loads(data)
                 if "error" in event:
                     record.error = "server_error"
                     return record

@@ -30,7 +30,8 @@ from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.parsing import ParseWorker, read_file
 from ragserve.store.catalog import Catalog
-from ragserve.store.metadata import CollectionRow, DocumentStatus
+from ragserve.store.payload import ChunkPayload
+from ragserve.store.tables import CollectionRow, DocumentStatus
 from ragserve.store.vectors import ChunkPoint, document_id, point_id
 
 #: Bump when parsing or chunking changes what a file turns into, so unchanged files re-index.
@@ -266,14 +267,14 @@ class IngestPipeline:
                 try:
                     data = read_file(item.path, self.limits.max_file_bytes)
                     digest = self.digest(data)
-                    previous = self.catalog.metadata.get_document(item.document_id)
+                    previous = self.catalog.documents.get(item.document_id)
                     if (
                         not item.force
                         and previous is not None
                         and previous.indexed_hash == digest
                         and previous.status != DocumentStatus.failed.value
                     ):
-                        self.catalog.metadata.update_document(
+                        self.catalog.set_document_state(
                             item.document_id, status=DocumentStatus.ready.value, error=None
                         )
                         record(
@@ -362,18 +363,18 @@ class IngestPipeline:
                 ChunkPoint(
                     id=point_id(item.document_id, chunk.index),
                     vector=vector.tolist(),
-                    payload={
-                        "document_id": item.document_id,
-                        "chunk_index": chunk.index,
-                        "source": item.source,
-                        "title": doc.title,
-                        "kind": doc.kind,
-                        "page": chunk.page,
-                        "heading": list(chunk.heading_path),
-                        "start": chunk.start,
-                        "end": chunk.end,
-                        "text": chunk.text,
-                    },
+                    payload=ChunkPayload(
+                        document_id=item.document_id,
+                        chunk_index=chunk.index,
+                        source=item.source,
+                        title=doc.title,
+                        kind=doc.kind,
+                        page=chunk.page,
+                        heading=tuple(chunk.heading_path),
+                        start=chunk.start,
+                        end=chunk.end,
+                        text=chunk.text,
+                    ),
                 )
                 for chunk, vector in zip(prepared.chunks, prepared.vectors, strict=True)
             ]
@@ -392,7 +393,7 @@ class IngestPipeline:
                     self.catalog.vectors.delete_document(
                         coll.vector_collection, item.document_id, len(points)
                     )
-                    self.catalog.metadata.update_document(
+                    self.catalog.set_document_state(
                         item.document_id,
                         collection=coll.name,
                         source=item.source,
@@ -424,15 +425,15 @@ class IngestPipeline:
         intact: bool = True,
     ) -> None:
         """Record a failure; a previously indexed version stays ready and searchable."""
-        previous = self.catalog.metadata.get_document(item.document_id)
+        previous = self.catalog.documents.get(item.document_id)
         if intact and previous is not None and previous.indexed_hash:
-            self.catalog.metadata.update_document(
+            self.catalog.set_document_state(
                 item.document_id,
                 status=DocumentStatus.ready.value,
                 error=f"the latest version failed, the previous one is kept: {reason}",
             )
         else:
-            self.catalog.metadata.update_document(
+            self.catalog.set_document_state(
                 item.document_id,
                 collection=item.collection.name,
                 source=item.source,

@@ -31,7 +31,7 @@ from ragserve.errors import CollectionNotFound, Forbidden, NotFound, Overloaded,
 from ragserve.ingest.discover import discover
 from ragserve.ingest.pipeline import FileOutcome, IngestItem, IngestPipeline, PipelineHooks
 from ragserve.store.catalog import Catalog
-from ragserve.store.metadata import CollectionRow, DocumentStatus, JobItemRow, JobRow, _now
+from ragserve.store.tables import CollectionRow, DocumentStatus, JobItemRow, JobRow, utcnow
 from ragserve.store.vectors import document_id
 
 log = logging.getLogger(__name__)
@@ -103,15 +103,15 @@ class IngestService(PipelineHooks):
     def start(self) -> None:
         """Queue again whatever a previous process left queued or half done, then run."""
         resumed = 0
-        for row in self.catalog.metadata.pending_documents():
-            coll = self.catalog.metadata.get_collection(row.collection)
+        for row in self.catalog.documents.pending():
+            coll = self.catalog.collections.get(row.collection)
             if coll is None or not row.stored_path:
-                self.catalog.metadata.update_document(
+                self.catalog.set_document_state(
                     row.id, status=DocumentStatus.failed.value, error="lost its collection or file"
                 )
                 continue
             if row.status != DocumentStatus.queued.value:
-                self.catalog.metadata.update_document(row.id, status=DocumentStatus.queued.value)
+                self.catalog.set_document_state(row.id, status=DocumentStatus.queued.value)
             self._enqueue(IngestItem(Path(row.stored_path), row.id, row.source, coll))
             resumed += 1
         if resumed:
@@ -155,9 +155,7 @@ class IngestService(PipelineHooks):
     def begin(self, item: IngestItem) -> None:
         with self._lock:
             self._indexing.add(item.document_id)
-        self.catalog.metadata.update_document(
-            item.document_id, status=DocumentStatus.indexing.value
-        )
+        self.catalog.set_document_state(item.document_id, status=DocumentStatus.indexing.value)
 
     def embedded(self, chunks: int) -> None:
         with self._lock:
@@ -239,7 +237,7 @@ class IngestService(PipelineHooks):
     def reindex(self, collection: str, doc_id: str) -> str:
         """Parse and embed a document again, even if its file did not change."""
         coll = self._collection(collection)
-        row = self.catalog.metadata.get_document(doc_id)
+        row = self.catalog.documents.get(doc_id)
         if row is None or row.collection != coll.name:
             raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
         if not row.stored_path or not Path(row.stored_path).exists():
@@ -269,7 +267,7 @@ class IngestService(PipelineHooks):
             )
             for f, doc_id in rejected
         ]
-        now = _now()
+        now = utcnow()
         documents = [
             {
                 "id": i.document_id,
@@ -283,7 +281,7 @@ class IngestService(PipelineHooks):
             }
             for i in items
         ]
-        self.catalog.metadata.add_job(job, job_items, documents)
+        self.catalog.add_job(job, job_items, documents)
         for item in items:
             self._cancelled.discard(item.document_id)
             self._enqueue(item)
@@ -321,8 +319,8 @@ class IngestService(PipelineHooks):
     # -- removing work -----------------------------------------------------------------------------
     def delete_document(self, collection: str, doc_id: str) -> None:
         """Delete a document; if it is queued or indexing, its work is dropped."""
-        row = self.catalog.metadata.get_document(doc_id)
-        coll = self.catalog.metadata.get_collection(collection)
+        row = self.catalog.documents.get(doc_id)
+        coll = self.catalog.collections.get(collection)
         if coll is None:
             raise CollectionNotFound(collection)
         if row is None or row.collection != collection:
@@ -333,18 +331,18 @@ class IngestService(PipelineHooks):
                 self._pending.pop(doc_id, None)
                 self._requeue.discard(doc_id)
             self.catalog.vectors.delete_document(coll.vector_collection, doc_id)
-            self.catalog.metadata.delete_document(doc_id)
+            self.catalog.documents.delete(doc_id)
         shutil.rmtree(self.uploads / doc_id, ignore_errors=True)
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection, dropping its queued work first."""
-        ids = [row.id for row in self.catalog.documents(name)]
+        ids = [row.id for row in self.catalog.list_documents(name)]
         with self._lock:
             for doc_id in ids:
                 self._cancelled.add(doc_id)
                 self._pending.pop(doc_id, None)
         with self.pipeline.write_lock:
-            self.catalog.delete(name)
+            self.catalog.drop_collection(name)
         for doc_id in ids:
             shutil.rmtree(self.uploads / doc_id, ignore_errors=True)
 

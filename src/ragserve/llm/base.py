@@ -14,7 +14,8 @@ class ChatMessage(TypedDict):
 class ChatBackend(Protocol):
     """Streams chat completions; every failure is a ``BackendError``."""
 
-    base_url: str
+    @property
+    def base_url(self) -> str: ...
 
     async def model_name(self) -> str: ...
 

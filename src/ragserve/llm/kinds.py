@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ragserve.config import BackendSpec, Settings
 from ragserve.embed.packaged import smollm2_gguf
-from ragserve.errors import ConfigError
+from ragserve.errors import BackendSpecError
 from ragserve.llm.base import ChatBackend
 from ragserve.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedLlamaServer
 from ragserve.llm.ollama import OllamaChat
@@ -43,8 +43,9 @@ def chat_kinds() -> list[str]:
 def build_one(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
     factory = _FACTORIES.get(spec.kind)
     if factory is None:
-        raise ConfigError(
-            f"unknown chat backend kind {spec.kind!r}; known: {', '.join(chat_kinds())}"
+        raise BackendSpecError(
+            f"unknown chat backend kind {spec.kind!r}; known: {', '.join(chat_kinds())}",
+            "kind",
         )
     return factory(settings, spec, stack)
 
@@ -69,7 +70,9 @@ def _remote(cls: type[OpenAICompatChat], what: str, example: str) -> ChatFactory
 
     def factory(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
         if not spec.base_url:
-            raise ConfigError(f"chat backend {spec.label!r} needs a base_url ({example})")
+            raise BackendSpecError(
+                f"chat backend {spec.label!r} needs a base_url ({example})", "base_url"
+            )
         backend = cls(
             spec.base_url,
             model=spec.model,

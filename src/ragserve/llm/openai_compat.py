@@ -16,8 +16,8 @@ import httpx
 
 from ragserve.errors import BackendError, BackendProtocolError, BackendTimeout, ConfigError
 from ragserve.llm.base import ChatMessage
-from ragserve.llm.sse import DONE, parse_sse_line
 from ragserve.openai_http import auth_headers, check_response, map_transport_error
+from ragserve.sse import DONE, parse_sse_line
 
 DEFAULT_CONTEXT_WINDOW = 4096
 

@@ -137,7 +137,7 @@ class AnswerService:
         )
 
     def _not_ready_in_sql(self, collection: str) -> list[tuple[str, str]]:
-        return [(d.id, d.source) for d in self.catalog.metadata.not_ready(collection)]
+        return [(d.id, d.source) for d in self.catalog.documents.not_ready(collection)]
 
     async def ask(
         self, question: str, collection: str, history: Sequence[ChatMessage] = ()

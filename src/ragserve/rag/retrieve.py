@@ -11,7 +11,7 @@ from ragserve.embed.base import EmbeddingBackend, Vectors
 from ragserve.embed.request_merging import INTERACTIVE
 from ragserve.protocol import Citation
 from ragserve.store.catalog import Catalog
-from ragserve.store.metadata import CollectionRow
+from ragserve.store.tables import CollectionRow
 from ragserve.store.vectors import SearchHit
 
 
@@ -68,13 +68,13 @@ def to_citations(hits: Sequence[SearchHit]) -> list[Citation]:
     return [
         Citation(
             n=rank,
-            source=str(hit.payload.get("source", "")),
-            page=hit.payload.get("page"),
-            heading=" > ".join(hit.payload.get("heading") or []) or None,
-            text=str(hit.payload.get("text", "")),
-            title=hit.payload.get("title"),
-            document_id=str(hit.payload.get("document_id", "")),
-            chunk_index=int(hit.payload.get("chunk_index", 0)),
+            source=hit.payload.source,
+            page=hit.payload.page,
+            heading=" > ".join(hit.payload.heading) or None,
+            text=hit.payload.text,
+            title=hit.payload.title,
+            document_id=hit.payload.document_id,
+            chunk_index=hit.payload.chunk_index,
             score=hit.score,
             vector=hit.vector,
         )

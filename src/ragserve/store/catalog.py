@@ -1,28 +1,48 @@
-"""Collections: their pinned embedding model, their vectors and their document rows."""
+"""The catalog: the one way into stored state — the tables' repositories and the vectors —
+and the operations that span them (collections pinned to their embedding model, a document's
+state together with its job's record).
+"""
 
 from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 from ragserve.errors import CollectionNotFound, ConfigError, EmbeddingMismatch
-from ragserve.store.metadata import CollectionRow, DocumentRow, MetadataStore
+from ragserve.store.db import Database
+from ragserve.store.repositories.backends import BackendRepository
+from ragserve.store.repositories.collections import CollectionRepository
+from ragserve.store.repositories.conversations import ConversationRepository
+from ragserve.store.repositories.documents import DocumentRepository
+from ragserve.store.repositories.job_items import JobItemRepository
+from ragserve.store.repositories.jobs import JobRepository
+from ragserve.store.tables import CollectionRow, DocumentRow, JobItemRow, JobRow
 from ragserve.store.vectors import VectorStore, vector_collection_name
 
-_VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+#: Collection names: what the API's schema also declares (``protocol.COLLECTION_NAME``).
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+_VALID_NAME = re.compile(COLLECTION_NAME)
 
 
 class Catalog:
     """Opens collections, checking that the configured embedder matches the pinned one."""
 
-    def __init__(self, metadata: MetadataStore, vectors: VectorStore) -> None:
-        self.metadata = metadata
+    def __init__(self, db: Database, vectors: VectorStore) -> None:
+        self.db = db
         self.vectors = vectors
+        self.collections = CollectionRepository(db)
+        self.documents = DocumentRepository(db)
+        self.jobs = JobRepository(db)
+        self.job_items = JobItemRepository(db)
+        self.conversations = ConversationRepository(db)
+        self.backends = BackendRepository(db)
         self._create_lock = threading.Lock()
         # Opened collections, so a question costs no SQL round trip or directory scan; this
         # process is the only writer of its data dir (see store/ownership.py).
         self._open_rows: dict[str, CollectionRow] = {}
 
+    # -- collections ------------------------------------------------------------------------
     def cached(self, name: str, model_id: str, dimension: int) -> CollectionRow | None:
         """The collection if this process opened it already with this model, else None."""
         row = self._open_rows.get(name)
@@ -41,7 +61,7 @@ class Catalog:
             return row
 
     def _open(self, name: str, model_id: str, dimension: int, *, create: bool) -> CollectionRow:
-        row = self.metadata.get_collection(name)
+        row = self.collections.get(name)
         if row is None:
             if not create:
                 raise CollectionNotFound(name)
@@ -56,25 +76,65 @@ class Catalog:
                 vector_collection=vector_collection_name(name, model_id, dimension),
             )
             self.vectors.create(row.vector_collection, dimension)
-            return self.metadata.add_collection(row)
+            return self.collections.add(row)
         if row.embed_model != model_id or row.dimension != dimension:
             raise EmbeddingMismatch(name, row.embed_model, row.dimension, model_id, dimension)
         if not self.vectors.exists(row.vector_collection):
             self.vectors.create(row.vector_collection, dimension)
         return row
 
-    def collections(self) -> list[tuple[CollectionRow, int]]:
-        return self.metadata.list_collections()
+    def list_collections(self) -> list[tuple[CollectionRow, int]]:
+        """Every collection with its number of ready documents."""
+        return self.collections.list_with_ready_counts()
 
-    def documents(self, name: str) -> list[DocumentRow]:
-        if self.metadata.get_collection(name) is None:
+    def list_documents(self, name: str) -> list[DocumentRow]:
+        if self.collections.get(name) is None:
             raise CollectionNotFound(name)
-        return self.metadata.list_documents(name)
+        return self.documents.in_collection(name)
 
-    def delete(self, name: str) -> None:
-        row = self.metadata.get_collection(name)
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection's vectors and rows (its documents go with it)."""
+        row = self.collections.get(name)
         if row is None:
             raise CollectionNotFound(name)
         self._open_rows.pop(name, None)
         self.vectors.drop(row.vector_collection)
-        self.metadata.delete_collection(name)
+        with self.db.transaction():
+            self.documents.delete_in_collection(name)
+            self.collections.delete(name)
+
+    # -- documents and jobs -----------------------------------------------------------------
+    def set_document_state(self, doc_id: str, **fields: Any) -> DocumentRow:
+        """Update a document row (created if missing) and, when its status changes, the item
+        of the job that queued it — in one transaction."""
+        with self.db.transaction():
+            row = self.documents.update(doc_id, **fields)
+            if "status" in fields and row.job_id:
+                item = {k: fields[k] for k in ("status", "error", "chunks") if k in fields}
+                self.job_items.record(row.job_id, doc_id, **item)
+            return row
+
+    def add_job(
+        self, job: JobRow, items: list[JobItemRow], documents: list[dict[str, Any]]
+    ) -> None:
+        """Record a job, its items and the documents it queues (``id`` plus the fields to set
+        on each), in one transaction."""
+        with self.db.transaction():
+            self.jobs.add(job)
+            self.job_items.add_all(items)
+            for fields in documents:
+                self.documents.update(
+                    fields["id"], **{k: v for k, v in fields.items() if k != "id"}
+                )
+
+    def job_with_items(self, job_id: str) -> tuple[JobRow, list[JobItemRow]] | None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            return None
+        return job, self.job_items.for_jobs([job_id]).get(job_id, [])
+
+    def recent_jobs(self, limit: int) -> list[tuple[JobRow, list[JobItemRow]]]:
+        """The newest jobs with their items: two queries, whatever ``limit`` is."""
+        jobs = self.jobs.recent(limit)
+        items = self.job_items.for_jobs([j.id for j in jobs])
+        return [(job, items.get(job.id, [])) for job in jobs]

@@ -14,6 +14,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
+from ragserve.store.payload import ChunkPayload
 from ragserve.store.vectors import ChunkPoint, SearchHit
 
 
@@ -84,7 +85,7 @@ class EdgeVectorStore:
         if not points:
             return
         shard = self._shard(name)
-        batch = [qe.Point(p.id, list(p.vector), p.payload) for p in points]
+        batch = [qe.Point(p.id, list(p.vector), p.payload.to_json()) for p in points]
         with self._lock:
             shard.update(qe.UpdateOperation.upsert_points(batch))
 
@@ -121,7 +122,12 @@ class EdgeVectorStore:
         with self._lock:
             points = shard.query(request)
         return [
-            SearchHit(str(p.id), float(p.score), dict(p.payload or {}), _dense(p.vector))
+            SearchHit(
+                str(p.id),
+                float(p.score),
+                ChunkPayload.from_json(dict(p.payload or {})),
+                _dense(p.vector),
+            )
             for p in points
         ]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from qdrant_client import QdrantClient, models
 
+from ragserve.store.payload import ChunkPayload
 from ragserve.store.vectors import ChunkPoint, SearchHit
 
 
@@ -56,7 +57,7 @@ class QdrantClientStore:
             self._client.upsert(
                 name,
                 points=[
-                    models.PointStruct(id=p.id, vector=list(p.vector), payload=p.payload)
+                    models.PointStruct(id=p.id, vector=list(p.vector), payload=p.payload.to_json())
                     for p in points
                 ],
                 wait=True,
@@ -95,7 +96,7 @@ class QdrantClientStore:
             SearchHit(
                 str(p.id),
                 float(p.score),
-                dict(p.payload or {}),
+                ChunkPayload.from_json(dict(p.payload or {})),
                 list(p.vector) if isinstance(p.vector, list) else None,  # type: ignore[arg-type]
             )
             for p in result.points

@@ -6,7 +6,9 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from ragserve.store.payload import ChunkPayload
 
 _NAMESPACE = uuid.UUID("6f1d6c58-52a4-4f0c-9a55-1bd3d0e0a7c1")
 
@@ -31,14 +33,14 @@ def vector_collection_name(collection: str, model_id: str, dimension: int) -> st
 class ChunkPoint:
     id: str
     vector: Sequence[float]
-    payload: dict[str, Any]
+    payload: ChunkPayload
 
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     id: str
     score: float
-    payload: dict[str, Any]
+    payload: ChunkPayload
     vector: list[float] | None = None
 
 

@@ -2,46 +2,31 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ragserve.api.deps import State
-from ragserve.api.views import collection_info
-from ragserve.errors import AlreadyExists, CollectionNotFound, ConfigError
+from ragserve.api.deps import Collections
 from ragserve.protocol import CollectionCreate, CollectionInfo
 
 router = APIRouter(prefix="/api/collections", tags=["collections"])
 
 
 @router.post("", status_code=201, response_model=CollectionInfo)
-def create_collection(body: CollectionCreate, state: State) -> CollectionInfo:
+def create_collection(body: CollectionCreate, collections: Collections) -> CollectionInfo:
     """Create an empty collection pinned to the server's embedding model."""
-    model = state.embedder.model_id
-    if body.embedding_model not in (None, model):
-        raise ConfigError(
-            f"this server embeds with {model!r}; a collection for {body.embedding_model!r} "
-            "needs a server started with RAGSERVE_EMBED_MODEL set to it"
-        )
-    catalog = state.ingest.catalog
-    if catalog.metadata.get_collection(body.name) is not None:
-        raise AlreadyExists(f"collection {body.name!r} already exists")
-    row = catalog.open(body.name, model, state.embedder.dimension, create=True)
-    return collection_info(row, 0)
+    return collections.create(body)
 
 
 @router.get("", response_model=list[CollectionInfo])
-def list_collections(state: State) -> list[CollectionInfo]:
+def list_collections(collections: Collections) -> list[CollectionInfo]:
     """Every collection with its number of ready documents."""
-    return [collection_info(row, n) for row, n in state.ingest.catalog.collections()]
+    return collections.all()
 
 
 @router.get("/{name}", response_model=CollectionInfo)
-def get_collection(name: str, state: State) -> CollectionInfo:
-    for row, n in state.ingest.catalog.collections():
-        if row.name == name:
-            return collection_info(row, n)
-    raise CollectionNotFound(name)
+def get_collection(name: str, collections: Collections) -> CollectionInfo:
+    return collections.get(name)
 
 
 @router.delete("/{name}", status_code=204)
-def delete_collection(name: str, state: State) -> Response:
+def delete_collection(name: str, collections: Collections) -> Response:
     """Delete a collection, its vectors, its documents and their queued work."""
-    state.ingest.delete_collection(name)
+    collections.delete(name)
     return Response(status_code=204)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ragserve.api.deps import State
+from ragserve.api.deps import ReadinessDep
 from ragserve.protocol import HealthResponse
 
 router = APIRouter(tags=["health"])
@@ -16,8 +16,8 @@ def healthz() -> HealthResponse:
 
 
 @router.get("/readyz", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-async def readyz(state: State) -> JSONResponse:
+async def readyz(readiness: ReadinessDep) -> JSONResponse:
     """Models loaded, store open, chat backend reachable; 503 with the failing check if not."""
-    ok, checks = await state.readiness.check()
+    ok, checks = await readiness.check()
     body = HealthResponse(status="ready" if ok else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

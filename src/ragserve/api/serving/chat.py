@@ -16,14 +16,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ragserve.api.errors import describe
-from ragserve.api.sse import event
 from ragserve.config import Settings
 from ragserve.errors import NotFound
 from ragserve.llm.base import ChatMessage
 from ragserve.protocol import AskResult, ChatRequest
 from ragserve.rag.answer import AnswerService, DoneEvent
 from ragserve.rag.retrieve import Retriever
-from ragserve.store.metadata import ConversationRow, MetadataStore
+from ragserve.sse import event
+from ragserve.store.catalog import Catalog
+from ragserve.store.tables import ConversationRow
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +43,19 @@ class ChatServing:
         settings: Settings,
         answers: AnswerService,
         retriever: Retriever,
-        metadata: MetadataStore,
+        catalog: Catalog,
     ) -> None:
         self.settings = settings
         self.answers = answers
         self.retriever = retriever
-        self.metadata = metadata
+        self.conversations = catalog.conversations
 
     async def prepare(self, request: ChatRequest) -> PreparedChat:
         """Check what can be checked before the stream starts, so it fails with a status."""
         conversation: ConversationRow | None = None
         history: list[ChatMessage] = []
         if request.conversation_id:
-            conversation = await asyncio.to_thread(
-                self.metadata.get_conversation, request.conversation_id
-            )
+            conversation = await asyncio.to_thread(self.conversations.get, request.conversation_id)
             if conversation is None:
                 raise NotFound(f"no conversation {request.conversation_id!r}")
             history = [
@@ -106,5 +105,5 @@ class ChatServing:
                 {"role": "user", "content": chat.request.message},
                 {"role": "assistant", "content": result.answer},
             ]
-            await asyncio.to_thread(self.metadata.save_conversation, chat.conversation)
+            await asyncio.to_thread(self.conversations.save, chat.conversation)
         yield event("done", result.model_dump(mode="json"))

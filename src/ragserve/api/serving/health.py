@@ -6,18 +6,17 @@ import asyncio
 import time
 
 from ragserve.embed.request_merging import MergingEmbedder
-from ragserve.llm.base import ChatBackend
-from ragserve.llm.fallback import FallbackChat
+from ragserve.llm.chain import ChatChain
 from ragserve.store.catalog import Catalog
 
 CACHE_S = 5.0
 
 
 class Readiness:
-    def __init__(self, embedder: MergingEmbedder, catalog: Catalog, chat: ChatBackend) -> None:
+    def __init__(self, embedder: MergingEmbedder, catalog: Catalog, chain: ChatChain) -> None:
         self.embedder = embedder
         self.catalog = catalog
-        self.chat = chat
+        self.chain = chain
         self._cached: tuple[float, bool, dict[str, str]] | None = None
         self._lock = asyncio.Lock()
 
@@ -37,19 +36,17 @@ class Readiness:
             except Exception as exc:
                 ok, checks["embedder"] = False, f"failed: {exc}"
             try:
-                n = len(await asyncio.to_thread(self.catalog.collections))
+                n = len(await asyncio.to_thread(self.catalog.list_collections))
                 checks["store"] = f"ok: {n} collection(s)"
             except Exception as exc:
                 ok, checks["store"] = False, f"failed: {exc}"
-            members = (
-                [(m.name, m.backend, m.breaker.state.value) for m in self.chat.members]
-                if isinstance(self.chat, FallbackChat)
-                else [("", self.chat, None)]
-            )
+            members = self.chain.members
+            single = len(members) == 1
             reachable = 0
-            for name, backend, state in members:
-                key = f"chat:{name}" if name else "chat"
-                circuit = f" (circuit {state})" if state else ""
+            for member in members:
+                backend = member.backend
+                key = "chat" if single else f"chat:{member.name}"
+                circuit = "" if single else f" (circuit {member.breaker.state.value})"
                 try:
                     await asyncio.wait_for(backend.list_models(), 10)
                     model = await asyncio.wait_for(backend.model_name(), 10)
@@ -57,6 +54,9 @@ class Readiness:
                     reachable += 1
                 except Exception as exc:
                     checks[key] = f"unreachable: {exc}{circuit}"
+            for name, reason in self.chain.skipped.items():
+                # Reported, not fatal: the rest of the chain serves while it is fixed.
+                checks[f"chat:{name}"] = f"broken (left out of the chain): {reason}"
             ok = ok and reachable > 0  # one live backend in the chain can serve
             self._cached = (time.monotonic(), ok, checks)
             return ok, checks

@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 
 from ragserve.api.errors import describe
-from ragserve.api.sse import event
 from ragserve.config import Settings
 from ragserve.errors import ConfigError, NotFound
 from ragserve.llm.base import ChatMessage
+from ragserve.llm.chain import ChatChain
+from ragserve.openai_http import auth_headers, check_response, map_transport_error
 from ragserve.protocol import (
     AskResult,
     ChatCompletionChunk,
@@ -39,7 +40,7 @@ from ragserve.protocol import (
 )
 from ragserve.rag.answer import AnswerEvent, AnswerService, DoneEvent
 from ragserve.rag.retrieve import Retriever
-from ragserve.openai_http import auth_headers, check_response, map_transport_error
+from ragserve.sse import event
 from ragserve.store.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -66,20 +67,20 @@ class OpenAIServing:
         catalog: Catalog,
         answers: AnswerService,
         retriever: Retriever,
-        backend_url: str,
+        chain: ChatChain,
         embedding_models: Sequence[str],
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.answers = answers
         self.retriever = retriever
-        self.backend_url = backend_url
+        self.chain = chain
         self.embedding_models = list(embedding_models)
         self._created = int(time.time())
+        # One pool for every backend; each request is sent to where the chain's first member
+        # is now, with its key, so a reload from the Resources store applies at once.
         self._proxy = httpx.AsyncClient(
-            base_url=backend_url,
-            headers=auth_headers(settings.llm_api_key),
-            timeout=httpx.Timeout(settings.llm_first_token_timeout_s, connect=5.0),
+            timeout=httpx.Timeout(settings.llm_first_token_timeout_s, connect=5.0)
         )
 
     async def aclose(self) -> None:
@@ -87,7 +88,7 @@ class OpenAIServing:
 
     # -- /v1/models -------------------------------------------------------------------------------
     async def models(self) -> ModelList:
-        collections = await asyncio.to_thread(self.catalog.collections)
+        collections = await asyncio.to_thread(self.catalog.list_collections)
         cards = [
             ModelCard(
                 id=f"{RAG_PREFIX}{row.name}",
@@ -105,7 +106,10 @@ class OpenAIServing:
 
     async def _backend_models(self) -> list[str]:
         try:
-            response = await self._proxy.get("/models")
+            target = self.chain.passthrough_target()
+            response = await self._proxy.get(
+                f"{target.base_url}/models", headers=auth_headers(target.api_key)
+            )
             check_response(response)
             return [str(m["id"]) for m in response.json().get("data", [])]
         except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -221,9 +225,12 @@ class OpenAIServing:
 
     async def passthrough(self, body: dict[str, object]) -> AsyncIterator[bytes]:
         """Forward a request for a backend model; its stream is relayed as it comes."""
-        url = f"{self.backend_url}/chat/completions"
+        target = self.chain.passthrough_target()
+        url = f"{target.base_url}/chat/completions"
         try:
-            async with self._proxy.stream("POST", "/chat/completions", json=body) as response:
+            async with self._proxy.stream(
+                "POST", url, json=body, headers=auth_headers(target.api_key)
+            ) as response:
                 if not response.is_success:
                     await response.aread()
                     check_response(response)

@@ -1,0 +1,52 @@
+"""Collections: create (pinned to the server's embedding model), list, show, delete."""
+
+from __future__ import annotations
+
+from ragserve.embed.base import EmbeddingBackend
+from ragserve.errors import AlreadyExists, CollectionNotFound, ConfigError
+from ragserve.ingest.service import IngestService
+from ragserve.protocol import CollectionCreate, CollectionInfo
+from ragserve.store.catalog import Catalog
+from ragserve.store.tables import CollectionRow
+
+
+def collection_info(row: CollectionRow, ready: int) -> CollectionInfo:
+    return CollectionInfo(
+        name=row.name,
+        embedding_model=row.embed_model,
+        dimension=row.dimension,
+        documents_ready=ready,
+        created_at=row.created_at,
+    )
+
+
+class CollectionServing:
+    def __init__(self, catalog: Catalog, ingest: IngestService, embedder: EmbeddingBackend) -> None:
+        self.catalog = catalog
+        self.ingest = ingest
+        self.embedder = embedder
+
+    def create(self, body: CollectionCreate) -> CollectionInfo:
+        model = self.embedder.model_id
+        if body.embedding_model not in (None, model):
+            raise ConfigError(
+                f"this server embeds with {model!r}; a collection for {body.embedding_model!r} "
+                "needs a server started with RAGSERVE_EMBED_MODEL set to it"
+            )
+        if self.catalog.collections.get(body.name) is not None:
+            raise AlreadyExists(f"collection {body.name!r} already exists")
+        row = self.catalog.open(body.name, model, self.embedder.dimension, create=True)
+        return collection_info(row, 0)
+
+    def all(self) -> list[CollectionInfo]:
+        return [collection_info(row, n) for row, n in self.catalog.list_collections()]
+
+    def get(self, name: str) -> CollectionInfo:
+        for row, n in self.catalog.list_collections():
+            if row.name == name:
+                return collection_info(row, n)
+        raise CollectionNotFound(name)
+
+    def delete(self, name: str) -> None:
+        """The collection, its vectors, its documents and their queued work."""
+        self.ingest.delete_collection(name)

@@ -1,0 +1,115 @@
+"""Documents of a collection: uploads, server-side paths, status, delete, re-index."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from pathlib import Path
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from ragserve.api.serving.jobs import JobServing
+from ragserve.config import Settings
+from ragserve.errors import IngestError, NotFound, RequestTooLarge, TooLarge
+from ragserve.ingest.service import IngestService, StagedFile
+from ragserve.ingest.uploads import checked_upload_name, safe_filename
+from ragserve.protocol import DocStatus, DocumentInfo, JobInfo
+from ragserve.store.catalog import Catalog
+from ragserve.store.tables import DocumentRow
+
+
+def document_info(row: DocumentRow) -> DocumentInfo:
+    return DocumentInfo(
+        id=row.id,
+        collection=row.collection,
+        source=row.source,
+        status=row.status,
+        error=row.error,
+        chunks=row.chunks,
+        pages=row.pages,
+        title=row.title,
+        kind=row.kind,
+        updated_at=row.updated_at,
+    )
+
+
+class DocumentServing:
+    def __init__(
+        self, settings: Settings, catalog: Catalog, ingest: IngestService, jobs: JobServing
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.ingest = ingest
+        self.jobs = jobs
+
+    def _stage(self, upload: UploadFile, max_bytes: int) -> tuple[StagedFile, IngestError | None]:
+        """Check one uploaded file and copy it next to the store; refusals are returned."""
+        name = safe_filename(upload.filename)
+        if upload.size is not None and upload.size > max_bytes:
+            exc: IngestError = TooLarge(
+                name,
+                f"{upload.size / 2**20:.1f} MiB is over the {max_bytes / 2**20:g} MiB limit "
+                "(RAGSERVE_MAX_FILE_MB)",
+            )
+            return StagedFile(name, None, exc.reason), exc
+        upload.file.seek(0)
+        head = upload.file.read(4096)
+        try:
+            name = checked_upload_name(upload.filename, head)
+        except IngestError as exc:
+            return StagedFile(name, None, exc.reason), exc
+        upload.file.seek(0)
+        temp = self.ingest.incoming / uuid.uuid4().hex
+        with temp.open("wb") as out:
+            shutil.copyfileobj(upload.file, out, 1 << 20)
+        return StagedFile(name, temp), None
+
+    async def upload(self, collection: str, request: Request) -> JobInfo:
+        """Check the multipart field ``files`` and queue what passes; a full queue raises
+        ``Overloaded`` and nothing of the request is kept."""
+        limit = self.settings.ingest_max_files
+        async with request.form(max_files=limit * 10, max_fields=limit * 10) as form:
+            uploads = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
+            if not uploads:
+                raise RequestTooLarge("no files: send them as multipart field `files`")
+            if len(uploads) > limit:
+                raise RequestTooLarge(
+                    f"{len(uploads)} files in one request; the limit is {limit} "
+                    "(RAGSERVE_INGEST_MAX_FILES)"
+                )
+            max_bytes = int(self.settings.max_file_mb * 2**20)
+            staged = [await asyncio.to_thread(self._stage, u, max_bytes) for u in uploads]
+        refusals = [exc for _, exc in staged if exc is not None]
+        if len(refusals) == len(staged):
+            raise refusals[0]
+        try:
+            job_id = await asyncio.to_thread(
+                self.ingest.submit_uploads, collection, [s for s, _ in staged]
+            )
+        finally:
+            for s, _ in staged:  # anything not moved into the store (refused, or a 429)
+                if s.path is not None:
+                    s.path.unlink(missing_ok=True)
+        return await asyncio.to_thread(self.jobs.get, job_id)
+
+    def ingest_paths(self, collection: str, paths: list[str]) -> JobInfo:
+        return self.jobs.get(self.ingest.submit_paths(collection, [Path(p) for p in paths]))
+
+    def in_collection(self, collection: str, status: DocStatus | None) -> list[DocumentInfo]:
+        rows = self.catalog.list_documents(collection)
+        return [document_info(r) for r in rows if status is None or r.status == status]
+
+    def get(self, collection: str, doc_id: str) -> DocumentInfo:
+        row = self.catalog.documents.get(doc_id)
+        if row is None or row.collection != collection:
+            raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
+        return document_info(row)
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        """The document and its chunks; queued or in-flight work for it is dropped."""
+        self.ingest.delete_document(collection, doc_id)
+
+    def reindex(self, collection: str, doc_id: str) -> JobInfo:
+        return self.jobs.get(self.ingest.reindex(collection, doc_id))

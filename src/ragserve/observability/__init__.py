@@ -1,0 +1,1 @@
+"""What ragserve reports about itself: Prometheus metrics (and, later, traces)."""

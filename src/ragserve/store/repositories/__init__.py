@@ -1,0 +1,1 @@
+"""One repository per table. Reach them through :class:`~ragserve.store.catalog.Catalog`."""

@@ -1,0 +1,32 @@
+"""The ``backends`` table: chat backends added at run time (the Resources store)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ragserve.store.db import Database
+from ragserve.store.tables import BackendRow
+
+
+class BackendRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ordered(self) -> list[BackendRow]:
+        """In fallback order."""
+        with self.db.session() as s:
+            return list(
+                s.scalars(select(BackendRow).order_by(BackendRow.position, BackendRow.name))
+            )
+
+    def save(self, row: BackendRow) -> None:
+        with self.db.session() as s:
+            s.merge(row)
+
+    def delete(self, name: str) -> bool:
+        with self.db.session() as s:
+            row = s.get(BackendRow, name)
+            if row is None:
+                return False
+            s.delete(row)
+            return True

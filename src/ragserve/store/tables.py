@@ -1,0 +1,123 @@
+"""The SQL tables: one mapped class per table. Schema changes go through Alembic migrations
+(``store/migrations``), never ``create_all`` on a live database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class DocumentStatus(StrEnum):
+    queued = "queued"
+    indexing = "indexing"
+    ready = "ready"
+    failed = "failed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as UTC, read back with its timezone: SQLite keeps no zone, and the API promises
+    RFC 3339 timestamps (``...+00:00``), never naive ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012 (SQLAlchemy reads it as is)
+
+
+class CollectionRow(Base):
+    __tablename__ = "collections"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    embed_model: Mapped[str] = mapped_column(String(500))
+    dimension: Mapped[int]
+    vector_collection: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection: Mapped[str] = mapped_column(
+        ForeignKey("collections.name", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(4096))
+    title: Mapped[str | None] = mapped_column(String(1000))
+    kind: Mapped[str | None] = mapped_column(String(20))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default=DocumentStatus.queued.value)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    chunks: Mapped[int] = mapped_column(default=0)
+    pages: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Hash of the version whose chunks are complete in the vector store (None: none is).
+    indexed_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The file the ingestion service reads (an upload's copy, or an admin's server path).
+    stored_path: Mapped[str | None] = mapped_column(String(4096), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    queued_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class JobRow(Base):
+    """One ingestion request: the documents it queued and how each one ended."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobItemRow(Base):
+    __tablename__ = "job_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[str] = mapped_column(String(36), index=True)
+    source: Mapped[str] = mapped_column(String(4096))
+    status: Mapped[str] = mapped_column(String(20), default=DocumentStatus.queued.value)
+    error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    chunks: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(200))
+    messages: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BackendRow(Base):
+    """A chat backend added at run time (the Resources store), in fallback order."""
+
+    __tablename__ = "backends"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

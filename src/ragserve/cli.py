@@ -352,7 +352,11 @@ def plugins() -> None:
     loaded = load_plugins()
     table = Table("plugin", "from", "entry point", "status")
     for plugin in loaded:
-        status = f"[red]failed: {escape(plugin.error)}[/red]" if plugin.error else "[green]loaded[/green]"
+        status = (
+            f"[red]failed: {escape(plugin.error)}[/red]"
+            if plugin.error
+            else "[green]loaded[/green]"
+        )
         table.add_row(plugin.name, plugin.distribution or "-", plugin.value, status)
     out.print(table)
     loaders = ", ".join(f"{lo.kind} ({' '.join(lo.suffixes)})" for lo in registered_loaders())

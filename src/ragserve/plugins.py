@@ -104,7 +104,8 @@ class PluginLoader:
                 self.group,
             )
             first = [EntryPoint(name, value, self.group) for name, value in self._fallback]
-        return first + others
+        # By name, as installed metadata lists them, so both sources load in the same order.
+        return sorted(first, key=lambda ep: ep.name) + others
 
 
 def _distribution(entry_point: EntryPoint) -> str | None:

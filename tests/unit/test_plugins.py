@@ -72,10 +72,8 @@ def test_builtins_register_through_the_plugin_path() -> None:
 def test_a_broken_plugin_is_logged_by_name_and_skipped(
     site: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    write_distribution(
-        site, "rsv-good", {"good": "good_plugin:register"}, {"good_plugin": recording_plugin("good")},
-        group=GROUP,
-    )  # fmt: skip
+    good = {"good_plugin": recording_plugin("good")}
+    write_distribution(site, "rsv-good", {"good": "good_plugin:register"}, good, group=GROUP)
     write_distribution(
         site,
         "rsv-broken",

@@ -78,5 +78,3 @@ def parse_bytes(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
     if not document.blocks:
         raise EmptyFile(path, "no text could be extracted")
     return document
-
-

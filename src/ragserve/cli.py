@@ -337,3 +337,31 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 out.print(f"    [yellow]fix:[/yellow] {c.fix}")
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+@app.command()
+def plugins() -> None:
+    """List the plugins (entry point group `ragserve`) and what they registered."""
+    from rich.markup import escape
+
+    from ragserve.embed.registry import embedder_kinds
+    from ragserve.ingest.loaders import registered_loaders
+    from ragserve.llm.kinds import chat_kinds
+    from ragserve.plugins import load_plugins
+
+    loaded = load_plugins()
+    table = Table("plugin", "from", "entry point", "status")
+    for plugin in loaded:
+        status = (
+            f"[red]failed: {escape(plugin.error)}[/red]"
+            if plugin.error
+            else "[green]loaded[/green]"
+        )
+        table.add_row(plugin.name, plugin.distribution or "-", plugin.value, status)
+    out.print(table)
+    loaders = ", ".join(f"{lo.kind} ({' '.join(lo.suffixes)})" for lo in registered_loaders())
+    out.print(f"loaders: {loaders}")
+    out.print(f"embedder kinds: {', '.join(embedder_kinds())}")
+    out.print(f"chat backend kinds: {', '.join(chat_kinds())}")
+    if any(plugin.error for plugin in loaded):
+        raise typer.Exit(1)

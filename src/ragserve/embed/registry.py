@@ -1,4 +1,9 @@
-"""Embedding backends by kind; built-ins register the same way a plugin would."""
+"""Embedding backends by kind.
+
+The built-in kinds register through the ``ragserve`` entry point ``embedders``
+(:func:`register_builtin_embedders`), the same way a plugin's kinds do (see
+``ragserve.plugins``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from typing import Any
 from ragserve.config import EmbedBackendKind, Settings
 from ragserve.embed import packaged
 from ragserve.embed.base import EmbeddingBackend, HFTokenizer, TextTokenizer
+from ragserve.errors import ConfigError
+from ragserve.plugins import load_plugins
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +25,26 @@ _FACTORIES: dict[str, EmbedderFactory] = {}
 
 
 def register_embedder(kind: str, factory: EmbedderFactory) -> None:
+    """Build embedders of ``kind`` with ``factory`` (replacing the one of the same kind)."""
     _FACTORIES[kind] = factory
+
+
+def embedder_kinds() -> list[str]:
+    load_plugins()
+    return sorted(_FACTORIES)
 
 
 def build_embedder(settings: Settings) -> EmbeddingBackend:
     """The embedding backend the settings describe."""
-    return _FACTORIES[settings.resolved_embed_backend.value](settings)
+    load_plugins()
+    kind = settings.resolved_embed_backend.value
+    factory = _FACTORIES.get(kind)
+    if factory is None:
+        raise ConfigError(
+            f"no embedder of kind {kind!r} is registered (a plugin failed to load?); "
+            f"registered: {', '.join(sorted(_FACTORIES)) or 'none'}"
+        )
+    return factory(settings)
 
 
 def _common(settings: Settings) -> dict[str, Any]:
@@ -97,6 +118,8 @@ def _openai(settings: Settings) -> EmbeddingBackend:
     )
 
 
-register_embedder(EmbedBackendKind.onnx.value, _onnx)
-register_embedder(EmbedBackendKind.sentence_transformers.value, _sentence_transformers)
-register_embedder(EmbedBackendKind.openai.value, _openai)
+def register_builtin_embedders() -> None:
+    """The entry point: ragserve loads it like any plugin."""
+    register_embedder(EmbedBackendKind.onnx.value, _onnx)
+    register_embedder(EmbedBackendKind.sentence_transformers.value, _sentence_transformers)
+    register_embedder(EmbedBackendKind.openai.value, _openai)

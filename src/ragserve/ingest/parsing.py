@@ -7,6 +7,7 @@ the child past its memory cap, fails alone: the child is killed and replaced.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import resource
 from multiprocessing.connection import Connection
@@ -16,7 +17,8 @@ from pathlib import Path
 from ragserve.errors import CorruptFile, FileVanished, IngestError, TooLarge
 from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
-from ragserve.ingest.loaders import parse_bytes, supported_suffixes
+from ragserve.ingest.loaders import parse_bytes
+from ragserve.plugins import load_plugins
 
 
 def read_file(path: Path, max_bytes: int) -> bytes:
@@ -48,8 +50,11 @@ def _address_space() -> int:
 
 
 def _child(conn: Connection, memory_bytes: int) -> None:
-    # Load every loader first: the cap is for parsing one file, not for the libraries.
-    supported_suffixes()
+    # A spawned child starts empty: load the plugins here so it reads what the parent reads,
+    # and before the cap, which is for parsing one file, not for the libraries. The parent
+    # has already reported a broken plugin; the child's unconfigured logging would repeat it.
+    logging.getLogger(load_plugins.__module__).setLevel(logging.ERROR)
+    load_plugins()
     limit = _address_space() + memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:

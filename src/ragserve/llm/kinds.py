@@ -1,7 +1,10 @@
-"""Chat backends by kind; the built-in kinds register the same way a plugin would.
+"""Chat backends by kind.
 
 Each entry of ``RAGSERVE_LLM_BACKENDS`` (or of the Resources store) names a ``kind``; the
 factory registered under that name builds its client. ``llm/chain.py`` puts them in order.
+The built-in kinds register through the ``ragserve`` entry point ``chat-backends``
+(:func:`register_builtin_chat_backends`), the same way a plugin's kinds do (see
+``ragserve.plugins``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ragserve.llm.base import ChatBackend
 from ragserve.llm.embedded import EMBEDDED_MODEL_ALIAS, EmbeddedLlamaServer
 from ragserve.llm.ollama import OllamaChat
 from ragserve.llm.openai_compat import ChatTimeouts, OpenAICompatChat
+from ragserve.plugins import load_plugins
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +41,12 @@ def register_chat_backend(kind: str, factory: ChatFactory) -> None:
 
 
 def chat_kinds() -> list[str]:
+    load_plugins()
     return sorted(_FACTORIES)
 
 
 def build_one(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSetup:
+    load_plugins()
     factory = _FACTORIES.get(spec.kind)
     if factory is None:
         raise BackendSpecError(
@@ -110,8 +116,10 @@ def _embedded(settings: Settings, spec: BackendSpec, stack: ExitStack) -> ChatSe
     return ChatSetup(backend, f"embedded llama.cpp ({server.gguf.name}) at {server.base_url}")
 
 
-register_chat_backend(
-    "openai", _remote(OpenAICompatChat, "OpenAI-compatible server", "http://HOST:8000/v1")
-)
-register_chat_backend("ollama", _remote(OllamaChat, "Ollama", "http://HOST:11434/v1"))
-register_chat_backend("embedded", _embedded)
+def register_builtin_chat_backends() -> None:
+    """The entry point: ragserve loads it like any plugin."""
+    register_chat_backend(
+        "openai", _remote(OpenAICompatChat, "OpenAI-compatible server", "http://HOST:8000/v1")
+    )
+    register_chat_backend("ollama", _remote(OllamaChat, "Ollama", "http://HOST:11434/v1"))
+    register_chat_backend("embedded", _embedded)

@@ -1,13 +1,13 @@
 """Loaders turn one file's bytes into a ParsedDocument.
 
-Built-in loaders register themselves through :func:`register_loader`, the same call a
-third-party loader uses. A loader is picked by sniffed content first, extension second, so
-a PDF named ``.txt`` is read as a PDF and a binary named ``.txt`` is refused.
+Each format is one module with a ``register()`` that calls :func:`register_loader`, named by
+an entry point of the ``ragserve`` group (see ``ragserve.plugins``), exactly as a
+third-party loader is. A loader is picked by sniffed content first, extension second, so a
+PDF named ``.txt`` is read as a PDF and a binary named ``.txt`` is refused.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 from ragserve.errors import CorruptFile, EmptyFile, UnsupportedFile
 from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
+from ragserve.plugins import load_plugins
 
 LoadFunction = Callable[[Path, bytes, ParseLimits], ParsedDocument]
 
@@ -31,23 +32,27 @@ _LOADERS: dict[str, Loader] = {}
 
 
 def register_loader(loader: Loader) -> None:
-    """Add a loader (or replace the one of the same kind)."""
+    """Add a loader (or replace the one of the same kind).
+
+    Call it from a plugin's entry point: a loader registered any other way is missing in the
+    parse child, which loads plugins afresh.
+    """
     _LOADERS[loader.kind] = loader
 
 
 def registered_loaders() -> list[Loader]:
-    _ensure_builtins()
+    load_plugins()
     return list(_LOADERS.values())
 
 
 def supported_suffixes() -> set[str]:
-    _ensure_builtins()
+    load_plugins()
     return {s for loader in _LOADERS.values() for s in loader.suffixes}
 
 
 def loader_for(path: Path, head: bytes) -> Loader:
     """The loader for a file: the suffix must be known, then sniffed content wins."""
-    _ensure_builtins()
+    load_plugins()
     suffix = path.suffix.lower()
     by_suffix = next((lo for lo in _LOADERS.values() if suffix in lo.suffixes), None)
     if by_suffix is None:
@@ -73,21 +78,3 @@ def parse_bytes(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
     if not document.blocks:
         raise EmptyFile(path, "no text could be extracted")
     return document
-
-
-_builtins_loaded = False
-_builtins_lock = threading.Lock()
-
-
-def _ensure_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    with _builtins_lock:
-        if _builtins_loaded:
-            return
-        from ragserve.ingest.loaders import docx, html, markdown, pdf, text
-
-        for module in (pdf, docx, html, markdown, text):
-            register_loader(module.LOADER)
-        _builtins_loaded = True

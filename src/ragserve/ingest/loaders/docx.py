@@ -13,7 +13,7 @@ from docx.text.paragraph import Paragraph
 from ragserve.errors import CorruptFile, EncryptedFile
 from ragserve.ingest.document import DocumentBuilder, ParsedDocument
 from ragserve.ingest.guards import ParseLimits, check_zip
-from ragserve.ingest.loaders import Loader
+from ragserve.ingest.loaders import Loader, register_loader
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre)\s*(\d)$", re.IGNORECASE)
@@ -70,3 +70,8 @@ def _path(stack: list[tuple[int, str]]) -> tuple[str, ...]:
 
 
 LOADER = Loader(kind="docx", suffixes=(".docx",), load=load, sniff=_sniff)
+
+
+def register() -> None:
+    """The entry point: ragserve loads it like any plugin."""
+    register_loader(LOADER)

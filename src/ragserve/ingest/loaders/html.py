@@ -10,7 +10,7 @@ import lxml.html
 from ragserve.errors import CorruptFile
 from ragserve.ingest.document import DocumentBuilder, ParsedDocument
 from ragserve.ingest.guards import ParseLimits
-from ragserve.ingest.loaders import Loader
+from ragserve.ingest.loaders import Loader, register_loader
 
 _DROP = {
     "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template",
@@ -90,3 +90,8 @@ def load(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
 
 
 LOADER = Loader(kind="html", suffixes=(".html", ".htm", ".xhtml"), load=load)
+
+
+def register() -> None:
+    """The entry point: ragserve loads it like any plugin."""
+    register_loader(LOADER)

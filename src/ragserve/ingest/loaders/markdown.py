@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ragserve.ingest.document import DocumentBuilder, ParsedDocument
 from ragserve.ingest.guards import ParseLimits
-from ragserve.ingest.loaders import Loader
+from ragserve.ingest.loaders import Loader, register_loader
 from ragserve.ingest.loaders.text import decode_text
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -88,3 +88,8 @@ def load(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
 
 
 LOADER = Loader(kind="markdown", suffixes=(".md", ".markdown", ".mdx"), load=load)
+
+
+def register() -> None:
+    """The entry point: ragserve loads it like any plugin."""
+    register_loader(LOADER)

@@ -10,7 +10,7 @@ import pypdfium2 as pdfium
 from ragserve.errors import CorruptFile, EmptyFile, EncryptedFile, TooLarge
 from ragserve.ingest.document import DocumentBuilder, ParsedDocument
 from ragserve.ingest.guards import ParseLimits
-from ragserve.ingest.loaders import Loader
+from ragserve.ingest.loaders import Loader, register_loader
 from ragserve.ingest.loaders._paragraphs import paragraphs
 
 MAX_PAGES = 20_000
@@ -77,3 +77,8 @@ def load(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
 
 
 LOADER = Loader(kind="pdf", suffixes=(".pdf",), load=load, sniff=_sniff)
+
+
+def register() -> None:
+    """The entry point: ragserve loads it like any plugin."""
+    register_loader(LOADER)

@@ -10,7 +10,7 @@ from charset_normalizer import from_bytes
 from ragserve.errors import CorruptFile
 from ragserve.ingest.document import DocumentBuilder, ParsedDocument
 from ragserve.ingest.guards import ParseLimits, looks_binary
-from ragserve.ingest.loaders import Loader
+from ragserve.ingest.loaders import Loader, register_loader
 from ragserve.ingest.loaders._paragraphs import paragraphs
 
 _BOMS = (
@@ -54,3 +54,8 @@ def load(path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
 
 
 LOADER = Loader(kind="text", suffixes=(".txt", ".text", ".log", ".rst", ".csv"), load=load)
+
+
+def register() -> None:
+    """The entry point: ragserve loads it like any plugin."""
+    register_loader(LOADER)

@@ -246,6 +246,7 @@ class ChatChain:
 
     async def aclose(self) -> None:
         with self._lock:
-            built = list(self._built.values())
-        for setup in built:
-            await setup.backend.aclose()
+            backends = [s.backend for s in self._built.values()]
+            backends += [m.backend for m in self._members if m.backend not in backends]
+        for backend in backends:
+            await backend.aclose()

@@ -349,9 +349,11 @@ class IngestService(PipelineHooks):
     # -- status ---------------------------------------------------------------------------------
     def status(self) -> IngestStatus:
         with self._lock:
+            # Counted as sets: a document deleted while indexing has left ``_pending`` but not
+            # yet ``_indexing``, and must not make the queue count negative.
             indexing = len(self._indexing)
             return IngestStatus(
-                queued=len(self._pending) - indexing,
+                queued=len(self._pending.keys() - self._indexing),
                 indexing=indexing,
                 capacity=self.settings.ingest_queue_capacity,
                 accepting=not self._stopping.is_set()

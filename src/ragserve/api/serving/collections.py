@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ragserve.embed.base import EmbeddingBackend
-from ragserve.errors import AlreadyExists, CollectionNotFound, ConfigError
+from ragserve.errors import AlreadyExists, CollectionNotFound, InvalidRequest
 from ragserve.ingest.service import IngestService
 from ragserve.protocol import CollectionCreate, CollectionInfo
 from ragserve.store.catalog import Catalog
@@ -29,9 +29,10 @@ class CollectionServing:
     def create(self, body: CollectionCreate) -> CollectionInfo:
         model = self.embedder.model_id
         if body.embedding_model not in (None, model):
-            raise ConfigError(
+            raise InvalidRequest(
                 f"this server embeds with {model!r}; a collection for {body.embedding_model!r} "
-                "needs a server started with RAGSERVE_EMBED_MODEL set to it"
+                "needs a server started with RAGSERVE_EMBED_MODEL set to it",
+                "embedding_model",
             )
         if self.catalog.collections.get(body.name) is not None:
             raise AlreadyExists(f"collection {body.name!r} already exists")

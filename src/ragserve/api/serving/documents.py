@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from ragserve.api.serving.jobs import JobServing
 from ragserve.config import Settings
-from ragserve.errors import IngestError, NotFound, RequestTooLarge, TooLarge
+from ragserve.errors import IngestError, InvalidRequest, NotFound, RequestTooLarge, TooLarge
 from ragserve.ingest.service import IngestService, StagedFile
 from ragserve.ingest.uploads import checked_upload_name, safe_filename
 from ragserve.protocol import DocStatus, DocumentInfo, JobInfo
@@ -73,7 +73,7 @@ class DocumentServing:
         async with request.form(max_files=limit * 10, max_fields=limit * 10) as form:
             uploads = [v for v in form.getlist("files") if isinstance(v, UploadFile)]
             if not uploads:
-                raise RequestTooLarge("no files: send them as multipart field `files`")
+                raise InvalidRequest("no files: send them as multipart field `files`", "files")
             if len(uploads) > limit:
                 raise RequestTooLarge(
                     f"{len(uploads)} files in one request; the limit is {limit} "

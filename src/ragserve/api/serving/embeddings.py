@@ -7,7 +7,7 @@ import base64
 import numpy as np
 
 from ragserve.embed.request_merging import MergingEmbedder
-from ragserve.errors import ConfigError, NotFound, RequestTooLarge
+from ragserve.errors import InvalidRequest, NotFound, RequestTooLarge
 from ragserve.protocol import EmbeddingData, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
 
 MAX_INPUTS = 2048  # OpenAI's own limit per request
@@ -30,9 +30,10 @@ class EmbeddingServing:
         if len(texts) > MAX_INPUTS:
             raise RequestTooLarge(f"{len(texts)} inputs; at most {MAX_INPUTS} per request")
         if request.dimensions is not None and request.dimensions != self.embedder.dimension:
-            raise ConfigError(
+            raise InvalidRequest(
                 f"dimensions={request.dimensions} is not supported; this model gives "
-                f"{self.embedder.dimension}"
+                f"{self.embedder.dimension}",
+                "dimensions",
             )
         vectors = await self.embedder.aembed("passage", texts)
         tokens = sum(len(t) for t in self.embedder.tokenizer.token_offsets(texts))
@@ -51,15 +52,16 @@ def _texts(value: str | list[str] | list[int] | list[list[int]]) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not value:
-        raise ConfigError("input must not be empty")
+        raise InvalidRequest("input must not be empty", "input")
     if not all(isinstance(v, str) for v in value):
-        raise ConfigError(
+        raise InvalidRequest(
             "input must be text: token arrays are not accepted (LangChain's OpenAIEmbeddings "
-            "sends them unless check_embedding_ctx_length=False)"
+            "sends them unless check_embedding_ctx_length=False)",
+            "input",
         )
     texts = [str(v) for v in value]
     if any(not t for t in texts):
-        raise ConfigError("input must not contain empty strings")
+        raise InvalidRequest("input must not contain empty strings", "input")
     return texts
 
 

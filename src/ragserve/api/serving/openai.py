@@ -20,7 +20,7 @@ import httpx
 
 from ragserve.api.errors import describe
 from ragserve.config import Settings
-from ragserve.errors import ConfigError, NotFound
+from ragserve.errors import InvalidRequest, NotFound
 from ragserve.llm.base import ChatMessage
 from ragserve.llm.chain import ChatChain
 from ragserve.openai_http import auth_headers, check_response, map_transport_error
@@ -128,7 +128,7 @@ class OpenAIServing:
         await self.retriever.aopen(collection)
         turns = [m for m in request.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
-            raise ConfigError("the last message must be a non-empty user message")
+            raise InvalidRequest("the last message must be a non-empty user message", "messages")
         history = [ChatMessage(role=m.role, content=m.text()) for m in turns[:-1]]  # type: ignore[typeddict-item]
         return collection, turns[-1].text(), history
 

@@ -46,6 +46,12 @@ class AskResult(BaseModel):
         description="Documents of the collection still being indexed, so not used yet.",
     )
     timings: Timings
+    usage: Usage = Field(
+        default_factory=lambda: Usage(),
+        description="Tokens of the prompt and the answer: the chat server's own counts when it "
+        "reports them (vLLM, OpenAI, Ollama), else counted with the embedding model's "
+        "tokenizer (an estimate).",
+    )
 
 
 # --- errors (OpenAI's shape, used by every route) ---------------------------------------------

@@ -252,3 +252,21 @@ def test_resources_store_adds_backends_to_the_chain_at_run_time(app: AppFactory)
         assert client.delete("/api/resources/backends/gpu").status_code == 204
         assert client.delete("/api/resources/backends/gpu").status_code == 404
         assert [b["name"] for b in client.get("/api/resources/backends").json()] == ["llm"]
+
+
+def test_usage_is_the_backends_own_count(app: AppFactory) -> None:
+    # The scripted server reports 5 prompt tokens and one completion token per word (5).
+    with app(llm_model="ok") as client:
+        _upload(client, "handbook.md", HANDBOOK)
+        wait_for_documents(client, "c", 1)
+        ask = {"model": "rag:c", "messages": [{"role": "user", "content": "Vacation?"}]}
+        usage = client.post("/v1/chat/completions", json=ask).json()["usage"]
+        assert usage == {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+        streamed = {**ask, "stream": True, "stream_options": {"include_usage": True}}
+        with client.stream("POST", "/v1/chat/completions", json=streamed) as r:
+            data = [json.loads(d) for _, d in sse_events(r) if d != "[DONE]"]
+        assert data[-1]["usage"] == usage  # not the number of streamed pieces
+        done = sse_events(
+            client.post("/api/chat", json={"message": "Vacation?", "collection": "c"})
+        )
+        assert json.loads(done[-1][1])["usage"] == usage

@@ -27,7 +27,7 @@ from typing import Any
 from ragserve.breaker import CircuitBreaker
 from ragserve.config import BackendSpec, Settings
 from ragserve.errors import BackendError, BackendUnavailable
-from ragserve.llm.base import ChatBackend, ChatMessage
+from ragserve.llm.base import ChatBackend, ChatMessage, TokenUsage, stream_counting
 from ragserve.llm.kinds import ChatSetup, build_one
 from ragserve.observability import metrics
 
@@ -203,7 +203,12 @@ class ChatChain:
         return self._window
 
     async def stream(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        usage: TokenUsage | None = None,
     ) -> AsyncIterator[str]:
         errors: list[str] = []
         candidates = self._candidates()
@@ -211,8 +216,12 @@ class ChatChain:
             started = time.perf_counter()
             last: float | None = None
             try:
-                async for delta in member.backend.stream(
-                    messages, max_tokens=max_tokens, temperature=temperature
+                async for delta in stream_counting(
+                    member.backend,
+                    messages,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    usage=usage,
                 ):
                     now = time.perf_counter()
                     if last is None:

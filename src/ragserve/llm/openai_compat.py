@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from ragserve.errors import BackendError, BackendProtocolError, BackendTimeout, ConfigError
-from ragserve.llm.base import ChatMessage
+from ragserve.llm.base import ChatMessage, TokenUsage
 from ragserve.openai_http import auth_headers, check_response, map_transport_error
 from ragserve.sse import DONE, parse_sse_line
 
@@ -102,9 +102,14 @@ class OpenAICompatChat:
         return self._context_window
 
     async def stream(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        usage: TokenUsage | None = None,
     ) -> AsyncIterator[str]:
-        """Yield content deltas as the server streams them."""
+        """Yield content deltas as the server streams them; fill ``usage`` if it reports it."""
         url = f"{self.base_url}/chat/completions"
         body = {
             "model": await self.model_name(),
@@ -112,6 +117,8 @@ class OpenAICompatChat:
             "max_tokens": max_tokens,
             "temperature": temperature,
             "stream": True,
+            # vLLM, OpenAI and Ollama then send a last chunk with the counts; others ignore it.
+            "stream_options": {"include_usage": True},
         }
         deadline = time.monotonic() + self.timeouts.total
         try:
@@ -143,6 +150,10 @@ class OpenAICompatChat:
                         continue
                     if "error" in event:
                         raise BackendError(f"server error mid-stream: {event['error']}", url)
+                    if usage is not None and isinstance(event.get("usage"), dict):
+                        counts = event["usage"]
+                        usage.prompt_tokens = _count(counts.get("prompt_tokens"))
+                        usage.completion_tokens = _count(counts.get("completion_tokens"))
                     delta = _delta_text(event)
                     if delta:
                         first = False
@@ -160,6 +171,10 @@ class OpenAICompatChat:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def _delta_text(event: dict[str, Any]) -> str:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.embed.request_merging import BACKGROUND
-from ragserve.llm.base import ChatBackend, ChatMessage
-from ragserve.protocol import AskResult, Citation, Timings
+from ragserve.llm.base import ChatBackend, ChatMessage, TokenUsage, stream_counting
+from ragserve.protocol import AskResult, Citation, Timings, Usage
 from ragserve.rag.citations import answer_sentences, attribute_by_similarity, cited_numbers
 from ragserve.rag.prompt import build_messages
 from ragserve.rag.retrieve import Retriever, embed_texts
@@ -83,6 +83,8 @@ class AnswerService:
         first_token_ms: float | None = None
         parts: list[str] = []
         used: list[Citation] = []
+        messages: list[ChatMessage] = []
+        counted = TokenUsage()
         if not sources:
             text = NO_SOURCES_ANSWER.format(name=collection)
             parts.append(text)
@@ -95,16 +97,19 @@ class AnswerService:
                 context_window=await self.chat.context_window(),
                 max_tokens=max_tokens or self.settings.llm_max_tokens,
             )
-            async for delta in self.chat.stream(
+            async for delta in stream_counting(
+                self.chat,
                 messages,
                 max_tokens=max_tokens or self.settings.llm_max_tokens,
                 temperature=self.settings.llm_temperature if temperature is None else temperature,
+                usage=counted,
             ):
                 if first_token_ms is None:
                     first_token_ms = (time.perf_counter() - started) * 1000
                 parts.append(delta)
                 yield TokenEvent(delta)
 
+        usage = self._usage(counted, messages, "".join(parts))
         answer = "".join(parts).strip()
         numbers = cited_numbers(answer, len(used))
         attribution = "model" if numbers else "none"
@@ -133,7 +138,21 @@ class AnswerService:
                     first_token_ms=first_token_ms,
                     total_ms=(time.perf_counter() - started) * 1000,
                 ),
+                usage=usage,
             )
+        )
+
+    def _usage(self, counted: TokenUsage, messages: Sequence[ChatMessage], answer: str) -> Usage:
+        """The server's counts; what it did not report is counted with the embedding
+        model's tokenizer (close for English, an estimate for other models' vocabularies)."""
+        prompt, completion = counted.prompt_tokens, counted.completion_tokens
+        if prompt is None or completion is None:
+            texts = [m["content"] for m in messages] + [answer]
+            lengths = [len(t) for t in self.embedder.tokenizer.token_offsets(texts)]
+            prompt = prompt if prompt is not None else sum(lengths[:-1])
+            completion = completion if completion is not None else lengths[-1]
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
 
     def _not_ready_in_sql(self, collection: str) -> list[tuple[str, str]]:

@@ -154,12 +154,9 @@ class OpenAIServing:
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
         collection, question, history = await self.prepare(request)
         result: AskResult | None = None
-        pieces = 0
         async for ev in self._answer(request, collection, question, history):
             if isinstance(ev, DoneEvent):
                 result = ev.result
-            else:
-                pieces += 1
         assert result is not None
         return ChatCompletionResponse(
             id=_completion_id(),
@@ -170,7 +167,7 @@ class OpenAIServing:
                     message=ChoiceMessage(content=result.answer + sources_block(result.citations))
                 )
             ],
-            usage=Usage(completion_tokens=pieces, total_tokens=pieces),
+            usage=result.usage,
             citations=result.citations,
         )
 
@@ -194,7 +191,7 @@ class OpenAIServing:
             return event(None, body.model_dump_json(exclude_none=True))
 
         yield chunk(DeltaMessage(role="assistant", content=""))
-        pieces = 0
+        usage: Usage | None = None
         try:
             async for ev in self._answer(request, collection, question, history):
                 if isinstance(ev, DoneEvent):
@@ -202,8 +199,8 @@ class OpenAIServing:
                     if block:
                         yield chunk(DeltaMessage(content=block))
                     yield chunk(DeltaMessage(), "stop", citations=ev.result.citations)
+                    usage = ev.result.usage
                 else:
-                    pieces += 1
                     yield chunk(DeltaMessage(content=ev.text))
         except Exception as exc:
             status, body = describe(exc)
@@ -213,14 +210,10 @@ class OpenAIServing:
             yield event(None, "[DONE]")
             return
         if request.stream_options and request.stream_options.include_usage:
-            usage = ChatCompletionChunk(
-                id=cid,
-                created=created,
-                model=request.model,
-                choices=[],
-                usage=Usage(completion_tokens=pieces, total_tokens=pieces),
+            last = ChatCompletionChunk(
+                id=cid, created=created, model=request.model, choices=[], usage=usage
             )
-            yield event(None, usage.model_dump_json(exclude_none=True))
+            yield event(None, last.model_dump_json(exclude_none=True))
         yield event(None, "[DONE]")
 
     async def passthrough(self, body: dict[str, object]) -> AsyncIterator[bytes]:

@@ -14,7 +14,7 @@ instant 3-dim vectors): what is measured is ragserve's own parse → chunk → e
 path, run to the end. ``--embedder onnx`` uses the real packaged model instead, within
 ``--window-s`` seconds. A server past ``--rss-cap-mb`` is stopped and reported as "over".
 
-    python -m benchmarks.ingest_memory [--mb 50] [--baseline-rev main] [--embedder scripted]
+    python -m benchmarks.ingest_memory [--mb 50] [--baseline-rev REV] [--embedder scripted]
 """
 
 from __future__ import annotations
@@ -183,13 +183,19 @@ def export_src(rev: str, dest: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=float, default=50.0, help="size of the one-line file")
-    parser.add_argument("--baseline-rev", default="main", help="git revision to compare with")
+    parser.add_argument(
+        "--baseline-rev", help="git revision to compare with; default: where HEAD left main"
+    )
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--embedder", choices=("scripted", "onnx"), default="scripted")
     parser.add_argument("--window-s", type=float, default=1800.0, help="longest run per server")
     parser.add_argument("--rss-cap-mb", type=float, default=6000.0, help="stop a server above")
     args = parser.parse_args()
 
+    if args.baseline_rev is None:
+        args.baseline_rev = subprocess.run(
+            ["git", "merge-base", "HEAD", "main"], cwd=ROOT, check=True, capture_output=True
+        ).stdout.decode()[:7]
     work = Path(tempfile.mkdtemp(prefix="ingest-memory-"))
     print(f"machine: {machine()}\nwork dir: {work}", flush=True)
     upload = work / "one-line.txt"

@@ -19,7 +19,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ragserve.config import Settings
+from ragserve.ingest.pipeline import WRITE_WINDOW, IngestPipeline, PipelineHooks
 from ragserve.runtime import Runtime
+from ragserve.store.vectors import document_id
 from tests.conftest import ROOT
 from tests.fakes.fault_server import running_fault_server
 from tests.integration.helpers import chunk_count, ingest, outcome
@@ -91,3 +94,45 @@ def test_a_document_past_the_token_limit_fails_alone_and_names_the_setting(
     assert "5,000 tokens" in (reason or "")
     assert outcome(report, "good.md")[0] == "ingested"
     assert chunk_count(runtime) == 1  # nothing of the refused file was embedded or stored
+
+
+class _StatusWatch(PipelineHooks):
+    """Records a document's SQL status after every embedding batch."""
+
+    def __init__(self, runtime: Runtime, doc_id: str) -> None:
+        self.runtime, self.doc_id, self.seen = runtime, doc_id, list[str]()
+
+    def embedded(self, chunks: int) -> None:
+        row = self.runtime.catalog.metadata.get_document(self.doc_id)
+        self.seen.append(row.status if row else "none")
+
+
+def test_a_document_written_in_windows_is_hidden_until_whole_and_loses_stale_chunks(
+    tmp_path: Path, scripted_url: str
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", embed_base_url=scripted_url, embed_model="scripted"
+    )
+    runtime = Runtime(settings)
+    try:
+        path = tmp_path / "long.txt"
+        _one_line(path, 260_000)  # about 1,500 chunks: two write windows
+        first = ingest(runtime, [path])
+        assert first.count("ingested") == 1
+        old_chunks = chunk_count(runtime)
+        assert old_chunks > WRITE_WINDOW
+        _one_line(path, 200_000)  # the new version is shorter, still two windows
+        doc_id = document_id("test", str(path.resolve()))
+        watch = _StatusWatch(runtime, doc_id)
+        pipeline = IngestPipeline(settings, runtime.catalog, runtime.embedder, hooks=watch)
+        (second,) = pipeline.run([path], "test").outcomes
+        assert second.status == "ingested"
+        # The old version is whole until the first new window lands; from then on the
+        # document stays out of answers until its last chunk is written.
+        hidden_from = watch.seen.index("indexing")
+        assert "ready" not in watch.seen[hidden_from:]
+        assert chunk_count(runtime) == second.chunks < old_chunks  # stale chunks deleted
+        row = runtime.catalog.metadata.get_document(doc_id)
+        assert row is not None and row.status == "ready" and row.chunks == second.chunks
+    finally:
+        runtime.close()

@@ -103,7 +103,7 @@ class _StatusWatch(PipelineHooks):
         self.runtime, self.doc_id, self.seen = runtime, doc_id, list[str]()
 
     def embedded(self, chunks: int) -> None:
-        row = self.runtime.catalog.metadata.get_document(self.doc_id)
+        row = self.runtime.catalog.documents.get(self.doc_id)
         self.seen.append(row.status if row else "none")
 
 
@@ -132,7 +132,7 @@ def test_a_document_written_in_windows_is_hidden_until_whole_and_loses_stale_chu
         hidden_from = watch.seen.index("indexing")
         assert "ready" not in watch.seen[hidden_from:]
         assert chunk_count(runtime) == second.chunks < old_chunks  # stale chunks deleted
-        row = runtime.catalog.metadata.get_document(doc_id)
+        row = runtime.catalog.documents.get(doc_id)
         assert row is not None and row.status == "ready" and row.chunks == second.chunks
     finally:
         runtime.close()

@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     parse_timeout_s: float = Field(
         300.0, gt=0, description="Longest time parsing one file may take, seconds."
     )
+    ingest_max_document_tokens: int = Field(
+        5_000_000,
+        ge=1000,
+        description="Most embedding-model tokens in one document (about 10,000 pages); a "
+        "longer one is refused before it is embedded (hours of CPU on a small machine).",
+    )
 
     # --- answering ---------------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved per question.")

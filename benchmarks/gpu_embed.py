@@ -34,7 +34,7 @@ from ragserve.embed.batch_planning import plan_batches
 from ragserve.embed.cuda import BatchStats, CudaEmbedder
 from ragserve.embed.request_merging import INTERACTIVE, MergingEmbedder
 
-BUDGETS = [16384, 32768, 65536, 131072]
+BUDGETS = [16384, 32768, 65536, 131072, 262144]
 
 
 def sync() -> None:
@@ -55,6 +55,16 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def tokenizing(embedder: CudaEmbedder, texts: list[str], repeat: int) -> dict[str, float]:
+    """The CPU side alone, tokens/s: Rust tokenising on all cores, then padding and pinning."""
+    tokens = token_count(embedder, texts)
+    waves = [texts[i : i + embedder.wave_texts] for i in range(0, len(texts), embedder.wave_texts)]
+    return {
+        "encode_batch": tokens / timed(lambda: embedder._ids.encode_batch(texts), repeat),
+        "prepare_waves": tokens / timed(lambda: [embedder._prepare(0, w) for w in waves], repeat),
+    }
+
+
 def token_count(embedder: CudaEmbedder, texts: list[str]) -> int:
     return sum(len(e) for e in embedder._ids.encode_batch(texts, add_special_tokens=True))
 
@@ -69,12 +79,16 @@ def ceiling(embedder: CudaEmbedder, texts: list[str], repeat: int) -> dict[str, 
         for batch in plan_batches(lengths, budget, 1 << 20):
             ids, mask = embedder._pad([encodings[i] for i in batch], max(lengths[i] for i in batch))
             batches.append((ids.to(embedder.device), mask.to(embedder.device)))
-        encoder = embedder._encoder
 
-        def run(batches: list[tuple[torch.Tensor, torch.Tensor]] = batches) -> None:
+        def run(
+            batches: list[tuple[torch.Tensor, torch.Tensor]] = batches,
+            encoder: torch.nn.Module = embedder._encoder,
+        ) -> None:
             with torch.inference_mode():
                 for ids, mask in batches:
-                    encoder(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+                    encoder(
+                        input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)
+                    )
 
         rates[str(budget)] = sum(lengths) / timed(run, repeat)
         del batches
@@ -86,15 +100,18 @@ def st_encode(folder: Path, texts: list[str], tokens: int, device: str) -> dict[
 
     rates = {}
     model = SentenceTransformer(str(folder), device=device).float()  # the weights are fp16
-    for label, half in (("fp32", False), ("fp16", True)):
-        if half:
+    for label in ("fp32", "fp16"):
+        if label == "fp16":
             model = model.half()
         for batch in (32, 256):
-            seconds = timed(lambda b=batch: model.encode(texts, batch_size=b,  # type: ignore[misc]
-                                                         convert_to_numpy=True), 1)  # fmt: skip
-            rates[f"{label} batch {batch}"] = tokens / seconds
+
+            def encode(m: SentenceTransformer = model, b: int = batch) -> object:
+                return m.encode(texts, batch_size=b, convert_to_numpy=True)
+
+            rates[f"{label} batch {batch}"] = tokens / timed(encode, 1)
     del model
-    torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     return rates
 
 
@@ -149,17 +166,17 @@ def merged(
     return {
         "tokens_per_s": sum(done) * tokens_per_text / elapsed,
         "merge": merge,
-        "p50_ms": 1000 * float(np.percentile(latencies, 50)),
-        "p99_ms": 1000 * float(np.percentile(latencies, 99)),
+        "p50_ms": 1000 * float(np.percentile(latencies, 50)) if latencies else -1.0,
+        "p99_ms": 1000 * float(np.percentile(latencies, 99)) if latencies else -1.0,
     }
 
 
-def cosine_check(folder: Path, embedder: CudaEmbedder) -> dict[str, float]:
+def cosine_check(folder: Path, embedder: CudaEmbedder, n: int) -> dict[str, float]:
     """fp16 on the GPU against the CPU path: the developer machine's fp32 vectors from the
     original weights, and fp32 on this machine's CPU from the same fp16-stored weights."""
-    texts = json.loads((folder.parent / "minilm_reference_texts.json").read_text())
+    texts = json.loads((folder.parent / "minilm_reference_texts.json").read_text())[:n]
     gpu = embedder.embed_passages(texts)
-    reference = np.load(folder.parent / "minilm_cpu_reference.npy")
+    reference = np.load(folder.parent / "minilm_cpu_reference.npy")[:n]
     vs_dev = (gpu * reference).sum(axis=1)
     cpu = CudaEmbedder(str(folder), model_id="cpu", device="cpu")
     on_cpu = cpu.embed_passages(texts[:512])
@@ -176,16 +193,19 @@ def cosine_check(folder: Path, embedder: CudaEmbedder) -> dict[str, float]:
     }
 
 
-def model_report(name: str, folder: Path, texts: list[str], args: argparse.Namespace,
-                 check: bool) -> dict[str, Any]:  # fmt: skip
+def model_report(
+    name: str, folder: Path, texts: list[str], args: argparse.Namespace, check: bool
+) -> dict[str, Any]:
     started = time.perf_counter()
     embedder = CudaEmbedder(str(folder), model_id=name)
     report: dict[str, Any] = {"load_s": time.perf_counter() - started}
     tokens = token_count(embedder, texts)
     report["tokens"] = tokens
     if check:
-        report["cosine"] = cosine_check(folder, embedder)
+        report["cosine"] = cosine_check(folder, embedder, args.check_texts)
         print(name, "cosine", report["cosine"], flush=True)
+    report["tokenizing"] = tokenizing(embedder, texts, args.repeat)
+    print(name, "tokenizing", report["tokenizing"], flush=True)
     report["ceiling"] = ceiling(embedder, texts, args.repeat)
     print(name, "ceiling", report["ceiling"], flush=True)
     report["direct"] = direct(embedder, texts, tokens, args.repeat)
@@ -195,8 +215,9 @@ def model_report(name: str, folder: Path, texts: list[str], args: argparse.Names
     }
     print(name, "merged", report["merged"], flush=True)
     st_texts = texts[: args.st_texts]
-    report["st_encode"] = st_encode(folder, st_texts, token_count(embedder, st_texts),
-                                    embedder.device)  # fmt: skip
+    report["st_encode"] = st_encode(
+        folder, st_texts, token_count(embedder, st_texts), embedder.device
+    )
     print(name, "st", report["st_encode"], flush=True)
     embedder.close()
     del embedder
@@ -218,12 +239,16 @@ def table(name: str, r: dict[str, Any]) -> str:
         ("MergingEmbedder, 64 callers × 32, max_batch 128", r["merged"]["128"]["tokens_per_s"]),
         ("MergingEmbedder, 64 callers × 32, max_batch 2048", r["merged"]["2048"]["tokens_per_s"]),
     ]
-    lines = [f"\n{name}: {r['tokens']:,} tokens in the workload",
-             f"{'path':<50} {'M tok/s':>8} {'/ceiling':>9} {'/ST fp32':>9} {'/direct':>8}"]  # fmt: skip
+    lines = [
+        f"\n{name}: {r['tokens']:,} tokens in the workload",
+        f"{'path':<50} {'M tok/s':>8} {'/ceiling':>9} {'/ST fp32':>9} {'/direct':>8}",
+    ]
     st32 = r["st_encode"]["fp32 batch 32"]
     for label, rate in rows:
-        lines.append(f"{label:<50} {rate / 1e6:>8.2f} {rate / ceil:>9.1%} {rate / st32:>9.2f}x "
-                     f"{rate / d64:>7.1%}")  # fmt: skip
+        lines.append(
+            f"{label:<50} {rate / 1e6:>8.2f} {rate / ceil:>9.1%} {rate / st32:>9.2f}x "
+            f"{rate / d64:>7.1%}"
+        )
     lines.append(f"padding efficiency of the direct path: {r['direct']['padding_efficiency']:.3f}")
     return "\n".join(lines)
 
@@ -238,23 +263,30 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    parser.add_argument("--skip-bert", action="store_true")
+    parser.add_argument("--check-texts", type=int, default=2048)
+    parser.add_argument("--only", default="minilm,bert")
     args = parser.parse_args()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     print(f"device: {device}, torch {torch.__version__}", flush=True)
     texts = chunk_texts(args.minilm / "tokenizer.json", args.texts, seed=2)
     reports = {"device": device, "torch": torch.__version__}
-    reports["minilm"] = model_report("MiniLM-L6 fp16", args.minilm, texts, args, check=True)
-    if not args.skip_bert:
+    if "minilm" in args.only:
+        reports["minilm"] = model_report("MiniLM-L6 fp16", args.minilm, texts, args, check=True)
+    if "bert" in args.only:
         bert = random_bert_base(args.minilm, Path("/tmp/bert-base-random"))
-        reports["bert"] = model_report("BERT-base fp16 (random weights)", bert,
-                                       texts[: args.bert_texts], args, check=False)  # fmt: skip
+        reports["bert"] = model_report(
+            "BERT-base fp16 (random weights)", bert, texts[: args.bert_texts], args, check=False
+        )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_embed.json").write_text(json.dumps(reports, indent=2))
-    print(table("MiniLM-L6", reports["minilm"]))
-    if "bert" in reports:
-        print(table("BERT-base", reports["bert"]))
-    print("cosine vs CPU path:", json.dumps(reports["minilm"]["cosine"]))
+    (args.out / f"gpu_embed_{args.only.replace(',', '_')}.json").write_text(
+        json.dumps(reports, indent=2)
+    )
+    for key, title in (("minilm", "MiniLM-L6"), ("bert", "BERT-base")):
+        if key in reports:
+            print(table(title, reports[key]))
+            print("CPU side alone (tokens/s):", json.dumps(reports[key]["tokenizing"]))
+    if "minilm" in reports:
+        print("cosine vs CPU path:", json.dumps(reports["minilm"]["cosine"]))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,17 @@ from benchmarks._servers import ragserve, raise_fd_limit, scripted_llm
 from benchmarks.gpu_embed_workload import chunk_texts
 
 
-def client(url: str, model: str, texts: list[str], k: int, clients: int, start: float,
-           stop: float, dim: int, queue: Any) -> None:  # fmt: skip
+def client(
+    url: str,
+    model: str,
+    texts: list[str],
+    k: int,
+    clients: int,
+    start: float,
+    stop: float,
+    dim: int,
+    queue: Any,
+) -> None:
     """One client process: 32 texts a request until ``stop``; every vector is checked."""
     import httpx
 
@@ -40,8 +49,9 @@ def client(url: str, model: str, texts: list[str], k: int, clients: int, start: 
         while time.time() < stop:
             batch = [texts[(i + j) % len(texts)] for j in range(32)]
             t0 = time.perf_counter()
-            r = http.post("/v1/embeddings",
-                          json={"model": model, "input": batch, "encoding_format": "base64"})  # fmt: skip
+            r = http.post(
+                "/v1/embeddings", json={"model": model, "input": batch, "encoding_format": "base64"}
+            )
             if r.status_code == 200 and all(
                 len(base64.b64decode(d["embedding"])) == 4 * dim for d in r.json()["data"]
             ):
@@ -53,14 +63,27 @@ def client(url: str, model: str, texts: list[str], k: int, clients: int, start: 
     queue.put((sent, latencies, errors))
 
 
-def load(urls: list[str], model: str, texts: list[str], clients: int, seconds: float,
-         dim: int) -> dict[str, Any]:  # fmt: skip
+def load(
+    urls: list[str], model: str, texts: list[str], clients: int, seconds: float, dim: int
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     start = time.time() + 8  # every process imported and connected before the window opens
     procs = [
-        ctx.Process(target=client, args=(urls[k % len(urls)], model, texts, k, clients, start,
-                                         start + seconds, dim, queue))  # fmt: skip
+        ctx.Process(
+            target=client,
+            args=(
+                urls[k % len(urls)],
+                model,
+                texts,
+                k,
+                clients,
+                start,
+                start + seconds,
+                dim,
+                queue,
+            ),
+        )
         for k in range(clients)
     ]
     for p in procs:
@@ -121,29 +144,48 @@ def main() -> None:
             with ExitStack() as stack:
                 llm = stack.enter_context(scripted_llm(work / "llm.log"))
                 urls = [
-                    stack.enter_context(ragserve(
-                        work / f"data-{n}-{max_batch}-{i}", work / f"server-{i}.log",
-                        llm_base_url=llm, llm_model="ok", embed_model=str(folder),
-                        embed_device="cuda", embed_max_batch=max_batch))  # fmt: skip
+                    stack.enter_context(
+                        ragserve(
+                            work / f"data-{n}-{max_batch}-{i}",
+                            work / f"server-{i}.log",
+                            llm_base_url=llm,
+                            llm_model="ok",
+                            embed_model=str(folder),
+                            embed_device="cuda",
+                            embed_max_batch=max_batch,
+                        )
+                    )
                     for i in range(n)
                 ]
                 served = load(urls, str(folder), texts[:4096], args.clients, args.seconds, dim)
             served_tok = served["texts_per_s"] * tokens_per_text
-            row = {"servers": n, "max_batch": int(max_batch), **served,
-                   "tokens_per_s": served_tok, "vs_direct": served_tok / (rate * tokens_per_text)}  # fmt: skip
+            row = {
+                "servers": n,
+                "max_batch": int(max_batch),
+                **served,
+                "tokens_per_s": served_tok,
+                "vs_direct": served_tok / (rate * tokens_per_text),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_embed_api.json").write_text(json.dumps(
-        {"direct_texts_per_s": rate, "tokens_per_text": tokens_per_text, "rows": rows}, indent=2))
+    (args.out / "gpu_embed_api.json").write_text(
+        json.dumps(
+            {"direct_texts_per_s": rate, "tokens_per_text": tokens_per_text, "rows": rows}, indent=2
+        )
+    )
     print(f"\n/v1/embeddings, {args.clients} client processes × 32 texts/request, base64")
     print(f"direct CudaEmbedder: {rate * tokens_per_text / 1e6:.2f} M tok/s")
-    print(f"{'servers':>7} {'max_batch':>9} {'M tok/s':>8} {'/direct':>8} {'p50 ms':>7} "
-          f"{'p99 ms':>7} {'errors':>6}")  # fmt: skip
+    print(
+        f"{'servers':>7} {'max_batch':>9} {'M tok/s':>8} {'/direct':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'errors':>6}"
+    )
     for r in rows:
-        print(f"{r['servers']:>7} {r['max_batch']:>9} {r['tokens_per_s'] / 1e6:>8.2f} "
-              f"{r['vs_direct']:>8.1%} {r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f} "
-              f"{r['errors']:>6}")  # fmt: skip
+        print(
+            f"{r['servers']:>7} {r['max_batch']:>9} {r['tokens_per_s'] / 1e6:>8.2f} "
+            f"{r['vs_direct']:>8.1%} {r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f} "
+            f"{r['errors']:>6}"
+        )
 
 
 if __name__ == "__main__":

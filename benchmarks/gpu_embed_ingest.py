@@ -32,11 +32,15 @@ from ragserve.runtime import Runtime
 def build_corpus(folder: Path, files: int, pages: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(os.cpu_count()) as pool:
-        jobs = [pool.submit(make_pdf, folder / f"policy-{i:03d}.pdf", pages, i) for i in range(files)]
+        jobs = [
+            pool.submit(make_pdf, folder / f"policy-{i:03d}.pdf", pages, i) for i in range(files)
+        ]
         return [j.result() for j in jobs]
 
 
-def parse_and_chunk(settings: Settings, files: list[Path], parallel: int, tokenizer: object) -> tuple[float, list[str]]:
+def parse_and_chunk(
+    settings: Settings, files: list[Path], parallel: int, tokenizer: object
+) -> tuple[float, list[str]]:
     """The parse stage alone: N threads, each with its child parse process, then chunking."""
     from ragserve.ingest.guards import ParseLimits
 
@@ -54,8 +58,12 @@ def parse_and_chunk(settings: Settings, files: list[Path], parallel: int, tokeni
                         return
                     path = pending.pop()
                 doc = parser.parse(path, path.read_bytes(), limits)
-                chunks = chunk_document(doc, tokenizer, settings.chunk_tokens,  # type: ignore[arg-type]
-                                        settings.chunk_overlap)  # fmt: skip
+                chunks = chunk_document(
+                    doc,
+                    tokenizer,
+                    settings.chunk_tokens,  # type: ignore[arg-type]
+                    settings.chunk_overlap,
+                )
                 with lock:
                     texts.extend(c.embedding_text() for c in chunks)
         finally:
@@ -82,12 +90,18 @@ def main() -> None:
     t0 = time.perf_counter()
     files = build_corpus(work / "corpus", args.files, args.pages)
     pages = args.files * args.pages
-    print(f"corpus: {pages} pages in {len(files)} PDFs, built in {time.perf_counter() - t0:.0f} s",
-          flush=True)  # fmt: skip
+    print(
+        f"corpus: {pages} pages in {len(files)} PDFs, built in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
     results = []
     for parallel in (int(p) for p in args.parallel.split(",")):
-        settings = Settings(data_dir=work / f"data-{parallel}", embed_model=str(args.minilm.resolve()),
-                            embed_device="cuda", ingest_parallel=parallel)  # fmt: skip
+        settings = Settings(
+            data_dir=work / f"data-{parallel}",
+            embed_model=str(args.minilm.resolve()),
+            embed_device="cuda",
+            ingest_parallel=parallel,
+        )
         with Runtime(settings) as runtime:
             embedder = runtime.embedder
             parse_s, texts = parse_and_chunk(settings, files, parallel, embedder.tokenizer)
@@ -95,19 +109,33 @@ def main() -> None:
             t1 = time.perf_counter()
             embedder.embed_passages(texts)
             embed_s = time.perf_counter() - t1
+            # What the embed stage is bound by: the tokenizer alone on the same texts.
+            ids = getattr(embedder, "_ids", None)
+            t2 = time.perf_counter()
+            n_tokens = sum(len(e) for e in embedder._tokenize(texts)) if ids else 0
+            print(
+                f"embedder {type(embedder).__name__}, TOKENIZERS_PARALLELISM="
+                f"{os.environ.get('TOKENIZERS_PARALLELISM')}, tokenizer alone "
+                f"{n_tokens / (time.perf_counter() - t2) / 1e6:.2f} M tok/s, embed "
+                f"{n_tokens / embed_s / 1e6:.2f} M tok/s, stats {getattr(embedder, 'stats', None)}",
+                flush=True,
+            )
             report = IngestPipeline(settings, runtime.catalog, embedder, parallel=parallel).run(
                 [work / "corpus"], "bench"
             )
         assert not report.failed, report.failed[:3]
         row = {
-            "parallel": parallel, "pages": pages, "chunks": report.chunks,
-            "tokens": report.tokens, "end_to_end_s": report.seconds,
+            "parallel": parallel,
+            "pages": pages,
+            "chunks": report.chunks,
+            "tokens": report.tokens,
+            "end_to_end_s": report.seconds,
             "end_to_end_pages_per_s": pages / report.seconds,
             "parse_chunk_pages_per_s": pages / parse_s,
             "embed_pages_per_s": pages / embed_s,
             "embed_tokens_per_s": report.tokens / embed_s,
             "end_to_end_tokens_per_s": report.tokens / report.seconds,
-        }  # fmt: skip
+        }
         stages = {"parse+chunk": row["parse_chunk_pages_per_s"], "embed": row["embed_pages_per_s"]}
         row["bottleneck"] = min(stages, key=lambda k: stages[k])
         results.append(row)
@@ -115,11 +143,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_embed_ingest.json").write_text(json.dumps(results, indent=2))
     print(f"\ningestion, {pages} pages, {os.cpu_count()} cores + GPU")
-    print(f"{'parse workers':>13} {'e2e pages/s':>11} {'parse+chunk':>11} {'embed':>9} {'limit':>11}")
+    print(
+        f"{'parse workers':>13} {'e2e pages/s':>11} {'parse+chunk':>11} {'embed':>9} {'limit':>11}"
+    )
     for r in results:
-        print(f"{r['parallel']:>13} {r['end_to_end_pages_per_s']:>11.1f} "
-              f"{r['parse_chunk_pages_per_s']:>11.1f} {r['embed_pages_per_s']:>9.0f} "
-              f"{r['bottleneck']:>11}")  # fmt: skip
+        print(
+            f"{r['parallel']:>13} {r['end_to_end_pages_per_s']:>11.1f} "
+            f"{r['parse_chunk_pages_per_s']:>11.1f} {r['embed_pages_per_s']:>9.0f} "
+            f"{r['bottleneck']:>11}"
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ _WORDS = (
 ).split()
 
 
-def chunk_texts(tokenizer_json: Path, n: int, seed: int = 0, lo: int = 150, hi: int = 250) -> list[str]:
+def chunk_texts(
+    tokenizer_json: Path, n: int, seed: int = 0, lo: int = 150, hi: int = 250
+) -> list[str]:
     """``n`` chunk-like texts of ``lo``–``hi`` model tokens (special tokens excluded)."""
     tokenizer = Tokenizer.from_file(str(tokenizer_json))
     tokenizer.no_truncation()
@@ -68,13 +70,21 @@ def export_minilm(dest: Path, n_reference: int = 2048) -> None:
 
     src = packaged.minilm_folder()
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.bin", "*.safetensors", "onnx",
-                                                             "openvino", "*.onnx", "*.h5"))  # fmt: skip
+    shutil.copytree(
+        src,
+        dest,
+        ignore=shutil.ignore_patterns(
+            "*.bin", "*.safetensors", "onnx", "openvino", "*.onnx", "*.h5"
+        ),
+    )
     from safetensors.torch import load_file, save_file
 
     weights = load_file(str(src / "model.safetensors"))
-    save_file({k: v.to(torch.float16).contiguous() for k, v in weights.items()},
-              str(dest / "model.safetensors"), metadata={"format": "pt"})  # fmt: skip
+    save_file(
+        {k: v.to(torch.float16).contiguous() for k, v in weights.items()},
+        str(dest / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     texts = chunk_texts(src / "tokenizer.json", n_reference, seed=1)
     cpu = SentenceTransformerEmbedder(str(src), model_id="all-MiniLM-L6-v2")
     np.save(dest.parent / "minilm_cpu_reference.npy", cpu.embed_passages(texts))
@@ -87,9 +97,15 @@ def random_bert_base(minilm: Path, dest: Path) -> Path:
 
     if (dest / "model.safetensors").exists():
         return dest
-    shutil.copytree(minilm, dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.safetensors", "config.json"))  # fmt: skip
-    BertModel(BertConfig()).save_pretrained(dest)  # 12 layers, 768 wide, 110 M parameters
+    shutil.copytree(
+        minilm,
+        dest,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("*.safetensors"),
+    )
+    BertModel(BertConfig()).save_pretrained(
+        dest
+    )  # its config.json replaces MiniLM's  # 12 layers, 768 wide, 110 M parameters
     pooling = dest / "1_Pooling" / "config.json"
     config = json.loads(pooling.read_text())
     config["word_embedding_dimension"] = 768
@@ -97,8 +113,21 @@ def random_bert_base(minilm: Path, dest: Path) -> Path:
     return dest
 
 
+def random_minilm(skeleton: Path, dest: Path) -> Path:
+    """MiniLM's shape and tokenizer with random weights, for throughput when the real fp16
+    weights did not travel (a fresh GPU machine for a second call)."""
+    from transformers import BertConfig, BertModel
+
+    if not (dest / "model.safetensors").exists():
+        shutil.copytree(skeleton, dest, dirs_exist_ok=True)
+        BertModel(BertConfig.from_pretrained(skeleton)).save_pretrained(dest)
+    return dest
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["export-minilm"]:
         export_minilm(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["random-minilm"]:
+        print(random_minilm(Path(sys.argv[2]), Path(sys.argv[3])))
     else:
         raise SystemExit("usage: python -m benchmarks.gpu_embed_workload export-minilm DEST")

@@ -165,7 +165,13 @@ class CudaEmbedder(PrefixedEmbedder):
         self.passage_prefix = passage_prefix
         self.stats = BatchStats()
         self._pin = self.device == "cuda"
-        self._tokenizing = ThreadPoolExecutor(1, thread_name_prefix="embed-tokenize")
+        self._tokenizing = ThreadPoolExecutor(1, thread_name_prefix="embed-prepare")
+        # Tokenising is what bounds this backend (benchmarks/RESULTS.md): it runs on every
+        # core through our own threads, each encoding a slice with the GIL released. The
+        # tokenizers' own thread pool is not relied on: ragserve.runtime turns it off
+        # (TOKENIZERS_PARALLELISM=false) for the CPU backends, which left one core at work.
+        self._cores = os.cpu_count() or 1
+        self._slices = ThreadPoolExecutor(self._cores, thread_name_prefix="embed-tokenize")
         # One call at a time owns the device; the MergingEmbedder already serialises, and
         # this keeps direct callers (benchmarks, the CLI) safe too.
         self._lock = threading.Lock()
@@ -185,6 +191,7 @@ class CudaEmbedder(PrefixedEmbedder):
 
     def close(self) -> None:
         self._tokenizing.shutdown(wait=True)
+        self._slices.shutdown(wait=True)
 
     # -- the pipeline --------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> Vectors:
@@ -212,7 +219,7 @@ class CudaEmbedder(PrefixedEmbedder):
 
     def _prepare(self, offset: int, texts: list[str]) -> list[_Prepared]:
         """Tokenise, sort by length, cut token-budget batches, pad into (pinned) memory."""
-        encodings = self._ids.encode_batch(texts, add_special_tokens=True)
+        encodings = self._tokenize(texts)
         lengths = [len(e) for e in encodings]
         batches = []
         for batch in plan_batches(lengths, self.batch_tokens, self.max_batch):
@@ -220,6 +227,20 @@ class CudaEmbedder(PrefixedEmbedder):
             tokens = sum(lengths[i] for i in batch)
             batches.append(_Prepared([offset + i for i in batch], ids, mask, tokens))
         return batches
+
+    def _tokenize(self, texts: list[str]) -> list[Encoding]:
+        """``encode_batch`` on slices of at least 32 texts, one slice a core, in parallel."""
+        n = min(self._cores, len(texts) // 32)
+        if n <= 1:
+            return list(self._ids.encode_batch(texts, add_special_tokens=True))
+        step = -(-len(texts) // n)
+        parts = self._slices.map(
+            lambda start: self._ids.encode_batch(
+                texts[start : start + step], add_special_tokens=True
+            ),
+            range(0, len(texts), step),
+        )
+        return [e for part in parts for e in part]
 
     def _pad(self, encodings: Sequence[Encoding], width: int) -> tuple[torch.Tensor, torch.Tensor]:
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)

@@ -39,15 +39,15 @@ log = logging.getLogger(__name__)
 Device = Literal["auto", "cpu", "cuda"]
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
-#: Padded tokens in one forward pass on the GPU. Measured on an H100 with MiniLM-L6 and
-#: BERT-base (benchmarks/RESULTS.md, "CUDA embedder"): throughput is flat from 32k to
-#: 128k tokens, and smaller batches leave the GPU waiting on kernel launches.
+#: Padded tokens in one forward pass on the GPU. Measured on an H100 (benchmarks/RESULTS.md,
+#: "CUDA embedder"): best for BERT-base, within 3 % of the best (32k) for MiniLM-L6; smaller
+#: batches leave the GPU waiting on kernel launches.
 CUDA_BATCH_TOKENS = 65536
 #: Texts in one forward pass at most; the token budget is what normally cuts batches.
 CUDA_MAX_BATCH = 4096
 #: Texts tokenised in one go while the previous wave runs on the GPU: a wave of chunks
 #: (~100k tokens) fills one or two batches, so a merged request of a few thousand texts
-#: already overlaps tokenising with the forward passes (benchmarks/gpu_embed.py sweeps it).
+#: already overlaps tokenising with the forward passes; 256, 1024 and 2048 measured slower.
 WAVE_TEXTS = 512
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import numpy as np
@@ -20,6 +21,9 @@ class EmbeddingServing:
     def model_ids(self) -> list[str]:
         return [self.embedder.model_id]
 
+    def _count_tokens(self, texts: list[str]) -> int:
+        return sum(len(t) for t in self.embedder.tokenizer.token_offsets(texts))
+
     async def create(self, request: EmbeddingRequest) -> EmbeddingResponse:
         if request.model not in (self.embedder.model_id, "default"):
             raise NotFound(
@@ -35,8 +39,10 @@ class EmbeddingServing:
                 f"{self.embedder.dimension}",
                 "dimensions",
             )
-        vectors = await self.embedder.aembed("passage", texts)
-        tokens = sum(len(t) for t in self.embedder.tokenizer.token_offsets(texts))
+        # Counting tokens is CPU work: off the event loop, while the model runs.
+        vectors, tokens = await asyncio.gather(
+            self.embedder.aembed("passage", texts), asyncio.to_thread(self._count_tokens, texts)
+        )
         data = [
             EmbeddingData(index=i, embedding=_encode(v, request.encoding_format))
             for i, v in enumerate(vectors)

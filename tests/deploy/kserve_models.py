@@ -35,7 +35,7 @@ def model_class(name: str) -> Any:
 def check(value: Any, kind: str, path: str, errors: list[str]) -> None:
     if kind == "object":
         return
-    # kserve's classes spell containers list[X] / dict(str, X); the Kubernetes client's List[X] / Dict[str, X].
+    # kserve's classes write list[X] / dict(str, X); the Kubernetes client's List[X] / Dict[str, X].
     if m := re.fullmatch(r"(?:list|List)\[(.+)\]", kind):
         if not isinstance(value, list):
             errors.append(f"{path}: expected a list")
@@ -77,7 +77,9 @@ def main(paths: list[str]) -> None:
         with open(path) as f:
             for doc in yaml.safe_load_all(f):
                 if doc and doc.get("kind") == "InferenceService":
-                    check(doc, "V1beta1InferenceService", f"{path}:{doc['metadata']['name']}", errors)
+                    check(
+                        doc, "V1beta1InferenceService", f"{path}:{doc['metadata']['name']}", errors
+                    )
     sys.stdout.write(json.dumps(errors))
 
 

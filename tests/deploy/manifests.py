@@ -90,8 +90,10 @@ def custom_errors(manifests: Iterable[Manifest]) -> list[str]:
     custom = [m for m in manifests if is_custom(m)]
     if not custom:
         return []
-    result = run(["node", ROOT / "tests" / "deploy" / "crd_models.mjs", NODE_MODULES],
-                 stdin=json.dumps(custom))
+    result = run(
+        ["node", ROOT / "tests" / "deploy" / "crd_models.mjs", NODE_MODULES],
+        stdin=json.dumps(custom),
+    )
     assert result.returncode == 0, result.stderr
     return [
         f"{r['kind']}/{r['name']}: {r['error']}" for r in json.loads(result.stdout) if r["error"]

@@ -62,8 +62,16 @@ def test_profiles(compose: dict[str, Any]) -> None:
     services = compose["services"]
     profiles = {name: set(s.get("profiles", [])) for name, s in services.items()}
     assert profiles["qdrant"] == set()
-    assert {n for n, p in profiles.items() if "vllm" in p} == {"ragserve-vllm", "vllm-chat", "vllm-embedding"}
-    assert {n for n, p in profiles.items() if "ollama" in p} == {"ragserve-ollama", "ollama", "ollama-pull"}
+    assert {n for n, p in profiles.items() if "vllm" in p} == {
+        "ragserve-vllm",
+        "vllm-chat",
+        "vllm-embedding",
+    }
+    assert {n for n, p in profiles.items() if "ollama" in p} == {
+        "ragserve-ollama",
+        "ollama",
+        "ollama-pull",
+    }
     for name in ("vllm-chat", "vllm-embedding"):
         service = services[name]
         (device,) = service["deploy"]["resources"]["reservations"]["devices"]
@@ -78,7 +86,10 @@ def test_profiles(compose: dict[str, Any]) -> None:
     ollama_env = services["ragserve-ollama"]["environment"]
     (backend,) = json.loads(ollama_env["RAGSERVE_LLM_BACKENDS"])
     assert backend["kind"] == "ollama" and backend["base_url"] == "http://ollama:11434/v1"
-    assert services["ragserve-ollama"]["depends_on"]["ollama-pull"]["condition"] == "service_completed_successfully"
+    assert (
+        services["ragserve-ollama"]["depends_on"]["ollama-pull"]["condition"]
+        == "service_completed_successfully"
+    )
     for name in ("ragserve-vllm", "ragserve-ollama"):
         service = services[name]
         assert service["environment"]["RAGSERVE_QDRANT_URL"] == "http://qdrant:6333"

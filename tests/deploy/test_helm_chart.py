@@ -48,7 +48,10 @@ def example(name: str) -> Path:
 
 def test_examples_are_the_documented_set() -> None:
     assert set(EXAMPLE_IDS) == {
-        "laptop-external-vllm", "single-gpu-node", "kserve-large-model", "multi-gpu-keda",
+        "laptop-external-vllm",
+        "single-gpu-node",
+        "kserve-large-model",
+        "multi-gpu-keda",
         "scale-out-external-stores",
     }
 
@@ -96,11 +99,17 @@ def test_single_gpu_engines(rendered: dict[str, list[Manifest]]) -> None:
         assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
         assert volumes["shm"]["emptyDir"]["sizeLimit"] in {"4Gi", "1Gi"}
         assert {"name": "shm", "mountPath": "/dev/shm"} in vllm["volumeMounts"]
-        assert volumes["cache"]["persistentVolumeClaim"]["claimName"] == f"{d['metadata']['name']}-cache"
+        assert (
+            volumes["cache"]["persistentVolumeClaim"]["claimName"]
+            == f"{d['metadata']['name']}-cache"
+        )
         assert vllm["startupProbe"]["httpGet"]["path"] == "/health"
         assert vllm["readinessProbe"]["httpGet"]["path"] == "/health"
         assert vllm["livenessProbe"]["httpGet"]["path"] == "/health"
-        assert env_of(vllm)["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token"}
+        assert env_of(vllm)["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": "hf-token",
+            "key": "token",
+        }
         assert "--enforce-eager" in vllm["args"]
         pooling = {"--runner=pooling", "--convert=embed"}
         if role == "embedding":
@@ -149,7 +158,9 @@ def test_secrets_are_never_inlined(rendered: dict[str, list[Manifest]], name: st
                     assert "secretKeyRef" in var["valueFrom"]
 
 
-def test_qdrant_statefulset_reads_its_key_from_a_secret(rendered: dict[str, list[Manifest]]) -> None:
+def test_qdrant_statefulset_reads_its_key_from_a_secret(
+    rendered: dict[str, list[Manifest]],
+) -> None:
     manifests = rendered["laptop-external-vllm"]
     qdrant = by_kind(manifests, "StatefulSet")["rag-ragserve-qdrant"]
     (container,) = containers(qdrant)
@@ -158,7 +169,10 @@ def test_qdrant_statefulset_reads_its_key_from_a_secret(rendered: dict[str, list
     (api,) = containers(by_kind(manifests, "Deployment")["rag-ragserve"])
     assert env_of(api)["RAGSERVE_QDRANT_API_KEY"]["valueFrom"]["secretKeyRef"] == ref
     assert env_of(api)["RAGSERVE_QDRANT_URL"]["value"] == "http://rag-ragserve-qdrant:6333"
-    assert qdrant["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert (
+        qdrant["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+        == "5Gi"
+    )
 
 
 def test_keda_scales_the_chat_engine_on_waiting_requests(
@@ -184,14 +198,22 @@ def test_keda_scales_the_chat_engine_on_waiting_requests(
 def test_service_monitors_select_existing_services(rendered: dict[str, list[Manifest]]) -> None:
     manifests = rendered["single-gpu-node"]
     monitors = by_kind(manifests, "ServiceMonitor")
-    assert set(monitors) == {"rag-ragserve", "rag-ragserve-vllm-chat", "rag-ragserve-vllm-embedding"}
+    assert set(monitors) == {
+        "rag-ragserve",
+        "rag-ragserve-vllm-chat",
+        "rag-ragserve-vllm-embedding",
+    }
     services = by_kind(manifests, "Service")
     for monitor in monitors.values():
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
         wanted = monitor["spec"]["selector"]["matchLabels"]
-        matches = [s for s in services.values() if wanted.items() <= s["metadata"]["labels"].items()]
+        matches = [
+            s for s in services.values() if wanted.items() <= s["metadata"]["labels"].items()
+        ]
         assert len(matches) == 1, monitor["metadata"]["name"]
-        assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in matches[0]["spec"]["ports"]}
+        assert monitor["spec"]["endpoints"][0]["port"] in {
+            p["name"] for p in matches[0]["spec"]["ports"]
+        }
         assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
 
 

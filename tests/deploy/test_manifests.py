@@ -45,7 +45,9 @@ def single_gpu() -> list[Manifest]:
     return kustomize(K3S / "overlays" / "single-gpu")
 
 
-@pytest.mark.parametrize("path", [K3S / "base", K3S / "overlays" / "single-gpu"], ids=["base", "single-gpu"])
+@pytest.mark.parametrize(
+    "path", [K3S / "base", K3S / "overlays" / "single-gpu"], ids=["base", "single-gpu"]
+)
 def test_kustomize_builds_valid_objects(path: Path) -> None:
     assert builtin_errors(kustomize(path)) == []
 
@@ -63,8 +65,12 @@ def test_single_gpu_overlay(single_gpu: list[Manifest]) -> None:
     plugin = by_kind(single_gpu, "DaemonSet")["nvidia-device-plugin"]
     assert plugin["metadata"]["namespace"] == "kube-system"
     assert plugin["spec"]["template"]["spec"]["runtimeClassName"] == "nvidia"
-    config = yaml.safe_load(by_kind(single_gpu, "ConfigMap")["nvidia-device-plugin-config"]["data"]["config.yaml"])
-    assert config["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 2}]
+    config = yaml.safe_load(
+        by_kind(single_gpu, "ConfigMap")["nvidia-device-plugin-config"]["data"]["config.yaml"]
+    )
+    assert config["sharing"]["timeSlicing"]["resources"] == [
+        {"name": "nvidia.com/gpu", "replicas": 2}
+    ]
     deployments = by_kind(single_gpu, "Deployment")
     utilisation = 0.0
     for role in ("chat", "embedding"):
@@ -83,20 +89,27 @@ def test_single_gpu_overlay(single_gpu: list[Manifest]) -> None:
         args = vllm["args"]
         assert ({"--runner=pooling", "--convert=embed"} <= set(args)) == (role == "embedding")
         assert not any("--task" in a for a in args)
-        utilisation += float(next(a for a in args if a.startswith("--gpu-memory-utilization=")).split("=")[1])
+        utilisation += float(
+            next(a for a in args if a.startswith("--gpu-memory-utilization=")).split("=")[1]
+        )
     assert utilisation <= 0.9, "the two engines share one GPU"
     api = deployments["ragserve"]
     assert api["spec"]["strategy"] == {"type": "Recreate"} and api["spec"]["replicas"] == 1
     (container,) = containers(api)
     env = env_of(container)
     services = by_kind(single_gpu, "Service")
-    for var, service in (("RAGSERVE_LLM_BASE_URL", "vllm-chat"), ("RAGSERVE_EMBED_BASE_URL", "vllm-embedding")):
+    for var, service in (
+        ("RAGSERVE_LLM_BASE_URL", "vllm-chat"),
+        ("RAGSERVE_EMBED_BASE_URL", "vllm-embedding"),
+    ):
         assert env[var]["value"] == f"http://{service}:8000/v1" and service in services
     for var in ("RAGSERVE_API_KEY", "RAGSERVE_ADMIN_KEY", "RAGSERVE_QDRANT_API_KEY"):
         assert "secretKeyRef" in env[var]["valueFrom"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert "Secret" not in {m["kind"] for m in single_gpu}, "keys are created by hand, not committed"
+    assert "Secret" not in {m["kind"] for m in single_gpu}, (
+        "keys are created by hand, not committed"
+    )
 
 
 def kserve_errors(*paths: Path) -> list[str]:
@@ -139,14 +152,21 @@ def test_kserve_chat_is_two_replicas_of_tensor_parallel_8() -> None:
     assert volumes["hf-cache"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
-    anti = predictor["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    anti = predictor["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
     assert anti[0]["topologyKey"] == "kubernetes.io/hostname"
     (embed,) = load_file(KSERVE / "embedding-inferenceservice.yaml")
     assert "--task=text_embedding" in embed["spec"]["predictor"]["model"]["args"]
 
 
 def _pod_template(template: dict[str, Any], name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": name}, "template": template}
+    return {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {"name": name},
+        "template": template,
+    }
 
 
 def test_kuberay_rayservice() -> None:

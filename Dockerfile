@@ -11,6 +11,9 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ARG EXTRAS=""
+# torch (pulled by the onnx and sentence-transformers extras) from the CPU wheel index: PyPI's
+# default wheel brings several GiB of CUDA libraries that a CPU embedder never uses.
+ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 # llama.cpp is compiled here; a native build would die with SIGILL on another CPU.
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

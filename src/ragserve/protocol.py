@@ -73,8 +73,23 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class RequestBody(BaseModel):
+    """A request body: JSON types as the schema says them, no coercion (`false` is not 0,
+    `"5"` is not 5), so what the spec rejects the server rejects too."""
+
+    model_config = ConfigDict(strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integral_floats(cls, value: object) -> object:
+        # JSON Schema counts 26.0 as an integer, which strict validation alone would refuse.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+
 # --- REST: collections, documents, jobs, ingestion ----------------------------------------------
-class CollectionCreate(BaseModel):
+class CollectionCreate(RequestBody):
     name: CollectionName
     embedding_model: str | None = Field(
         None, description="Must be the model this server embeds with; unset: that model."
@@ -122,7 +137,7 @@ class JobInfo(BaseModel):
     items: list[JobItem]
 
 
-class PathIngestRequest(BaseModel):
+class PathIngestRequest(RequestBody):
     paths: list[Annotated[str, Field(min_length=1)]] = Field(
         min_length=1, description="Files or folders on the server."
     )
@@ -144,7 +159,7 @@ class IngestStatusResponse(BaseModel):
     embed_queue: int = Field(description="Embedding requests waiting for the model.")
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(RequestBody):
     collection: CollectionName | None = None
     query: str = Field(min_length=1)
     top_k: int = Field(5, ge=1, le=100)
@@ -157,12 +172,16 @@ class SearchResponse(BaseModel):
     indexing: list[str]
 
 
-class ChatTurn(BaseModel):
+class ChatTurn(RequestBody):
     role: Literal["user", "assistant"]
     content: str
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": "How many vacation days do we get?"}]}
+    )
+
     message: str = Field(min_length=1, description="The question.")
     collection: CollectionName | None = None
     conversation_id: str | None = Field(
@@ -171,7 +190,7 @@ class ChatRequest(BaseModel):
     history: list[ChatTurn] | None = Field(
         None, description="Earlier turns passed inline (instead of a conversation id)."
     )
-    top_k: int | None = Field(None, ge=1, le=50)
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
 
 
 class ConversationInfo(BaseModel):
@@ -198,7 +217,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-class OpenAIMessage(BaseModel):
+class OpenAIMessage(RequestBody):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -210,12 +229,25 @@ class OpenAIMessage(BaseModel):
         return self.content or ""
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(RequestBody):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ChatCompletionRequest(RequestBody):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"model": "rag:default", "messages": [{"role": "user", "content": "Vacation?"}]},
+                {
+                    "model": "rag:default",
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                    "messages": [{"role": "user", "content": "How many vacation days?"}],
+                },
+            ]
+        },
+    )
 
     model: str = Field(
         min_length=1,
@@ -227,8 +259,8 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
 
 
 class Usage(BaseModel):
@@ -286,8 +318,11 @@ MAX_EMBEDDING_INPUTS = 2048
 EmbeddingText = Annotated[str, Field(min_length=1)]
 
 
-class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class EmbeddingRequest(RequestBody):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "default", "input": ["vacation days"]}]},
+    )
 
     model: str = Field(min_length=1, description="The served embedding model (see /v1/models).")
     input: (
@@ -295,8 +330,8 @@ class EmbeddingRequest(BaseModel):
         | Annotated[list[EmbeddingText], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
     ) = Field(description="Text only: token arrays are refused (they need the model's tokenizer).")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(
-        None, ge=1, description="Must be the model's own dimension; it cannot be changed."
+    dimensions: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Must be the model's own dimension; it cannot be changed."
     )
     user: str | None = None
 
@@ -347,7 +382,7 @@ class DoctorReport(BaseModel):
 BACKEND_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class BackendResource(BaseModel):
+class BackendResource(RequestBody):
     """A chat backend in the Resources store (fields as in RAGSERVE_LLM_BACKENDS)."""
 
     kind: str = Field(
@@ -364,7 +399,7 @@ class BackendResource(BaseModel):
     api_key: str | None = Field(
         None, pattern=r"^[ -~]*$", description="Write-only: never returned."
     )
-    context_window: int | None = Field(None, ge=256, le=2**31 - 1)
+    context_window: Annotated[int, Field(ge=256, le=2**31 - 1)] | None = None
     first_token_timeout_s: float | None = Field(None, gt=0, le=86400)
     # Stored in a 64-bit SQL column; a 32-bit range leaves room and is plenty to order by.
     position: int = Field(

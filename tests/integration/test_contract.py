@@ -192,6 +192,9 @@ def test_inputs_the_schema_refuses_are_400_not_500(server: Server) -> None:
         assert response.status_code == 400, response.text
         assert response.json()["error"]["param"] == param
         _declared(server, method, template, response)
+    # Re-indexing in a collection that does not exist creates nothing.
+    reindex = c.post(f"/api/collections/ghost/documents/{uuid.uuid4()}/reindex")
+    assert reindex.status_code == 404 and c.get("/api/collections/ghost").status_code == 404
     # Ids are the server's UUIDs: anything else names no resource.
     assert c.get("/api/jobs/not-a-job").status_code == 404
     assert c.get(f"/api/jobs/{uuid.uuid4()}").status_code == 404

@@ -15,7 +15,11 @@ def healthz() -> HealthResponse:
     return HealthResponse(status="ok")
 
 
-@router.get("/readyz", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+@router.get(
+    "/readyz",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "Not ready: see `checks`"}},
+)
 async def readyz(readiness: ReadinessDep) -> JSONResponse:
     """Models loaded, store open, chat backend reachable; 503 with the failing check if not."""
     ok, checks = await readiness.check()

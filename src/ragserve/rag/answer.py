@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from ragserve.embed.base import EmbeddingBackend
 from ragserve.embed.request_merging import BACKGROUND
 from ragserve.llm.base import ChatBackend, ChatMessage
 from ragserve.protocol import AskResult, Citation, Timings
-from ragserve.rag.citations import answer_sentences, attribute_by_similarity, cited_numbers
+from ragserve.rag.citations import Attribution, cited_numbers
 from ragserve.rag.prompt import build_messages
 from ragserve.rag.retrieve import Retriever, embed_texts
 from ragserve.rag.rewrite import standalone_query
@@ -109,12 +110,7 @@ class AnswerService:
         numbers = cited_numbers(answer, len(used))
         attribution = "model" if numbers else "none"
         if not numbers and used:
-            spans = answer_sentences(answer)
-            # After the answer: runs behind other people's questions, ahead of ingestion.
-            sentences = await embed_texts(
-                self.embedder, [answer[s:e] for s, e in spans], priority=BACKGROUND
-            )
-            answer, numbers = attribute_by_similarity(answer, used, self.embedder, sentences)
+            answer, numbers = await self._attribute(answer, used)
             attribution = "similarity" if numbers else "none"
         by_number = {c.n: c for c in used}
         yield DoneEvent(
@@ -135,6 +131,21 @@ class AnswerService:
                 ),
             )
         )
+
+    async def _attribute(self, answer: str, used: Sequence[Citation]) -> tuple[str, list[int]]:
+        """Markers for an answer the model left without: by shared words where they decide,
+        by embedding only the sentences they leave open."""
+        plan = Attribution.plan(answer, used)
+        vectors = None
+        if plan.ambiguous_sentences:
+            # After the answer: runs behind other people's questions, ahead of ingestion.
+            vectors = await embed_texts(
+                self.embedder, plan.ambiguous_sentences, priority=BACKGROUND
+            )
+        if vectors is not None and any(c.vector is None for c in used):
+            # Sources without stored vectors are embedded: model work, kept off the loop.
+            return await asyncio.to_thread(plan.finish, self.embedder, vectors)
+        return plan.finish(self.embedder, vectors)
 
     def _not_ready_in_sql(self, collection: str) -> list[tuple[str, str]]:
         return [(d.id, d.source) for d in self.catalog.metadata.not_ready(collection)]

@@ -12,6 +12,7 @@ don't), each answer sentence is matched to a source and a marker is added where 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ class _SourceWords:
     @classmethod
     def of(cls, text: str) -> _SourceWords:
         words = _words(text)
-        return cls(frozenset(words), frozenset(zip(words, words[1:], strict=False)))
+        return cls(frozenset(words), frozenset(itertools.pairwise(words)))
 
 
 #: Not decided by words: embed it.
@@ -95,7 +96,7 @@ def lexical_decisions(
     for start, end in spans:
         words = _words(answer[start:end])
         unique = set(words)
-        pairs = set(zip(words, words[1:], strict=False))
+        pairs = set(itertools.pairwise(words))
         if not unique:
             decisions.append(AMBIGUOUS)
             continue

@@ -45,8 +45,7 @@ def _binary_after_bom(text: str) -> bool:
     odd = sum(
         1
         for ch in sample
-        if ch == "\ufffd"
-        or (ch not in _TEXT_CONTROLS and unicodedata.category(ch) in _NOT_TEXT)
+        if ch == "\ufffd" or (ch not in _TEXT_CONTROLS and unicodedata.category(ch) in _NOT_TEXT)
     )
     return bool(sample) and odd / len(sample) > 0.05
 

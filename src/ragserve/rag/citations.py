@@ -12,6 +12,7 @@ don't), each answer sentence is matched to a source and a marker is added where 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Sequence
@@ -77,10 +78,13 @@ class _SourceWords:
     words: frozenset[str]
     pairs: frozenset[tuple[str, str]]
 
-    @classmethod
-    def of(cls, text: str) -> _SourceWords:
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def of(text: str) -> _SourceWords:
+        # Cached: popular passages are retrieved again and again, and this runs on the
+        # event loop (pure Python holds the GIL, so a thread would not free the loop).
         words = _words(text)
-        return cls(frozenset(words), frozenset(itertools.pairwise(words)))
+        return _SourceWords(frozenset(words), frozenset(itertools.pairwise(words)))
 
 
 #: Not decided by words: embed it.

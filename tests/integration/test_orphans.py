@@ -207,6 +207,8 @@ def test_a_start_ends_the_server_a_killed_ragserve_left_and_nothing_else(
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+        assert parent.stdout is not None
+        parent.stdout.close()
         if unrelated is not None:
             unrelated.kill()
             unrelated.wait()

@@ -174,7 +174,9 @@ def _parent_death_signal() -> Callable[[], None] | None:
     """A ``preexec_fn`` that has the kernel SIGKILL the child when its parent dies (Linux).
 
     It runs in the forked child before exec; ``prctl`` is resolved here, in the parent, so
-    the child only makes the call.
+    the child only makes one C call (no imports, no locks another thread could hold).
+    SIGKILL rather than SIGTERM: with ragserve gone nobody waits for a graceful shutdown,
+    and a child too busy to handle SIGTERM must not survive.
     """
     if not sys.platform.startswith("linux"):
         return None

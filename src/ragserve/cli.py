@@ -6,18 +6,27 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from ragserve.bench.commands import bench_app
 from ragserve.config import Settings
 from ragserve.errors import RagserveError
-from ragserve.ingest.pipeline import FileOutcome
+from ragserve.ingest.pipeline import FileOutcome, IngestReport
 from ragserve.llm.base import ChatMessage
 from ragserve.protocol import AskResult
 from ragserve.rag.answer import DoneEvent, TokenEvent
@@ -63,22 +72,40 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (read recursively).")],
     collection: CollectionOpt = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Upload through a running server's API (e.g. http://127.0.0.1:8000) instead "
+            "of writing the data dir; a re-run resumes."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="RAGSERVE_API_KEY", help="The server's key (with --server)."),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Most files per upload request (with --server).")
+    ] = 50,
 ) -> None:
     """Ingest files and folders into a collection; unchanged files are skipped."""
     from ragserve.ingest.pipeline import IngestPipeline
 
     settings = _settings()
     name = collection or settings.collection
+    if server is not None:
+        _ingest_remote(paths, name, server, api_key, batch_size)
+        return
     try:
         ensure_no_server(settings.data_dir)
     except RagserveError as exc:
-        raise _fail(exc) from exc
-    with Runtime(settings) as runtime, Progress(
-        TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=err, transient=not err.is_terminal,
-    ) as progress:  # fmt: skip
-        task = progress.add_task("", total=None)
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        err.print(f"[red]error:[/red] {exc}")
+        err.print(
+            f"  or: ragserve ingest PATH... --server http://{host}:{settings.port} "
+            "(uploads through it, resumable)"
+        )
+        raise typer.Exit(1) from exc
+    with Runtime(settings) as runtime, _ingest_progress() as (progress, task):
 
         def on_outcome(outcome: FileOutcome) -> None:
             progress.update(task, advance=1, description=Path(outcome.source).name)
@@ -91,11 +118,55 @@ def ingest(
             report = pipeline.run(paths, name)
         except RagserveError as exc:
             raise _fail(exc) from exc
+    _print_ingest_report(name, report, f", {report.tokens} tokens")
+
+
+def _ingest_remote(
+    paths: list[Path], name: str, server: str, api_key: str | None, batch_size: int
+) -> None:
+    from ragserve.ingest.remote_client import RemoteIngestClient, connect
+
+    with connect(server, api_key) as http, _ingest_progress() as (progress, task):
+
+        def on_outcome(outcome: FileOutcome) -> None:
+            progress.update(task, advance=1, description=Path(outcome.source).name)
+
+        client = RemoteIngestClient(
+            http, name, batch_files=batch_size, on_outcome=on_outcome,
+            on_start=lambda n: progress.update(task, total=n),
+        )  # fmt: skip
+        try:
+            report = client.run(paths)
+        except RagserveError as exc:
+            raise _fail(exc) from exc
+        except KeyboardInterrupt:
+            err.print("interrupted: run the same command again to upload the rest")
+            raise typer.Exit(130) from None
+    # Tokens are counted on the server and not reported per job; the wait is what matters here.
+    throttled = (
+        f"; the server was full {report.server_full}× (waited {report.waited_s:.1f} s)"
+        if report.server_full or report.waited_s >= 0.5
+        else ""
+    )
+    _print_ingest_report(name, report, throttled)
+
+
+@contextmanager
+def _ingest_progress() -> Iterator[tuple[Progress, TaskID]]:
+    with Progress(
+        TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=err, transient=not err.is_terminal,
+    ) as progress:  # fmt: skip
+        yield progress, progress.add_task("", total=None)
+
+
+def _print_ingest_report(name: str, report: IngestReport, extra: str) -> None:
+    """The summary both ingest paths end with; exits 1 if any file failed."""
     ingested, skipped = report.count("ingested"), report.count("skipped")
     out.print(
         f"Collection [bold]{name}[/bold]: {ingested} ingested, {skipped} skipped, "
-        f"{len(report.failed)} failed — {report.chunks} chunks, {report.tokens} tokens "
-        f"in {report.seconds:.1f} s"
+        f"{len(report.failed)} failed — {report.chunks} chunks{extra} in {report.seconds:.1f} s"
     )
     for outcome in report.outcomes:
         if outcome.status == "skipped" and outcome.reason != "unchanged":

@@ -124,6 +124,11 @@ class DocumentInfo(BaseModel):
     title: str | None = None
     kind: str | None = None
     updated_at: AwareDatetime
+    content_hash: str | None = Field(
+        None,
+        description="sha256 (hex) of the file bytes of the version that is indexed; null while "
+        "none is. A client compares it to skip uploading unchanged files.",
+    )
 
 
 class JobItem(BaseModel):

@@ -116,6 +116,8 @@ class _Document:
 
     item: IngestItem
     digest: str
+    #: sha256 of the file's bytes alone: what a remote client compares to skip an upload.
+    content_hash: str
     title: str | None
     kind: str
     pages: int | None
@@ -322,6 +324,7 @@ class IngestPipeline:
         try:
             data = read_file(item.path, self.limits.max_file_bytes)
             digest = self.digest(data)
+            content_hash = hashlib.sha256(data).hexdigest()
             previous = self.catalog.documents.get(item.document_id)
             if (
                 not item.force
@@ -329,8 +332,12 @@ class IngestPipeline:
                 and previous.indexed_hash == digest
                 and previous.status != DocumentStatus.failed.value
             ):
+                # content_hash too: rows written before it held the plain hash get it here.
                 self.catalog.set_document_state(
-                    item.document_id, status=DocumentStatus.ready.value, error=None
+                    item.document_id,
+                    status=DocumentStatus.ready.value,
+                    error=None,
+                    content_hash=content_hash,
                 )
                 record(
                     FileOutcome(
@@ -351,7 +358,9 @@ class IngestPipeline:
         except Exception as exc:  # a bug on one file must not stop the run
             self._fail(item, f"unexpected error: {type(exc).__name__}: {exc}", record)
             return
-        doc = _Document(item, digest, parsed.title, parsed.kind, parsed.pages, parsed.truncated)
+        doc = _Document(
+            item, digest, content_hash, parsed.title, parsed.kind, parsed.pages, parsed.truncated
+        )
         window: list[Chunk] = []
         try:
             chunks = iter_chunks(
@@ -552,7 +561,7 @@ class IngestPipeline:
             source=item.source,
             title=doc.title,
             kind=doc.kind,
-            content_hash=doc.digest,
+            content_hash=doc.content_hash,
             indexed_hash=doc.digest,
             status=DocumentStatus.ready.value,
             chunks=doc.written,

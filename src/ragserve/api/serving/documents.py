@@ -32,6 +32,8 @@ def document_info(row: DocumentRow) -> DocumentInfo:
         title=row.title,
         kind=row.kind,
         updated_at=row.updated_at,
+        # Only the indexed version's hash: a failed first version has nothing to compare with.
+        content_hash=row.content_hash if row.indexed_hash else None,
     )
 
 

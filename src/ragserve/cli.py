@@ -142,10 +142,11 @@ def _ingest_remote(
         except KeyboardInterrupt:
             err.print("interrupted: run the same command again to upload the rest")
             raise typer.Exit(130) from None
-    # Tokens are counted on the server and not reported per job; the wait is what matters here.
+    # Tokens are counted on the server and not reported per job; time spent throttled is.
     throttled = (
-        f"; the server was full {report.server_full}× (waited {report.waited_s:.1f} s)"
-        if report.server_full or report.waited_s >= 0.5
+        f"; waited {report.waited_s:.1f} s for room in the server's queue"
+        f" ({report.server_full}× 429)"
+        if report.waited_s >= 0.1
         else ""
     )
     _print_ingest_report(name, report, throttled)

@@ -45,6 +45,7 @@ FOLDER_SEPARATOR = "~"
 #: The server's error when a new version failed but the previous one stays searchable.
 _PREVIOUS_KEPT = "the latest version failed"
 _TERMINAL = {"ready", "failed"}
+MAX_STATUS_INTERVAL_S = 5.0
 _HASH_BLOCK = 1 << 20
 
 
@@ -256,15 +257,16 @@ class RemoteIngestClient:
     # -- waiting -------------------------------------------------------------------------------
     def _wait_for_room(self) -> None:
         """Read the queue's status until it has room, following the jobs meanwhile."""
-        status = self._status()
-        self._room = self._room_in(status)
-        if self._room > 0:
-            return
-        rate = float(status.get("docs_per_s") or 0.0)
-        # Long enough for about one batch to drain, short enough to notice room soon.
-        delay = min(10.0, max(self.poll_s, self.batch_files / rate)) if rate > 0 else 2.0
-        self._poll_jobs(wait=False)
-        self._wait(delay)
+        delay = self.poll_s
+        while True:
+            self._room = self._room_in(self._status())
+            if self._room > 0:
+                return
+            self._poll_jobs(wait=False)
+            self._wait(delay)
+            # The status call is cheap, but a queue that stays full for long need not be
+            # asked twice a second; its docs_per_s is a 30 s average, too slow to go by.
+            delay = min(MAX_STATUS_INTERVAL_S, delay * 1.5)
 
     def _wait(self, seconds: float) -> None:
         started = time.monotonic()

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
+from ragserve.cli import app
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.ingest.remote_client import RemoteIngestClient, connect
 from ragserve.runtime import Runtime
+from ragserve.store.ownership import DataDirLock
 from tests.apiserver import running_app
 from tests.fakes.fault_server import running_fault_server
 
@@ -181,3 +184,17 @@ def test_a_full_queue_slows_the_client_down_instead_of_failing_it_and_names_stay
         assert only["source"] == "readme.txt" and only["status"] == "ready"
         x_bytes = (tmp_path / "x" / "readme.txt").read_bytes()
         assert only["content_hash"] == hashlib.sha256(x_bytes).hexdigest()
+
+
+def test_ingest_next_to_a_running_server_points_at_server(tmp_path: Path) -> None:
+    lock = DataDirLock(tmp_path / "data")
+    lock.acquire()
+    try:
+        result = CliRunner().invoke(
+            app, ["ingest", str(tmp_path)], env={"RAGSERVE_DATA_DIR": str(tmp_path / "data")}
+        )
+    finally:
+        lock.release()
+    assert result.exit_code == 1
+    assert "server is running" in result.output
+    assert "--server http://127.0.0.1:8000" in result.output

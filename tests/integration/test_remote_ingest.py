@@ -11,18 +11,21 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from typer.testing import CliRunner
 
+from ragserve.api.serving.documents import document_info
 from ragserve.cli import app
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.ingest.remote_client import RemoteIngestClient, connect
 from ragserve.runtime import Runtime
 from ragserve.store.ownership import DataDirLock
+from ragserve.store.tables import DocumentRow
 from tests.apiserver import running_app
 from tests.fakes.fault_server import running_fault_server
 
@@ -198,3 +201,16 @@ def test_ingest_next_to_a_running_server_points_at_server(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "server is running" in result.output
     assert "--server http://127.0.0.1:8000" in result.output
+
+
+def test_the_listing_never_offers_a_hash_that_is_not_of_the_bytes() -> None:
+    def row(content_hash: str | None, indexed_hash: str | None) -> DocumentRow:
+        return DocumentRow(
+            id="d", collection="c", source="a.txt", status="ready", chunks=1,
+            content_hash=content_hash, indexed_hash=indexed_hash, updated_at=datetime.now(UTC),
+        )  # fmt: skip
+
+    assert document_info(row("bytes", "indexed")).content_hash == "bytes"
+    # Indexed before the plain hash was kept: one upload refreshes it, a wrong match never.
+    assert document_info(row("indexed", "indexed")).content_hash is None
+    assert document_info(row("bytes", None)).content_hash is None  # nothing indexed

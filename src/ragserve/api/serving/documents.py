@@ -32,9 +32,16 @@ def document_info(row: DocumentRow) -> DocumentInfo:
         title=row.title,
         kind=row.kind,
         updated_at=row.updated_at,
-        # Only the indexed version's hash: a failed first version has nothing to compare with.
-        content_hash=row.content_hash if row.indexed_hash else None,
+        content_hash=_bytes_hash(row),
     )
+
+
+def _bytes_hash(row: DocumentRow) -> str | None:
+    """sha256 of the indexed version's bytes; None while no version is indexed, and for rows
+    indexed before the pipeline kept it apart (their content_hash is the indexed_hash)."""
+    if not row.indexed_hash or row.content_hash == row.indexed_hash:
+        return None
+    return row.content_hash
 
 
 class DocumentServing:

@@ -118,7 +118,7 @@ def ingest(
             report = pipeline.run(paths, name)
         except RagserveError as exc:
             raise _fail(exc) from exc
-    _print_ingest_report(name, report, f", {report.tokens} tokens")
+    _print_ingest_report(name, report, tokens=report.tokens)
 
 
 def _ingest_remote(
@@ -149,7 +149,7 @@ def _ingest_remote(
         if report.waited_s >= 0.1
         else ""
     )
-    _print_ingest_report(name, report, throttled)
+    _print_ingest_report(name, report, after=throttled)
 
 
 @contextmanager
@@ -162,12 +162,16 @@ def _ingest_progress() -> Iterator[tuple[Progress, TaskID]]:
         yield progress, progress.add_task("", total=None)
 
 
-def _print_ingest_report(name: str, report: IngestReport, extra: str) -> None:
+def _print_ingest_report(
+    name: str, report: IngestReport, *, tokens: int | None = None, after: str = ""
+) -> None:
     """The summary both ingest paths end with; exits 1 if any file failed."""
     ingested, skipped = report.count("ingested"), report.count("skipped")
+    counted = "" if tokens is None else f", {tokens} tokens"
     out.print(
         f"Collection [bold]{name}[/bold]: {ingested} ingested, {skipped} skipped, "
-        f"{len(report.failed)} failed — {report.chunks} chunks{extra} in {report.seconds:.1f} s"
+        f"{len(report.failed)} failed — {report.chunks} chunks{counted} "
+        f"in {report.seconds:.1f} s{after}"
     )
     for outcome in report.outcomes:
         if outcome.status == "skipped" and outcome.reason != "unchanged":

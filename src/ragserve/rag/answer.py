@@ -10,6 +10,7 @@ from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.embed.request_merging import BACKGROUND
 from ragserve.llm.base import ChatBackend, ChatMessage, TokenUsage, stream_counting
+from ragserve.observability import metrics, tracing
 from ragserve.protocol import AskResult, Citation, Timings, Usage
 from ragserve.rag.citations import answer_sentences, attribute_by_similarity, cited_numbers
 from ragserve.rag.prompt import build_messages
@@ -53,6 +54,7 @@ class AnswerService:
         self.catalog = catalog
         self.retriever = Retriever(catalog, embedder)
 
+    @tracing.traced_question
     async def stream(
         self,
         question: str,
@@ -61,8 +63,10 @@ class AnswerService:
         top_k: int | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        session_id: str | None = None,
     ) -> AsyncIterator[AnswerEvent]:
-        """Token events as the model writes, then one DoneEvent with citations."""
+        """Token events as the model writes, then one DoneEvent with citations.
+        ``session_id`` (the conversation) groups this question's trace with its siblings."""
         started = time.perf_counter()
         query, rewrite_ms = question, None
         if history and self.settings.rewrite_followups:
@@ -110,6 +114,8 @@ class AnswerService:
                 yield TokenEvent(delta)
 
         usage = self._usage(counted, messages, "".join(parts))
+        metrics.PROMPT_TOKENS.observe(usage.prompt_tokens)
+        metrics.COMPLETION_TOKENS.observe(usage.completion_tokens)
         answer = "".join(parts).strip()
         numbers = cited_numbers(answer, len(used))
         attribution = "model" if numbers else "none"

@@ -135,11 +135,15 @@ class Tracing:
         if self.destinations:
             log.info("tracing to %s", ", ".join(self.destinations))
 
-    def shutdown(self, timeout_s: float = 3.0) -> None:
-        """Stop tracing; export what is queued, waiting at most ``timeout_s`` for it."""
+    def uninstall(self) -> None:
+        """Stop sending ragserve's spans here (the provider stays up: its owner shuts it)."""
         global _active, _tracer
         if _active is self:
             _active, _tracer = None, None
+
+    def shutdown(self, timeout_s: float = 3.0) -> None:
+        """Stop tracing; export what is queued, waiting at most ``timeout_s`` for it."""
+        self.uninstall()
         # The SDK's own shutdown retries an unreachable collector for its whole export
         # timeout; run it aside and, past the budget, cut the exporters' retries short.
         worker = threading.Thread(target=self.provider.shutdown, daemon=True)
@@ -153,6 +157,20 @@ class Tracing:
 
 _active: Tracing | None = None
 _tracer: Tracer | None = None
+
+
+@contextmanager
+def from_environment(content: bool = True) -> Iterator[Tracing | None]:
+    """Tracing for one CLI command, if the environment asks for it; flushed at the end."""
+    tracing = Tracing.from_env(content=content)
+    if tracing is None:
+        yield None
+        return
+    tracing.install()
+    try:
+        yield tracing
+    finally:
+        tracing.shutdown()
 
 
 def enabled() -> bool:
@@ -334,31 +352,48 @@ class Generation:
             self.span.end()
             self.span = None
 
+    def refused(self, status: int | None, message: str) -> None:
+        """The server answered with an error (or never answered: ``status`` None)."""
+        if self.span is not None:
+            if status is not None:
+                self.span.set_attribute("http.response.status_code", status)
+            self.span.set_status(Status(StatusCode.ERROR, message[:500]))
+            self.span.end()
+            self.span = None
+
 
 def generation(
     backend: str,
     model: str | None,
     base_url: str,
     messages: Sequence[Mapping[str, object]] = (),
+    operation: str = "chat",
 ) -> Generation:
-    """Start a generation span under the current span (the question, or the rewrite)."""
+    """Start a generation span under the current span (the question, or the rewrite);
+    ``operation`` "embeddings" makes it an embedding observation instead."""
     started = time.perf_counter()
     if _tracer is None:
         return Generation(None, started)
     attributes = {
-        "langfuse.observation.type": "generation",
-        "gen_ai.operation.name": "chat",
+        "langfuse.observation.type": "embedding" if operation == "embeddings" else "generation",
+        "gen_ai.operation.name": operation,
         "ragserve.backend": backend,
         "server.address": base_url,
     }
     if model:
         attributes["gen_ai.request.model"] = model
-    return Generation(_tracer.start_span("generation", attributes=attributes), started, messages)
+    name = "embedding" if operation == "embeddings" else "generation"
+    return Generation(_tracer.start_span(name, attributes=attributes), started, messages)
 
 
 @contextmanager
 def request_trace(
-    name: str, model: str | None, base_url: str, **attributes: Any
+    name: str,
+    model: str | None,
+    base_url: str,
+    operation: str = "chat",
+    messages: Sequence[Mapping[str, object]] = (),
+    **attributes: Any,
 ) -> Iterator[Generation]:
     """A trace for one request of ``ragserve query`` / ``batch``: a root span holding one
     generation, which the caller finishes with the response's usage."""
@@ -367,10 +402,31 @@ def request_trace(
         return
     root_attributes = {k.replace("__", "."): v for k, v in attributes.items() if v is not None}
     with _tracer.start_as_current_span(name, attributes=root_attributes):
-        gen = generation(name, model, base_url)
+        gen = generation(name, model, base_url, messages, operation)
         try:
             yield gen
         except BaseException as exc:
             gen.fail(exc)
             raise
         gen.finish(model)  # no-op when the caller finished it with the usage
+
+
+def record_response(gen: Generation, model: str | None, status: int | None, body: Any) -> None:
+    """Finish a request's generation from an OpenAI-shaped response body (or its error)."""
+    if gen.span is None:
+        return
+    data = body if isinstance(body, dict) else {}
+    if status is None or not 200 <= status < 300:
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else str(error or data)
+        gen.refused(status, str(message))
+        return
+    usage = data.get("usage") or {}
+    choices = data.get("choices") or [{}]
+    text = (choices[0].get("message") or {}).get("content")
+    gen.finish(
+        str(data.get("model") or model or "") or None,
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        text if isinstance(text, str) else None,
+    )

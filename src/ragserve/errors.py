@@ -9,6 +9,7 @@
     │   ├── CorruptFile                unreadable, binary where text was expected, ...
     │   ├── EncryptedFile              password protected
     │   ├── TooLarge                   over a size, page or unpacked-size limit
+    │   ├── ParseTimeout               parsing ran past RAGSERVE_PARSE_TIMEOUT_S
     │   └── FileVanished               deleted or unreadable between discovery and parsing
     ├── StoreError
     │   ├── NotFound                   no such collection, document, job or conversation
@@ -86,6 +87,10 @@ class EncryptedFile(IngestError):
 
 class TooLarge(IngestError):
     reason_code = "too_large"
+
+
+class ParseTimeout(IngestError):
+    reason_code = "timeout"
 
 
 class FileVanished(IngestError):

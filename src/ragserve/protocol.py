@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+#: Collection names: letters, digits, '.', '_' and '-', at most 100, starting with a letter or
+#: digit (they name folders and vector collections); the catalog enforces the same pattern.
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+CollectionName = Annotated[
+    str,
+    Field(
+        pattern=COLLECTION_NAME,
+        description="Letters, digits, '.', '_' or '-'; at most 100, starting with a letter or "
+        "digit.",
+    ),
+]
 
 
 class Citation(BaseModel):
@@ -56,19 +67,36 @@ class AskResult(BaseModel):
 
 # --- errors (OpenAI's shape, used by every route) ---------------------------------------------
 class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
+    message: str = Field(description="What went wrong and what to change, in a sentence.")
+    type: str = Field(description="The kind of error: `not_found_error`, `overloaded_error`...")
+    param: str | None = Field(None, description="The request field at fault, if one is.")
+    code: str | None = Field(None, description="A finer reason, e.g. `ingest_queue_full`.")
 
 
 class ErrorResponse(BaseModel):
+    """Every error body, as OpenAI sends them; a stream's final `error` event carries one."""
+
     error: ErrorDetail
 
 
+class RequestBody(BaseModel):
+    """A request body: JSON types as the schema says them, no coercion (`false` is not 0,
+    `"5"` is not 5), so what the spec rejects the server rejects too."""
+
+    model_config = ConfigDict(strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integral_floats(cls, value: object) -> object:
+        # JSON Schema counts 26.0 as an integer, which strict validation alone would refuse.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+
 # --- REST: collections, documents, jobs, ingestion ----------------------------------------------
-class CollectionCreate(BaseModel):
-    name: str = Field(description="Letters, digits, '.', '_' or '-'; at most 100 characters.")
+class CollectionCreate(RequestBody):
+    name: CollectionName
     embedding_model: str | None = Field(
         None, description="Must be the model this server embeds with; unset: that model."
     )
@@ -79,7 +107,7 @@ class CollectionInfo(BaseModel):
     embedding_model: str
     dimension: int
     documents_ready: int
-    created_at: datetime
+    created_at: AwareDatetime
 
 
 DocStatus = Literal["queued", "indexing", "ready", "failed"]
@@ -95,7 +123,7 @@ class DocumentInfo(BaseModel):
     pages: int | None = None
     title: str | None = None
     kind: str | None = None
-    updated_at: datetime
+    updated_at: AwareDatetime
 
 
 class JobItem(BaseModel):
@@ -109,14 +137,16 @@ class JobItem(BaseModel):
 class JobInfo(BaseModel):
     id: str
     collection: str
-    created_at: datetime
+    created_at: AwareDatetime
     done: bool = Field(description="Every document of the job is ready or failed.")
     counts: dict[str, int] = Field(description="Documents per status.")
     items: list[JobItem]
 
 
-class PathIngestRequest(BaseModel):
-    paths: list[str] = Field(min_length=1, description="Files or folders on the server.")
+class PathIngestRequest(RequestBody):
+    paths: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="Files or folders on the server."
+    )
 
 
 class IngestStatusResponse(BaseModel):
@@ -135,8 +165,8 @@ class IngestStatusResponse(BaseModel):
     embed_queue: int = Field(description="Embedding requests waiting for the model.")
 
 
-class SearchRequest(BaseModel):
-    collection: str | None = None
+class SearchRequest(RequestBody):
+    collection: CollectionName | None = None
     query: str = Field(min_length=1)
     top_k: int = Field(5, ge=1, le=100)
 
@@ -148,21 +178,25 @@ class SearchResponse(BaseModel):
     indexing: list[str]
 
 
-class ChatTurn(BaseModel):
+class ChatTurn(RequestBody):
     role: Literal["user", "assistant"]
     content: str
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": "How many vacation days do we get?"}]}
+    )
+
     message: str = Field(min_length=1, description="The question.")
-    collection: str | None = None
+    collection: CollectionName | None = None
     conversation_id: str | None = Field(
         None, description="Continue a stored conversation; unset starts a new one."
     )
     history: list[ChatTurn] | None = Field(
         None, description="Earlier turns passed inline (instead of a conversation id)."
     )
-    top_k: int | None = Field(None, ge=1, le=50)
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
 
 
 class ConversationInfo(BaseModel):
@@ -189,10 +223,10 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-class OpenAIMessage(BaseModel):
+class OpenAIMessage(RequestBody):
     model_config = ConfigDict(extra="allow")
 
-    role: str
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
@@ -201,20 +235,38 @@ class OpenAIMessage(BaseModel):
         return self.content or ""
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(RequestBody):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ChatCompletionRequest(RequestBody):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"model": "rag:default", "messages": [{"role": "user", "content": "Vacation?"}]},
+                {
+                    "model": "rag:default",
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                    "messages": [{"role": "user", "content": "How many vacation days?"}],
+                },
+            ]
+        },
+    )
 
-    model: str
-    messages: list[OpenAIMessage] = Field(min_length=1)
+    model: str = Field(
+        min_length=1,
+        description="`rag:<collection>` answers from that collection (see /v1/models).",
+    )
+    messages: list[OpenAIMessage] = Field(
+        min_length=1, description="The last user or assistant message must be a non-empty user one."
+    )
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
 
 
 class Usage(BaseModel):
@@ -267,14 +319,38 @@ class ChatCompletionChunk(BaseModel):
     citations: list[Citation] | None = None
 
 
-class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+#: Most texts in one embeddings request (OpenAI's own limit).
+MAX_EMBEDDING_INPUTS = 2048
+EmbeddingText = Annotated[str, Field(min_length=1)]
 
-    model: str
-    input: str | list[str] | list[int] | list[list[int]]
+
+class EmbeddingRequest(RequestBody):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"model": "default", "input": ["vacation days"]}]},
+    )
+
+    model: str = Field(min_length=1, description="The served embedding model (see /v1/models).")
+    input: (
+        EmbeddingText
+        | Annotated[list[EmbeddingText], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
+    ) = Field(description="Text only: token arrays are refused (they need the model's tokenizer).")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
+    dimensions: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Must be the model's own dimension; it cannot be changed."
+    )
     user: str | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _text_only(cls, value: object) -> object:
+        # The schema says text; this only makes the refusal of OpenAI-style token ids say why.
+        if isinstance(value, list) and any(isinstance(v, int | list) for v in value):
+            raise ValueError(
+                "input must be text: token arrays are not accepted (LangChain's "
+                "OpenAIEmbeddings sends them unless check_embedding_ctx_length=False)"
+            )
+        return value
 
 
 class EmbeddingData(BaseModel):
@@ -312,16 +388,29 @@ class DoctorReport(BaseModel):
 BACKEND_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class BackendResource(BaseModel):
+class BackendResource(RequestBody):
     """A chat backend in the Resources store (fields as in RAGSERVE_LLM_BACKENDS)."""
 
-    kind: str = "openai"
-    base_url: str | None = None
+    kind: str = Field(
+        "openai",
+        min_length=1,
+        description="A registered chat kind (`openai`, `ollama`, `embedded` or a plugin's); "
+        "an unknown one is refused with 422.",
+    )
+    base_url: str | None = Field(
+        None, description="An http(s) URL such as http://HOST:8000/v1; anything else gets 422."
+    )
     model: str | None = None
-    api_key: str | None = Field(None, description="Write-only: never returned.")
-    context_window: int | None = Field(None, ge=256)
-    first_token_timeout_s: float | None = Field(None, gt=0)
-    position: int = Field(0, description="Order among stored backends; lower is tried first.")
+    # Sent in an HTTP header, so printable ASCII only.
+    api_key: str | None = Field(
+        None, pattern=r"^[ -~]*$", description="Write-only: never returned."
+    )
+    context_window: Annotated[int, Field(ge=256, le=2**31 - 1)] | None = None
+    first_token_timeout_s: float | None = Field(None, gt=0, le=86400)
+    # Stored in a 64-bit SQL column; a 32-bit range leaves room and is plenty to order by.
+    position: int = Field(
+        0, ge=-(2**31), le=2**31 - 1, description="Order among stored backends; lower first."
+    )
 
 
 class BackendInfo(BaseModel):

@@ -3,7 +3,8 @@
 The requested ``model`` picks the behaviour, so one server covers every case:
 ``ok``, ``stall-first`` (no first token), ``stall-mid`` (stops after two tokens),
 ``cut`` (connection dropped mid-stream), ``malformed`` (bad SSE), ``http-401``, ``http-503``,
-``cite`` (a fixed answer with ``[n]`` markers), ``paced-N-MS`` (N tokens, one every MS ms).
+``cite`` (a fixed answer with ``[n]`` markers), ``paced-N-MS`` (N tokens, one every MS ms),
+``say:TEXT`` (answers TEXT).
 Embeddings: ``flaky-N`` fails N times with 503 and then answers.
 ``timed-F-G-N-K[-errP]``: first chunk after F ms, then one chunk every G ms, N chunks of
 K tokens each, ``usage`` at the end when asked for; with ``-errP`` every (100/P)th request
@@ -120,6 +121,8 @@ class FaultServer:
             words = ["Hello", " from", " the", " fault", " server."]
         if model == "cite":  # an answer citing sources 2 and 1 the way a good model does
             words = ["Vacation", " is", " 25", " days [2].", " Ask", " HR [1][7]."]
+        if model.startswith("say:"):  # exactly the answer the test scripted, word by word
+            words = [f" {w}" if i else w for i, w in enumerate(model[4:].split(" "))]
 
         pace = 0.0
         if model.startswith("paced-"):

@@ -20,7 +20,7 @@ def stored_texts(runtime: Runtime, collection: str = "test") -> list[str]:
     assert row is not None
     vector = runtime.embedder.embed_queries(["anything"])[0].tolist()
     hits = runtime.catalog.vectors.search(row.vector_collection, vector, 10_000)
-    return [str(h.payload["text"]) for h in hits]
+    return [h.payload.text for h in hits]
 
 
 def chunk_count(runtime: Runtime, collection: str = "test") -> int:

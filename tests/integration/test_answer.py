@@ -1,11 +1,12 @@
 """Answering over the samples with the real embedded model, and citation mapping."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from ragserve.embed.base import EmbeddingBackend, TextTokenizer, Vectors
 from ragserve.llm.embedded import EmbeddedLlamaServer
 from ragserve.llm.openai_compat import OpenAICompatChat
 from ragserve.protocol import AskResult
@@ -112,3 +113,48 @@ async def test_small_context_window_still_answers(
     _, result = await _collect(service, VACATION, "samples")
     await chat.aclose()
     assert 1 <= len(result.sources) < settings.top_k
+
+
+class CountingEmbedder:
+    """The runtime's real embedder, recording every text it is asked to embed."""
+
+    def __init__(self, inner: EmbeddingBackend) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.max_tokens = inner.max_tokens
+        self.embedded: list[str] = []
+
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        return self.inner.tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        self.embedded.extend(texts)
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        self.embedded.extend(texts)
+        return self.inner.embed_passages(texts)
+
+    def close(self) -> None:
+        pass
+
+
+async def test_an_answer_repeating_its_source_is_cited_without_embedding_the_answer(
+    loaded: Runtime,
+) -> None:
+    copied = "Every full-time employee gets 25 paid vacation days per calendar year."
+    counting = CountingEmbedder(loaded.embedder)
+    with running_fault_server() as (url, _):
+        chat = OpenAICompatChat(url, model=f"say:{copied}")
+        service = AnswerService(loaded.settings, loaded.catalog, counting, chat)
+        _, result = await _collect(service, VACATION, "samples")
+        await chat.aclose()
+    assert result.answer == f"{copied} [1]"
+    assert result.attribution == "similarity"
+    assert result.citations[0].heading == "Northwind Employee Handbook > Time off > Vacation"
+    assert counting.embedded == [VACATION]  # the question, for retrieval; nothing after

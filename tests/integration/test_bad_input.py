@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ragserve.errors import TooLarge
+from ragserve.errors import ParseTimeout, TooLarge
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.parsing import ParseWorker
 from ragserve.runtime import Runtime
@@ -176,8 +176,9 @@ def test_parser_timeout_kills_the_child_and_the_next_file_still_parses(tmp_path:
     limits = ParseLimits(10**9, 10**9, 10**9)
     worker = ParseWorker(timeout_s=0.05)
     try:
-        with pytest.raises(TooLarge, match="parsing took longer"):
+        with pytest.raises(ParseTimeout, match="parsing took longer") as raised:
             worker.parse(big, big.read_bytes(), limits)
+        assert not isinstance(raised.value, TooLarge)  # a timeout, not a size
         worker.timeout_s = 60
         assert worker.parse(small, small.read_bytes(), limits).blocks[0].text == "Small file."
     finally:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ragserve.store.edge import EdgeVectorStore
+from ragserve.store.payload import ChunkPayload
 from ragserve.store.qdrant import QdrantClientStore
 from ragserve.store.vectors import ChunkPoint, VectorStore, document_id, point_id
 
@@ -25,8 +26,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
 def _points(doc: str, n: int, rng: np.random.Generator) -> list[ChunkPoint]:
     vectors = rng.normal(size=(n, 8)).astype(np.float32)
     return [
-        ChunkPoint(point_id(doc, i), vectors[i].tolist(), {"document_id": doc, "chunk_index": i})
-        for i in range(n)
+        ChunkPoint(point_id(doc, i), vectors[i].tolist(), ChunkPayload(doc, i)) for i in range(n)
     ]
 
 

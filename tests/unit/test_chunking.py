@@ -1,13 +1,14 @@
 """Chunking with the real MiniLM tokenizer (no model weights needed)."""
 
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from ragserve.embed.base import HFTokenizer
 from ragserve.embed.packaged import minilm_folder
-from ragserve.ingest.chunking import chunk_document
+from ragserve.ingest.chunking import chunk_document, count_tokens, iter_chunks
 from ragserve.ingest.document import DocumentBuilder, ParsedDocument
 
 
@@ -28,6 +29,7 @@ def _doc(blocks: list[tuple[str, int | None, tuple[str, ...], bool]]) -> ParsedD
 
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank. "
+WORDS = "invoice shipment warehouse forklift pallet customs tariff audit ledger payroll".split()
 
 
 def test_chunks_respect_size_and_point_into_the_text(tokenizer: HFTokenizer) -> None:
@@ -91,3 +93,53 @@ def test_samples_chunk_with_metadata(tokenizer: HFTokenizer, tmp_path: Path) -> 
     chunks = chunk_document(doc, tokenizer, size=200, overlap=32)
     vacation = next(c for c in chunks if "25 paid vacation days" in c.text)
     assert vacation.heading_path == ("Northwind Employee Handbook", "Time off", "Vacation")
+
+
+class _RecordingTokenizer:
+    """The real tokenizer, remembering the longest text it was handed."""
+
+    def __init__(self, inner: HFTokenizer) -> None:
+        self.inner = inner
+        self.longest = 0
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        self.longest = max([self.longest, *map(len, texts)])
+        return self.inner.token_offsets(texts)
+
+
+def test_a_huge_one_line_document_reaches_the_tokenizer_in_bounded_pieces(
+    tokenizer: HFTokenizer,
+) -> None:
+    # One 1.1 MB sentence: handed whole to the tokenizer, a 50 MB one took gigabytes.
+    doc = _doc([(" ".join(itertools.islice(itertools.cycle(WORDS), 200_000)), None, (), False)])
+    recording = _RecordingTokenizer(tokenizer)
+    chunks = iter_chunks(doc, recording, size=128, overlap=16)
+    first = list(itertools.islice(chunks, 3))
+    assert [c.index for c in first] == [0, 1, 2]
+    assert sum(1 for _ in chunks) > 1000
+    assert 0 < recording.longest <= 8192
+
+
+def test_windows_over_a_sentence_fed_in_pieces_match_windows_over_it_whole(
+    tokenizer: HFTokenizer,
+) -> None:
+    # 40 kB without a sentence end: several tokenizer pieces, one stream of token windows.
+    text = " ".join(itertools.islice(itertools.cycle([*WORDS, "naïve", "co-operate"]), 6_000))
+    size, overlap = 128, 16
+    tokens = tokenizer.token_offsets([text])[0]
+    n = len(tokens)
+    expected = [
+        (tokens[i][0], tokens[min(i + size, n) - 1][1])
+        for i in range(0, n - overlap, size - overlap)
+    ]
+    chunks = chunk_document(_doc([(text, None, (), False)]), tokenizer, size, overlap)
+    assert [(c.start, c.end) for c in chunks] == expected
+
+
+def test_counting_tokens_stops_soon_after_the_limit(tokenizer: HFTokenizer) -> None:
+    doc = _doc([(" ".join(itertools.islice(itertools.cycle(WORDS), 200_000)), None, (), False)])
+    recording = _RecordingTokenizer(tokenizer)
+    assert count_tokens(doc, recording, stop_above=1000) > 1000
+    assert count_tokens(doc, tokenizer, stop_above=1000) < 50_000  # one batch, not 200k words
+    small = _doc([(SENTENCE * 3, None, (), False)])
+    assert count_tokens(small, tokenizer) == _count(tokenizer, small.text)

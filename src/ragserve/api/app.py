@@ -18,7 +18,6 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from ragserve import __version__
 from ragserve.api import errors
@@ -39,6 +38,7 @@ from ragserve.api.routes import (
 )
 from ragserve.api.state import Serving
 from ragserve.config import Settings
+from ragserve.errors import Unauthorized
 from ragserve.runtime import Runtime
 from ragserve.store.ownership import DataDirLock
 
@@ -79,11 +79,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 2**20))
     app.add_middleware(RequestMetrics)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
+    app.include_router(health.router, responses=errors.raises())
+    app.include_router(metrics.router, responses=errors.raises())
     guarded = [Depends(require_api_key)]
     for module in (collections, documents, jobs, search, chat, openai, doctor, resources):
-        app.include_router(module.router, dependencies=guarded)
+        app.include_router(
+            module.router, dependencies=guarded, responses=errors.raises(Unauthorized)
+        )
     if (WEB_DIR / "index.html").exists():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+        # Tried after every API route, so a method an API path lacks is its 405 (a mount at
+        # "/" would match first and answer for it); no index.html fallback: unknown paths 404.
+        app.frontend("/", directory=WEB_DIR, fallback=None)
     return app

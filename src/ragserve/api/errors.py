@@ -3,16 +3,22 @@
     {"error": {"message": "...", "type": "...", "param": null, "code": null}}
 
 Streams cannot change their status once started; they send the same body as a final event.
+Routes declare what they raise with ``raises(...)``, which reads the same table, so the
+OpenAPI spec lists exactly the statuses the handlers below can answer.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from ragserve import errors
 from ragserve.protocol import ErrorDetail, ErrorResponse
@@ -21,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: (exception class, HTTP status, error type); the first match in order wins.
 ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
+    # A path, query or body that does not match the schema (answered by _validation_error).
+    (RequestValidationError, 400, "invalid_request_error"),
     (errors.Overloaded, 429, "overloaded_error"),
     (errors.RequestTooLarge, 413, "request_too_large"),
     (errors.Unauthorized, 401, "authentication_error"),
@@ -42,6 +50,35 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
 ]
 
 _CODES: dict[type[Exception], str] = {errors.Overloaded: "ingest_queue_full"}
+
+
+#: What any route may answer besides what it declares: a bug is still an OpenAI-shaped body.
+INTERNAL_ERROR = 500
+
+
+def raises(*raised: type[Exception]) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: the status ERROR_TABLE gives each class it raises, with the
+    error body model. A class also brings its subclasses' own statuses (``IngestError``
+    is 415, 413 or 422 by kind); the description names the error types of each status."""
+    kinds: dict[int, set[str]] = {INTERNAL_ERROR: {"internal_error"}}
+    for exc in raised:
+        for cls, status, kind in ERROR_TABLE:
+            if issubclass(cls, exc) or issubclass(exc, cls):
+                kinds.setdefault(status, set()).add(kind)
+            if issubclass(exc, cls):
+                break
+        else:
+            raise ValueError(f"{exc.__name__} is not in ERROR_TABLE: it would be a 500")
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorResponse, "description": "Error: " + ", ".join(sorted(types))}
+        for status, types in sorted(kinds.items())
+    }
+    if 429 in responses:  # _ragserve_error sends it with every Overloaded
+        responses[429]["headers"] = {"Retry-After": _RETRY_AFTER}
+    return responses
+
+
+_RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 
 
 def describe(exc: BaseException) -> tuple[int, ErrorResponse]:
@@ -82,10 +119,27 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {}
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     message = f"{'.'.join(loc) or 'request'}: {first.get('msg', 'invalid request')}"
-    return error_response(400, message, "invalid_request_error", param=".".join(loc) or None)
+    status, body = describe(exc)
+    body.error.message, body.error.param = message, ".".join(loc) or None
+    return JSONResponse(body.model_dump(), status_code=status)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path, for a 405's ``Allow``.
+
+    Starlette builds ``Allow`` from the one route it picked, but FastAPI makes a route per
+    function, so the GET and POST of one path are two routes: each would list only its own.
+    """
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    # No API route has the path: the 405 came from the web UI's files, which are GET/HEAD.
+    return ", ".join(sorted(methods or {"GET", "HEAD"}))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     kind = {404: "not_found_error", 413: "request_too_large"}.get(
         exc.status_code, "invalid_request_error" if exc.status_code < 500 else "internal_error"
@@ -93,6 +147,8 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     response = error_response(exc.status_code, str(exc.detail), kind)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = allowed_methods(request)
     return response
 
 
@@ -102,8 +158,35 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status)
 
 
+def _openapi_without_fastapi_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """``app.openapi`` minus the 422 FastAPI adds to every route with inputs: validation
+    errors are answered 400 with the error body here, and routes declare that with
+    ``raises(RequestValidationError)``."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            ref = "#/components/schemas/HTTPValidationError"
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    added = operation.get("responses", {}).get("422", {})
+                    if added.get("content", {}).get("application/json", {}).get("schema") == {
+                        "$ref": ref
+                    }:
+                        del operation["responses"]["422"]
+            components = schema.get("components", {}).get("schemas", {})
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.RagserveError, _ragserve_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.openapi = _openapi_without_fastapi_422(app)  # type: ignore[method-assign]

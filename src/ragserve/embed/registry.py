@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ragserve.config import EmbedBackendKind, Settings
+from ragserve.config import EmbedBackendKind, EmbedDevice, Settings
 from ragserve.embed import packaged
 from ragserve.embed.base import EmbeddingBackend, HFTokenizer, TextTokenizer
 from ragserve.errors import ConfigError
@@ -59,6 +59,7 @@ def _common(settings: Settings) -> dict[str, Any]:
 def _onnx(settings: Settings) -> EmbeddingBackend:
     from ragserve.embed.onnx import OnnxEmbedder
 
+    _onnx_device_note(settings)
     if settings.embed_model.endswith(".onnx"):
         model_path = Path(settings.embed_model).expanduser()
         tokenizer_path = model_path.with_name("tokenizer.json")
@@ -75,18 +76,51 @@ def _onnx(settings: Settings) -> EmbeddingBackend:
 
 
 def _sentence_transformers(settings: Settings) -> EmbeddingBackend:
-    from ragserve.embed.sentence_transformers import SentenceTransformerEmbedder
-
     name = settings.embed_model
     source = (
         str(packaged.minilm_folder()) if name.lower() in packaged.PACKAGED_MINILM_NAMES else name
     )
+    if settings.embeds_on_gpu:
+        return _cuda(settings, source)
+    if settings.embed_device is EmbedDevice.cuda:
+        log.warning("RAGSERVE_EMBED_DEVICE=cuda but PyTorch sees no CUDA GPU; embedding on the CPU")
+    from ragserve.embed.sentence_transformers import SentenceTransformerEmbedder
+
     return SentenceTransformerEmbedder(
         source,
         model_id=name,
         threads=settings.embed_threads,
         **_common(settings),
     )
+
+
+def _cuda(settings: Settings, source: str) -> EmbeddingBackend:
+    """The same sentence-transformers model in half precision on the GPU: its vectors match
+    the CPU's (cosine ≥ 0.999), so a collection keeps its model whichever device serves it."""
+    from ragserve.embed.cuda import CUDA_MAX_BATCH, CudaEmbedder
+
+    # On the GPU the token budget cuts batches; a text count applies only if one was set.
+    explicit = "embed_max_batch" in settings.model_fields_set
+    return CudaEmbedder(
+        source,
+        model_id=settings.embed_model,
+        device="cuda",
+        dtype=settings.embed_cuda_dtype,
+        batch_tokens=settings.resolved_embed_batch_tokens,
+        max_batch=settings.embed_max_batch if explicit else CUDA_MAX_BATCH,
+        query_prefix=settings.embed_query_prefix,
+        passage_prefix=settings.embed_passage_prefix,
+    )
+
+
+def _onnx_device_note(settings: Settings) -> None:
+    if settings.embed_device is EmbedDevice.cuda:
+        log.warning(
+            "RAGSERVE_EMBED_DEVICE=cuda does not apply to %s: the int8 ONNX model runs on the "
+            "CPU (it is its own model); set RAGSERVE_EMBED_MODEL=all-MiniLM-L6-v2 for the GPU, "
+            "in a collection built with that model",
+            settings.embed_model,
+        )
 
 
 def remote_tokenizer(model: str) -> TextTokenizer:

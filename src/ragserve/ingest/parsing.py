@@ -14,7 +14,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from ragserve.errors import CorruptFile, FileVanished, IngestError, TooLarge
+from ragserve.errors import CorruptFile, FileVanished, IngestError, ParseTimeout, TooLarge
 from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.loaders import parse_bytes
@@ -104,7 +104,7 @@ class ParseWorker:
             conn.send((str(path), data, limits))
             if not conn.poll(self.timeout_s):
                 self._kill()
-                raise TooLarge(
+                raise ParseTimeout(
                     path,
                     f"parsing took longer than {self.timeout_s:.0f} s (RAGSERVE_PARSE_TIMEOUT_S)",
                 )

@@ -2,11 +2,20 @@
 
     parse threads ──(bounded queue)──▶ embed (caller's thread) ──(bounded queue)──▶ writer
 
-Bounded queues give back-pressure: parsing never runs far ahead of embedding. Chunks from
-several small documents share embedding batches. A document's new chunks are written
-before its stale ones are deleted, so a failure at any point leaves the previous version
-searchable, and deterministic point ids mean nothing is ever stored twice. The CLI feeds it
-a list of files; the ingestion service feeds it from its queue for as long as it runs.
+Documents travel in windows of chunks, never whole: a parse thread cuts a document into
+chunks lazily and sends them ``CHUNK_WINDOW`` at a time, the embed stage batches windows from
+several documents together, and the writer stores a document ``WRITE_WINDOW`` chunks at a
+time. The queues are bounded in windows, so memory stays flat however large one document
+is; a document past ``RAGSERVE_INGEST_MAX_DOCUMENT_TOKENS`` is refused before any of it is
+embedded.
+
+A document is never half visible: one that fits in one write window is written only once
+it is wholly embedded; a larger one is marked ``indexing`` (left out of answers) before its
+first window is written. Either way it becomes ``ready`` only after all its chunks are
+stored and its stale ones deleted. A failure before anything was written leaves the
+previous version searchable; one after removes the half-written document. Deterministic
+point ids mean nothing is ever stored twice. The CLI feeds the pipeline a list of files;
+the ingestion service feeds it from its queue for as long as it runs.
 """
 
 from __future__ import annotations
@@ -21,10 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend, Vectors
-from ragserve.errors import IngestError, RagserveError, UnsupportedFile
-from ragserve.ingest.chunking import Chunk, chunk_document
+from ragserve.errors import IngestError, RagserveError, TooLarge, UnsupportedFile
+from ragserve.ingest.chunking import Chunk, count_tokens, iter_chunks
 from ragserve.ingest.discover import discover
 from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
@@ -36,6 +47,10 @@ from ragserve.store.vectors import ChunkPoint, document_id, point_id
 
 #: Bump when parsing or chunking changes what a file turns into, so unchanged files re-index.
 PIPELINE_VERSION = "1"
+#: Chunks a parse thread sends at a time; the parsed queue holds at most 8 such windows.
+CHUNK_WINDOW = 64
+#: Chunks the writer stores at a time; a document of at most this many is written at once.
+WRITE_WINDOW = 1024
 
 
 @dataclass(slots=True)
@@ -96,12 +111,37 @@ class IngestReport:
 
 
 @dataclass(slots=True)
-class _Prepared:
+class _Document:
+    """One document on its way through the stages; its text stays with the parse thread."""
+
     item: IngestItem
-    document: ParsedDocument
-    chunks: list[Chunk]
     digest: str
+    title: str | None
+    kind: str
+    pages: int | None
+    truncated: bool
+    #: Set by any stage once the document failed or was cancelled: the others stop on it.
+    closed: bool = False
+    # The embed stage's chunks and vectors not yet sent to the writer.
+    held_chunks: list[Chunk] = field(default_factory=list)
+    held_vectors: list[Vectors] = field(default_factory=list)
+    # The writer's progress.
+    written: int = 0
+    tokens: int = 0
+    finished: bool = False
+
+
+@dataclass(slots=True)
+class _Window:
+    """Consecutive chunks of one document, or how the document ended."""
+
+    document: _Document
+    chunks: list[Chunk]
     vectors: Vectors | None = None
+    last: bool = False
+    cancelled: bool = False
+    #: The document failed here; earlier windows may already be stored.
+    error: str | None = None
 
 
 _DONE = object()
@@ -219,8 +259,9 @@ class IngestPipeline:
                 with take_lock:
                     return next(iterator, None)
 
-        parsed: queue.Queue[object] = queue.Queue(maxsize=8)
-        to_write: queue.Queue[object] = queue.Queue(maxsize=4)
+        # Bounded in windows, not documents: a huge document cannot fill memory in a queue.
+        parsed: queue.Queue[object] = queue.Queue(maxsize=8)  # of ≤ CHUNK_WINDOW chunks
+        to_write: queue.Queue[object] = queue.Queue(maxsize=4)  # of ≤ WRITE_WINDOW chunks
         parsers = [
             threading.Thread(
                 target=self._parse_stage,
@@ -264,46 +305,90 @@ class IngestPipeline:
                     record(FileOutcome(item.source, "cancelled", document_id=item.document_id))
                     continue
                 self.hooks.begin(item)
-                try:
-                    data = read_file(item.path, self.limits.max_file_bytes)
-                    digest = self.digest(data)
-                    previous = self.catalog.documents.get(item.document_id)
-                    if (
-                        not item.force
-                        and previous is not None
-                        and previous.indexed_hash == digest
-                        and previous.status != DocumentStatus.failed.value
-                    ):
-                        self.catalog.set_document_state(
-                            item.document_id, status=DocumentStatus.ready.value, error=None
-                        )
-                        record(
-                            FileOutcome(
-                                item.source,
-                                "skipped",
-                                previous.chunks,
-                                reason="unchanged",
-                                document_id=item.document_id,
-                            )
-                        )
-                        continue
-                    document = worker.parse(item.path, data, self.limits)
-                    chunks = chunk_document(
-                        document,
-                        self.embedder.tokenizer,
-                        self.settings.chunk_tokens,
-                        self.settings.chunk_overlap,
-                    )
-                except IngestError as exc:
-                    self._fail(item, exc.reason, record)
-                    continue
-                except Exception as exc:  # a bug on one file must not stop the run
-                    self._fail(item, f"unexpected error: {type(exc).__name__}: {exc}", record)
-                    continue
-                out.put(_Prepared(item, document, chunks, digest))
+                # One call per document, so its bytes and text are freed when it is done,
+                # not held while this thread waits for the next one.
+                self._parse_one(worker, item, out, record)
         finally:
             worker.close()
             out.put(_DONE)
+
+    def _parse_one(
+        self,
+        worker: ParseWorker,
+        item: IngestItem,
+        out: queue.Queue[object],
+        record: Callable[[FileOutcome], None],
+    ) -> None:
+        try:
+            data = read_file(item.path, self.limits.max_file_bytes)
+            digest = self.digest(data)
+            previous = self.catalog.documents.get(item.document_id)
+            if (
+                not item.force
+                and previous is not None
+                and previous.indexed_hash == digest
+                and previous.status != DocumentStatus.failed.value
+            ):
+                self.catalog.set_document_state(
+                    item.document_id, status=DocumentStatus.ready.value, error=None
+                )
+                record(
+                    FileOutcome(
+                        item.source,
+                        "skipped",
+                        previous.chunks,
+                        reason="unchanged",
+                        document_id=item.document_id,
+                    )
+                )
+                return
+            parsed = worker.parse(item.path, data, self.limits)
+            del data
+            self._check_tokens(item, parsed)
+        except IngestError as exc:
+            self._fail(item, exc.reason, record)
+            return
+        except Exception as exc:  # a bug on one file must not stop the run
+            self._fail(item, f"unexpected error: {type(exc).__name__}: {exc}", record)
+            return
+        doc = _Document(item, digest, parsed.title, parsed.kind, parsed.pages, parsed.truncated)
+        window: list[Chunk] = []
+        try:
+            chunks = iter_chunks(
+                parsed,
+                self.embedder.tokenizer,
+                self.settings.chunk_tokens,
+                self.settings.chunk_overlap,
+            )
+            for chunk in chunks:
+                window.append(chunk)
+                if len(window) < CHUNK_WINDOW:
+                    continue
+                if doc.closed:  # failed or cancelled downstream: stop cutting it
+                    return
+                if not self.hooks.wanted(item.document_id):
+                    out.put(_Window(doc, [], cancelled=True))
+                    return
+                out.put(_Window(doc, window))
+                window = []
+        except Exception as exc:  # a bug on one file must not stop the run
+            out.put(_Window(doc, [], error=f"unexpected error: {type(exc).__name__}: {exc}"))
+            return
+        out.put(_Window(doc, window, last=True))
+
+    def _check_tokens(self, item: IngestItem, document: ParsedDocument) -> None:
+        """Refuse a document past the token limit before any of it is chunked or embedded."""
+        limit = self.settings.ingest_max_document_tokens
+        # Every token covers at least one character: a text no longer than the limit is
+        # within it, and only longer ones need counting.
+        if len(document.text) <= limit:
+            return
+        if count_tokens(document, self.embedder.tokenizer, stop_above=limit) > limit:
+            raise TooLarge(
+                item.path,
+                f"more than {limit:,} tokens, the limit for one document "
+                "(RAGSERVE_INGEST_MAX_DOCUMENT_TOKENS); split it or raise the limit",
+            )
 
     # -- stage 2: embed, batching chunks across documents -------------------------------------
     def _embed_stage(
@@ -316,49 +401,126 @@ class IngestPipeline:
         target = self.settings.embed_max_batch * 2
         remaining = producers
         while remaining:
-            pending: list[_Prepared] = []
-            item = inbox.get()
+            batch: list[_Window] = []
+            size = 0
+            window = inbox.get()
             while True:
-                if item is _DONE:
+                if window is _DONE:
                     remaining -= 1
                     if not remaining:
                         break
-                elif isinstance(item, _Prepared):
-                    if self.hooks.wanted(item.item.document_id):
-                        pending.append(item)
+                elif isinstance(window, _Window):
+                    doc = window.document
+                    if doc.closed:
+                        pass  # already ended; its writer outcome is on its way
+                    elif window.error is not None or window.cancelled:
+                        self._close(doc, out, window)
+                    elif not self.hooks.wanted(doc.item.document_id):
+                        self._close(doc, out, _Window(doc, [], cancelled=True))
                     else:
-                        record(_cancelled(item.item))
-                if sum(len(p.chunks) for p in pending) >= target:
+                        batch.append(window)
+                        size += len(window.chunks)
+                if size >= target:
                     break
                 try:
-                    item = inbox.get_nowait()
+                    window = inbox.get_nowait()
                 except queue.Empty:
                     break
-            if not pending:
+            if not batch:
                 continue
-            texts = [c.embedding_text() for p in pending for c in p.chunks]
-            self.rate.acquire(len(texts))
-            try:
-                vectors = self.embedder.embed_passages(texts)
-            except RagserveError as exc:
-                for p in pending:
-                    self._fail(p.item, str(exc), record)
-                continue
-            self.hooks.embedded(len(texts))
+            texts = [c.embedding_text() for w in batch for c in w.chunks]
+            vectors: Vectors = np.zeros((0, self.embedder.dimension), np.float32)
+            if texts:
+                self.rate.acquire(len(texts))
+                try:
+                    vectors = self.embedder.embed_passages(texts)
+                except RagserveError as exc:
+                    for w in batch:
+                        if not w.document.closed:
+                            self._close(w.document, out, _Window(w.document, [], error=str(exc)))
+                    continue
+                self.hooks.embedded(len(texts))
             offset = 0
-            for p in pending:
-                p.vectors = vectors[offset : offset + len(p.chunks)]
-                offset += len(p.chunks)
-                out.put(p)
+            for w in batch:
+                doc = w.document
+                if doc.closed:  # an earlier window of the same batch failed it
+                    continue
+                doc.held_chunks.extend(w.chunks)
+                doc.held_vectors.append(vectors[offset : offset + len(w.chunks)])
+                offset += len(w.chunks)
+                if w.last or len(doc.held_chunks) >= WRITE_WINDOW:
+                    out.put(
+                        _Window(
+                            doc,
+                            doc.held_chunks,
+                            np.concatenate(doc.held_vectors),
+                            last=w.last,
+                        )
+                    )
+                    doc.held_chunks, doc.held_vectors = [], []
 
-    # -- stage 3: upsert new chunks, then drop stale ones, then mark ready -----------------------
+    @staticmethod
+    def _close(doc: _Document, out: queue.Queue[object], end: _Window) -> None:
+        """Stop work on a document and tell the writer how it ended."""
+        doc.closed = True
+        doc.held_chunks, doc.held_vectors = [], []
+        out.put(end)
+
+    # -- stage 3: upsert windows, then drop stale chunks, then mark ready ------------------------
     def _write_stage(
         self, inbox: queue.Queue[object], record: Callable[[FileOutcome], None]
     ) -> None:
-        while (prepared := inbox.get()) is not _DONE:
-            assert isinstance(prepared, _Prepared) and prepared.vectors is not None
-            item, doc = prepared.item, prepared.document
-            coll = item.collection
+        while (window := inbox.get()) is not _DONE:
+            assert isinstance(window, _Window)
+            doc = window.document
+            if doc.finished:
+                continue
+            if window.error is not None:
+                self._end_failed(doc, window.error, record)
+                continue
+            with self.write_lock:
+                if window.cancelled or not self.hooks.wanted(doc.item.document_id):
+                    doc.finished = doc.closed = True
+                    record(_cancelled(doc.item))
+                    continue
+                failure: str | None = None
+                try:
+                    self._write(doc, window)
+                except Exception as exc:  # store failure: this document fails, the run goes on
+                    doc.closed = True
+                    failure = f"could not store chunks: {exc}"
+            if failure is not None:
+                # The failed write may have landed in part: the previous version is not kept.
+                self._end_failed(doc, failure, record, stored=True)
+            elif window.last:
+                doc.finished = True
+                record(
+                    FileOutcome(
+                        doc.item.source,
+                        "ingested",
+                        doc.written,
+                        doc.tokens,
+                        self._note(doc),
+                        document_id=doc.item.document_id,
+                    )
+                )
+
+    def _write(self, doc: _Document, window: _Window) -> None:
+        """Store one window (write lock held); after the last, drop stale chunks, mark ready."""
+        item = doc.item
+        coll = item.collection
+        if doc.written == 0 and not window.last:
+            # Written over several windows: keep answers off it until it is whole.
+            self.catalog.set_document_state(
+                item.document_id,
+                collection=coll.name,
+                source=item.source,
+                status=DocumentStatus.indexing.value,
+            )
+        assert window.vectors is not None or not window.chunks
+        for i in range(0, len(window.chunks), 256):
+            chunks = window.chunks[i : i + 256]
+            assert window.vectors is not None
             points = [
                 ChunkPoint(
                     id=point_id(item.document_id, chunk.index),
@@ -376,45 +538,51 @@ class IngestPipeline:
                         text=chunk.text,
                     ),
                 )
-                for chunk, vector in zip(prepared.chunks, prepared.vectors, strict=True)
+                for chunk, vector in zip(chunks, window.vectors[i : i + 256], strict=True)
             ]
-            note = (
-                f"text cut at {self.limits.max_text_chars} characters (RAGSERVE_MAX_TEXT_CHARS)"
-                if doc.truncated
-                else None
-            )
-            with self.write_lock:
-                if not self.hooks.wanted(item.document_id):
-                    record(_cancelled(item))
-                    continue
-                try:
-                    for i in range(0, len(points), 256):
-                        self.catalog.vectors.upsert(coll.vector_collection, points[i : i + 256])
-                    self.catalog.vectors.delete_document(
-                        coll.vector_collection, item.document_id, len(points)
-                    )
-                    self.catalog.set_document_state(
-                        item.document_id,
-                        collection=coll.name,
-                        source=item.source,
-                        title=doc.title,
-                        kind=doc.kind,
-                        content_hash=prepared.digest,
-                        indexed_hash=prepared.digest,
-                        status=DocumentStatus.ready.value,
-                        chunks=len(points),
-                        pages=doc.pages,
-                        error=note,
-                    )
-                except Exception as exc:  # store failure: this document fails, the run goes on
-                    self._fail(item, f"could not store chunks: {exc}", record, intact=False)
-                    continue
-            tokens = sum(c.tokens for c in prepared.chunks)
-            record(
-                FileOutcome(
-                    item.source, "ingested", len(points), tokens, note, document_id=item.document_id
+            self.catalog.vectors.upsert(coll.vector_collection, points)
+            doc.written += len(points)
+            doc.tokens += sum(c.tokens for c in chunks)
+        if not window.last:
+            return
+        self.catalog.vectors.delete_document(coll.vector_collection, item.document_id, doc.written)
+        self.catalog.set_document_state(
+            item.document_id,
+            collection=coll.name,
+            source=item.source,
+            title=doc.title,
+            kind=doc.kind,
+            content_hash=doc.digest,
+            indexed_hash=doc.digest,
+            status=DocumentStatus.ready.value,
+            chunks=doc.written,
+            pages=doc.pages,
+            error=self._note(doc),
+        )
+
+    def _note(self, doc: _Document) -> str | None:
+        if not doc.truncated:
+            return None
+        return f"text cut at {self.limits.max_text_chars} characters (RAGSERVE_MAX_TEXT_CHARS)"
+
+    def _end_failed(
+        self,
+        doc: _Document,
+        reason: str,
+        record: Callable[[FileOutcome], None],
+        *,
+        stored: bool = False,
+    ) -> None:
+        """Fail a document that reached the writer; a half-written one is removed."""
+        doc.finished = doc.closed = True
+        stored = stored or doc.written > 0
+        if stored:
+            # Its first chunks replaced the previous version's: neither is whole any more.
+            with self.write_lock, contextlib.suppress(Exception):
+                self.catalog.vectors.delete_document(
+                    doc.item.collection.vector_collection, doc.item.document_id
                 )
-            )
+        self._fail(doc.item, reason, record, intact=not stored)
 
     def _fail(
         self,

@@ -236,7 +236,11 @@ class IngestService(PipelineHooks):
 
     def reindex(self, collection: str, doc_id: str) -> str:
         """Parse and embed a document again, even if its file did not change."""
-        coll = self._collection(collection)
+        # Opened, not created: re-indexing in a collection that does not exist is a 404 and
+        # must not leave an empty collection behind.
+        coll = self.catalog.open(
+            collection, self.embedder.model_id, self.embedder.dimension, create=False
+        )
         row = self.catalog.documents.get(doc_id)
         if row is None or row.collection != coll.name:
             raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")

@@ -12,8 +12,8 @@ import unicodedata
 from pathlib import Path
 
 from ragserve.errors import CorruptFile, UnsupportedFile
-from ragserve.ingest.guards import looks_binary
 from ragserve.ingest.loaders import loader_for, registered_loaders
+from ragserve.ingest.loaders.text import is_binary
 
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,@&'!~#=]")
 MAX_NAME = 200
@@ -47,6 +47,6 @@ def checked_upload_name(name: str | None, head: bytes) -> str:
         loader_for(path, head)  # raises UnsupportedFile for unknown suffixes
     except CorruptFile as exc:  # e.g. text named .pdf: refused now rather than failed later
         raise UnsupportedFile(clean, exc.reason) from exc
-    if looks_binary(head):
+    if is_binary(head):  # UTF-16 and UTF-32 with a BOM are text
         raise UnsupportedFile(clean, "binary content in a text file type")
     return clean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from ragserve.embed.request_merging import BACKGROUND
 from ragserve.llm.base import ChatBackend, ChatMessage, TokenUsage, stream_counting
 from ragserve.observability import metrics, tracing
 from ragserve.protocol import AskResult, Citation, Timings, Usage
-from ragserve.rag.citations import answer_sentences, attribute_by_similarity, cited_numbers
+from ragserve.rag.citations import Attribution, cited_numbers
 from ragserve.rag.prompt import build_messages
 from ragserve.rag.retrieve import Retriever, embed_texts
 from ragserve.rag.rewrite import standalone_query
@@ -113,19 +114,14 @@ class AnswerService:
                 parts.append(delta)
                 yield TokenEvent(delta)
 
-        usage = self._usage(counted, messages, "".join(parts))
+        usage = await self._usage(counted, messages, "".join(parts))
         metrics.PROMPT_TOKENS.observe(usage.prompt_tokens)
         metrics.COMPLETION_TOKENS.observe(usage.completion_tokens)
         answer = "".join(parts).strip()
         numbers = cited_numbers(answer, len(used))
         attribution = "model" if numbers else "none"
         if not numbers and used:
-            spans = answer_sentences(answer)
-            # After the answer: runs behind other people's questions, ahead of ingestion.
-            sentences = await embed_texts(
-                self.embedder, [answer[s:e] for s, e in spans], priority=BACKGROUND
-            )
-            answer, numbers = attribute_by_similarity(answer, used, self.embedder, sentences)
+            answer, numbers = await self._attribute(answer, used)
             attribution = "similarity" if numbers else "none"
         by_number = {c.n: c for c in used}
         yield DoneEvent(
@@ -148,18 +144,37 @@ class AnswerService:
             )
         )
 
-    def _usage(self, counted: TokenUsage, messages: Sequence[ChatMessage], answer: str) -> Usage:
+    async def _usage(
+        self, counted: TokenUsage, messages: Sequence[ChatMessage], answer: str
+    ) -> Usage:
         """The server's counts; what it did not report is counted with the embedding
         model's tokenizer (close for English, an estimate for other models' vocabularies)."""
         prompt, completion = counted.prompt_tokens, counted.completion_tokens
         if prompt is None or completion is None:
             texts = [m["content"] for m in messages] + [answer]
-            lengths = [len(t) for t in self.embedder.tokenizer.token_offsets(texts)]
+            # Tokenizing a packed prompt is CPU work: off the event loop.
+            offsets = await asyncio.to_thread(self.embedder.tokenizer.token_offsets, texts)
+            lengths = [len(t) for t in offsets]
             prompt = prompt if prompt is not None else sum(lengths[:-1])
             completion = completion if completion is not None else lengths[-1]
         return Usage(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
+
+    async def _attribute(self, answer: str, used: Sequence[Citation]) -> tuple[str, list[int]]:
+        """Markers for an answer the model left without: by shared words where they decide,
+        by embedding only the sentences they leave open."""
+        plan = Attribution.plan(answer, used)
+        vectors = None
+        if plan.ambiguous_sentences:
+            # After the answer: runs behind other people's questions, ahead of ingestion.
+            vectors = await embed_texts(
+                self.embedder, plan.ambiguous_sentences, priority=BACKGROUND
+            )
+        if vectors is not None and any(c.vector is None for c in used):
+            # Sources without stored vectors are embedded: model work, kept off the loop.
+            return await asyncio.to_thread(plan.finish, self.embedder, vectors)
+        return plan.finish(self.embedder, vectors)
 
     def _not_ready_in_sql(self, collection: str) -> list[tuple[str, str]]:
         return [(d.id, d.source) for d in self.catalog.documents.not_ready(collection)]

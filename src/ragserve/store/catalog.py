@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from ragserve.errors import CollectionNotFound, ConfigError, EmbeddingMismatch
+from ragserve.protocol import COLLECTION_NAME
 from ragserve.store.db import Database
 from ragserve.store.repositories.backends import BackendRepository
 from ragserve.store.repositories.collections import CollectionRepository
@@ -20,8 +21,7 @@ from ragserve.store.repositories.jobs import JobRepository
 from ragserve.store.tables import CollectionRow, DocumentRow, JobItemRow, JobRow
 from ragserve.store.vectors import VectorStore, vector_collection_name
 
-#: Collection names: what the API's schema also declares (``protocol.COLLECTION_NAME``).
-COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# One pattern for the API's schema and the store (the CLI creates collections too).
 _VALID_NAME = re.compile(COLLECTION_NAME)
 
 
@@ -65,7 +65,7 @@ class Catalog:
         if row is None:
             if not create:
                 raise CollectionNotFound(name)
-            if not _VALID_NAME.match(name):
+            if not _VALID_NAME.fullmatch(name):
                 raise ConfigError(
                     f"invalid collection name {name!r}: use letters, digits, '.', '_' or '-'"
                 )

@@ -1,16 +1,31 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
 from ragserve.api.deps import Chat, Conversations
+from ragserve.api.errors import raises
+from ragserve.api.routes import ConversationIdPath, event_stream
+from ragserve.errors import EmbeddingMismatch, NotFound, RequestTooLarge
 from ragserve.protocol import ChatRequest, ConversationInfo
 from ragserve.sse import sse_response
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
 
-@router.post("/chat", response_class=StreamingResponse)
+@router.post(
+    "/chat",
+    response_class=StreamingResponse,
+    responses={
+        200: event_stream(
+            "`meta`, `token`…, then `citations` and `done`, or a final `error`",
+            ["meta", "token", "citations", "done", "error"],
+        ),
+        # Only what is checked before the stream starts; later failures are `error` events.
+        **raises(RequestValidationError, RequestTooLarge, NotFound, EmbeddingMismatch),
+    },
+)
 async def chat(body: ChatRequest, serving: Chat) -> StreamingResponse:
     """A cited answer as Server-Sent Events: `meta`, `token`…, `citations`, `done`.
 
@@ -20,7 +35,13 @@ async def chat(body: ChatRequest, serving: Chat) -> StreamingResponse:
     return sse_response(serving.stream(prepared))
 
 
-@router.get("/conversations/{conversation_id}", response_model=ConversationInfo)
-def get_conversation(conversation_id: str, conversations: Conversations) -> ConversationInfo:
+@router.get(
+    "/conversations/{conversation_id:uuid}",
+    response_model=ConversationInfo,
+    responses=raises(RequestValidationError, NotFound),
+)
+def get_conversation(
+    conversation_id: ConversationIdPath, conversations: Conversations
+) -> ConversationInfo:
     """A stored conversation's turns, oldest first."""
-    return conversations.get(conversation_id)
+    return conversations.get(str(conversation_id))

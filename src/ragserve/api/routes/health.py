@@ -15,7 +15,11 @@ def healthz() -> HealthResponse:
     return HealthResponse(status="ok")
 
 
-@router.get("/readyz", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+@router.get(
+    "/readyz",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "Not ready: see `checks`"}},
+)
 async def readyz(readiness: ReadinessDep) -> JSONResponse:
     """This pod can serve: embedder loaded, store open; 503 with the failing check if not.
     Chat backends are probed and reported in ``checks`` but never make the pod unready."""

@@ -1,21 +1,33 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
 from ragserve.api.deps import Jobs
+from ragserve.api.errors import raises
+from ragserve.api.routes import JobIdPath
+from ragserve.errors import NotFound
 from ragserve.protocol import IngestStatusResponse, JobInfo
 
 router = APIRouter(prefix="/api", tags=["ingestion"])
 
 
-@router.get("/jobs/{job_id}", response_model=JobInfo)
-def get_job(job_id: str, jobs: Jobs) -> JobInfo:
+@router.get(
+    "/jobs/{job_id:uuid}",
+    response_model=JobInfo,
+    responses=raises(RequestValidationError, NotFound),
+)
+def get_job(job_id: JobIdPath, jobs: Jobs) -> JobInfo:
     """An ingestion job: each document's status, chunk count and error."""
-    return jobs.get(job_id)
+    return jobs.get(str(job_id))
 
 
-@router.get("/jobs", response_model=list[JobInfo])
-def list_jobs(jobs: Jobs, limit: int = 20) -> list[JobInfo]:
+@router.get("/jobs", response_model=list[JobInfo], responses=raises(RequestValidationError))
+def list_jobs(
+    jobs: Jobs, limit: Annotated[int, Query(ge=1, le=1000, description="Most jobs listed.")] = 20
+) -> list[JobInfo]:
     """The most recent jobs, newest first."""
     return jobs.recent(limit)
 

@@ -1,9 +1,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
 from ragserve.api.deps import Embeddings, OpenAI
+from ragserve.api.errors import raises
+from ragserve.api.routes import event_stream
+from ragserve.errors import (
+    BackendError,
+    EmbeddingError,
+    EmbeddingMismatch,
+    InvalidRequest,
+    NotFound,
+    RequestTooLarge,
+)
 from ragserve.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -22,7 +33,22 @@ async def list_models(serving: OpenAI) -> ModelList:
     return await serving.models()
 
 
-@router.post("/chat/completions", response_model=ChatCompletionResponse)
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletionResponse,
+    responses={
+        200: event_stream("A completion, or with `stream: true` its chunks then `[DONE]`"),
+        **raises(
+            RequestValidationError,
+            RequestTooLarge,
+            InvalidRequest,
+            NotFound,
+            EmbeddingMismatch,
+            EmbeddingError,
+            BackendError,  # without `stream`: the chat backend failed or timed out
+        ),
+    },
+)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, serving: OpenAI
 ) -> ChatCompletionResponse | StreamingResponse:
@@ -37,7 +63,18 @@ async def chat_completions(
     return await serving.complete(body)
 
 
-@router.post("/embeddings", response_model=EmbeddingResponse)
+@router.post(
+    "/embeddings",
+    response_model=EmbeddingResponse,
+    responses=raises(
+        RequestValidationError,
+        RequestTooLarge,
+        InvalidRequest,
+        NotFound,
+        EmbeddingError,
+        BackendError,  # a remote embedding server failing
+    ),
+)
 async def embeddings(body: EmbeddingRequest, serving: Embeddings) -> EmbeddingResponse:
     """OpenAI embeddings from the in-process model, batched across concurrent requests."""
     return await serving.create(body)

@@ -1,0 +1,192 @@
+"""/v1/embeddings on the GPU under 64 client processes, against the backend called directly.
+
+The workload of issue 17: chunk-like texts of 150–250 tokens, 64 clients each in its own
+process, 32 texts a request, ``encoding_format=base64``, closed loop. ``ragserve serve`` runs
+as its own process (or several, each on its own port and data directory, all sharing the
+one GPU, with the clients spread over them); the chat backend is the tests' scripted server.
+The direct rate (CudaEmbedder.embed_passages on the same texts) is measured first in this
+same run, then the GPU is freed for the servers.
+
+    python -m benchmarks.gpu_embed_api --minilm DIR [--servers 1,4] [--max-batch 128,2048]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from benchmarks._servers import ragserve, raise_fd_limit, scripted_llm
+from benchmarks.gpu_embed_workload import chunk_texts
+
+
+def client(
+    url: str,
+    model: str,
+    texts: list[str],
+    k: int,
+    clients: int,
+    start: float,
+    stop: float,
+    dim: int,
+    queue: Any,
+) -> None:
+    """One client process: 32 texts a request until ``stop``; every vector is checked."""
+    import httpx
+
+    sent, latencies, errors = 0, [], 0
+    i = k * 32
+    with httpx.Client(base_url=url, timeout=120) as http:
+        while time.time() < start:
+            time.sleep(0.001)
+        while time.time() < stop:
+            batch = [texts[(i + j) % len(texts)] for j in range(32)]
+            t0 = time.perf_counter()
+            r = http.post(
+                "/v1/embeddings", json={"model": model, "input": batch, "encoding_format": "base64"}
+            )
+            if r.status_code == 200 and all(
+                len(base64.b64decode(d["embedding"])) == 4 * dim for d in r.json()["data"]
+            ):
+                latencies.append(time.perf_counter() - t0)
+                sent += len(batch)
+            else:
+                errors += 1
+            i += clients * 32
+    queue.put((sent, latencies, errors))
+
+
+def load(
+    urls: list[str], model: str, texts: list[str], clients: int, seconds: float, dim: int
+) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    start = time.time() + 8  # every process imported and connected before the window opens
+    procs = [
+        ctx.Process(
+            target=client,
+            args=(
+                urls[k % len(urls)],
+                model,
+                texts,
+                k,
+                clients,
+                start,
+                start + seconds,
+                dim,
+                queue,
+            ),
+        )
+        for k in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = sorted(x for r in results for x in r[1])
+    return {
+        "texts": sum(r[0] for r in results),
+        "errors": sum(r[2] for r in results),
+        "texts_per_s": sum(r[0] for r in results) / seconds,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+    }
+
+
+def direct_rate(folder: Path, texts: list[str]) -> tuple[float, float, int]:
+    """texts/s and tokens a text of the backend called directly; frees the GPU after."""
+    import torch
+
+    from ragserve.embed.cuda import CudaEmbedder
+
+    embedder = CudaEmbedder(str(folder), model_id="direct")
+    tokens = sum(len(e) for e in embedder._ids.encode_batch(texts, add_special_tokens=True))
+    embedder.embed_passages(texts[:4096])
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        embedder.embed_passages(texts)
+        times.append(time.perf_counter() - t0)
+    dim = embedder.dimension
+    embedder.close()
+    del embedder
+    torch.cuda.empty_cache()
+    return len(texts) / statistics.median(times), tokens / len(texts), dim
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minilm", type=Path, required=True)
+    parser.add_argument("--servers", default="1,4")
+    parser.add_argument("--max-batch", default="128,2048")
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--texts", type=int, default=20000)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    args = parser.parse_args()
+    raise_fd_limit()
+    folder = args.minilm.resolve()
+    texts = chunk_texts(folder / "tokenizer.json", args.texts, seed=3)
+    rate, tokens_per_text, dim = direct_rate(folder, texts)
+    print(f"direct: {rate * tokens_per_text / 1e6:.2f} M tok/s ({rate:.0f} texts/s)", flush=True)
+    work = Path(tempfile.mkdtemp())
+    rows = []
+    for n in (int(s) for s in args.servers.split(",")):
+        for max_batch in args.max_batch.split(","):
+            with ExitStack() as stack:
+                llm = stack.enter_context(scripted_llm(work / "llm.log"))
+                urls = [
+                    stack.enter_context(
+                        ragserve(
+                            work / f"data-{n}-{max_batch}-{i}",
+                            work / f"server-{i}.log",
+                            llm_base_url=llm,
+                            llm_model="ok",
+                            embed_model=str(folder),
+                            embed_device="cuda",
+                            embed_max_batch=max_batch,
+                        )
+                    )
+                    for i in range(n)
+                ]
+                served = load(urls, str(folder), texts[:4096], args.clients, args.seconds, dim)
+            served_tok = served["texts_per_s"] * tokens_per_text
+            row = {
+                "servers": n,
+                "max_batch": int(max_batch),
+                **served,
+                "tokens_per_s": served_tok,
+                "vs_direct": served_tok / (rate * tokens_per_text),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "gpu_embed_api.json").write_text(
+        json.dumps(
+            {"direct_texts_per_s": rate, "tokens_per_text": tokens_per_text, "rows": rows}, indent=2
+        )
+    )
+    print(f"\n/v1/embeddings, {args.clients} client processes × 32 texts/request, base64")
+    print(f"direct CudaEmbedder: {rate * tokens_per_text / 1e6:.2f} M tok/s")
+    print(
+        f"{'servers':>7} {'max_batch':>9} {'M tok/s':>8} {'/direct':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'errors':>6}"
+    )
+    for r in rows:
+        print(
+            f"{r['servers']:>7} {r['max_batch']:>9} {r['tokens_per_s'] / 1e6:>8.2f} "
+            f"{r['vs_direct']:>8.1%} {r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f} "
+            f"{r['errors']:>6}"
+        )
+
+
+if __name__ == "__main__":
+    main()

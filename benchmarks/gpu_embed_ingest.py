@@ -1,0 +1,158 @@
+"""End-to-end ingestion of a PDF corpus on all cores + the GPU, and which stage limits it.
+
+1. Builds the corpus (default 100 PDFs × 50 pages = 5,000 pages) with benchmarks.corpus,
+   one process a core.
+2. Each stage alone, on the same files: parse + chunk with N parse workers (what the
+   pipeline's parse threads do, without embedding); embedding the resulting chunks with the
+   CudaEmbedder directly; the pipeline as a whole (parse ×N ▶ embed ▶ write into the
+   embedded Qdrant Edge store). The stage whose rate is closest to the whole is the limit.
+
+    python -m benchmarks.gpu_embed_ingest --minilm DIR [--files 100 --pages 50 --parallel 14]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from benchmarks.corpus import make_pdf
+from ragserve.config import Settings
+from ragserve.ingest.chunking import chunk_document
+from ragserve.ingest.parsing import ParseWorker
+from ragserve.ingest.pipeline import IngestPipeline
+from ragserve.runtime import Runtime
+
+
+def build_corpus(folder: Path, files: int, pages: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        jobs = [
+            pool.submit(make_pdf, folder / f"policy-{i:03d}.pdf", pages, i) for i in range(files)
+        ]
+        return [j.result() for j in jobs]
+
+
+def parse_and_chunk(
+    settings: Settings, files: list[Path], parallel: int, tokenizer: object
+) -> tuple[float, list[str]]:
+    """The parse stage alone: N threads, each with its child parse process, then chunking."""
+    from ragserve.ingest.guards import ParseLimits
+
+    limits = ParseLimits(10**9, 10**9, 10**9)
+    pending = list(files)
+    texts: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        parser = ParseWorker(settings.parse_timeout_s)
+        try:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    path = pending.pop()
+                doc = parser.parse(path, path.read_bytes(), limits)
+                chunks = chunk_document(
+                    doc,
+                    tokenizer,
+                    settings.chunk_tokens,  # type: ignore[arg-type]
+                    settings.chunk_overlap,
+                )
+                with lock:
+                    texts.extend(c.embedding_text() for c in chunks)
+        finally:
+            parser.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, texts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minilm", type=Path, required=True)
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--parallel", default="14")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp())
+    t0 = time.perf_counter()
+    files = build_corpus(work / "corpus", args.files, args.pages)
+    pages = args.files * args.pages
+    print(
+        f"corpus: {pages} pages in {len(files)} PDFs, built in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
+    results = []
+    for parallel in (int(p) for p in args.parallel.split(",")):
+        settings = Settings(
+            data_dir=work / f"data-{parallel}",
+            embed_model=str(args.minilm.resolve()),
+            embed_device="cuda",
+            ingest_parallel=parallel,
+        )
+        with Runtime(settings) as runtime:
+            embedder = runtime.embedder
+            parse_s, texts = parse_and_chunk(settings, files, parallel, embedder.tokenizer)
+            embedder.embed_passages(texts[:2048])
+            t1 = time.perf_counter()
+            embedder.embed_passages(texts)
+            embed_s = time.perf_counter() - t1
+            # What the embed stage is bound by: the tokenizer alone on the same texts.
+            ids = getattr(embedder, "_ids", None)
+            t2 = time.perf_counter()
+            n_tokens = sum(len(e) for e in embedder._tokenize(texts)) if ids else 0
+            print(
+                f"embedder {type(embedder).__name__}, TOKENIZERS_PARALLELISM="
+                f"{os.environ.get('TOKENIZERS_PARALLELISM')}, tokenizer alone "
+                f"{n_tokens / (time.perf_counter() - t2) / 1e6:.2f} M tok/s, embed "
+                f"{n_tokens / embed_s / 1e6:.2f} M tok/s, stats {getattr(embedder, 'stats', None)}",
+                flush=True,
+            )
+            report = IngestPipeline(settings, runtime.catalog, embedder, parallel=parallel).run(
+                [work / "corpus"], "bench"
+            )
+        assert not report.failed, report.failed[:3]
+        row = {
+            "parallel": parallel,
+            "pages": pages,
+            "chunks": report.chunks,
+            "tokens": report.tokens,
+            "end_to_end_s": report.seconds,
+            "end_to_end_pages_per_s": pages / report.seconds,
+            "parse_chunk_pages_per_s": pages / parse_s,
+            "embed_pages_per_s": pages / embed_s,
+            "embed_tokens_per_s": report.tokens / embed_s,
+            "end_to_end_tokens_per_s": report.tokens / report.seconds,
+        }
+        stages = {"parse+chunk": row["parse_chunk_pages_per_s"], "embed": row["embed_pages_per_s"]}
+        row["bottleneck"] = min(stages, key=lambda k: stages[k])
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "gpu_embed_ingest.json").write_text(json.dumps(results, indent=2))
+    print(f"\ningestion, {pages} pages, {os.cpu_count()} cores + GPU")
+    print(
+        f"{'parse workers':>13} {'e2e pages/s':>11} {'parse+chunk':>11} {'embed':>9} {'limit':>11}"
+    )
+    for r in results:
+        print(
+            f"{r['parallel']:>13} {r['end_to_end_pages_per_s']:>11.1f} "
+            f"{r['parse_chunk_pages_per_s']:>11.1f} {r['embed_pages_per_s']:>9.0f} "
+            f"{r['bottleneck']:>11}"
+        )
+
+
+if __name__ == "__main__":
+    main()

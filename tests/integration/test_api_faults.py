@@ -272,3 +272,15 @@ def test_usage_is_the_backends_own_count(app: AppFactory) -> None:
             client.post("/api/chat", json={"message": "Vacation?", "collection": "c"})
         )
         assert json.loads(done[-1][1])["usage"] == usage
+
+
+def test_request_errors_name_what_is_wrong(app: AppFactory) -> None:
+    with app() as client:
+        # A form without files is a bad request naming the field, not "too large".
+        empty = client.post("/api/collections/c/documents", data={"note": "x"})
+        assert empty.status_code == 400, empty.text
+        assert empty.json()["error"]["param"] == "files"
+        dims = client.post(
+            "/v1/embeddings", json={"model": "default", "input": ["hi"], "dimensions": 7}
+        )
+        assert dims.status_code == 400 and dims.json()["error"]["param"] == "dimensions"

@@ -8,7 +8,7 @@ COLLECTION ?= samples
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup run test lint bench clean chromium deploy-tools
+.PHONY: setup run test lint bench clean chromium deploy-tools promtool
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -55,7 +55,14 @@ $(TOOLS_STAMP): | $(STAMP)
 
 deploy-tools: $(TOOLS_STAMP)
 
-test: setup chromium deploy-tools
+# The alert rules are checked and unit-tested with promtool (Debian's prometheus package).
+promtool:
+	@command -v promtool >/dev/null || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
+test: setup chromium deploy-tools promtool
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
 
 lint: setup
@@ -72,6 +79,7 @@ bench: setup
 	$(PY) -m benchmarks.chat_overhead
 	$(PY) -m benchmarks.sse_streams
 	$(PY) -m benchmarks.bench_client
+	$(PY) -m benchmarks.tracing_overhead
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .ragserve .pytest_cache .mypy_cache .ruff_cache

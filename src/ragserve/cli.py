@@ -349,8 +349,10 @@ def query_cmd(
 ) -> None:
     """Send one request; print the response JSON, the usage and the elapsed time."""
     from ragserve.bench.commands import query
+    from ragserve.observability.tracing import from_environment
 
-    query(base_url, model, prompt, api_key, max_tokens, embed)
+    with from_environment(_settings().trace_content):
+        query(base_url, model, prompt, api_key, max_tokens, embed)
 
 
 @app.command("batch")
@@ -373,7 +375,9 @@ def batch_cmd(
         requests = read_requests(input_file)
     except RagserveError as exc:
         raise _fail(exc) from exc
-    with Progress(
+    from ragserve.observability.tracing import from_environment
+
+    with from_environment(_settings().trace_content), Progress(
         TextColumn("[bold]batch[/bold]"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=err, transient=not err.is_terminal,
     ) as progress:  # fmt: skip

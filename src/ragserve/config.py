@@ -282,6 +282,14 @@ class Settings(BaseSettings):
         description="How long the embedding batcher waits for more requests to share a batch.",
     )
 
+    # --- tracing (destinations come from LANGFUSE_* and OTEL_EXPORTER_OTLP_* variables) ----
+    trace_content: bool = Field(
+        True,
+        description="Send questions, rewritten queries and answers with traces (off: timings, "
+        "models and token counts only). Tracing itself is on when `LANGFUSE_PUBLIC_KEY` + "
+        "`LANGFUSE_SECRET_KEY` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set.",
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:

@@ -26,6 +26,7 @@ from ragserve.embed.request_merging import MergingEmbedder
 from ragserve.errors import RagserveError
 from ragserve.ingest.service import IngestService
 from ragserve.llm.chain import ChatChain
+from ragserve.observability.tracing import Tracing
 from ragserve.rag.answer import AnswerService
 from ragserve.store.catalog import Catalog
 from ragserve.store.db import Database
@@ -51,6 +52,7 @@ class Runtime:
         vectors: VectorStore | None = None,
         database: Database | None = None,
         chain: ChatChain | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.stack = ExitStack()
@@ -58,6 +60,7 @@ class Runtime:
         self._given_vectors = vectors
         self._given_database = database
         self._given_chain = chain
+        self._given_tracing = tracing
         #: True once :meth:`start_serving` ran: questions then share the batched embedder.
         self.serving = False
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -168,6 +171,17 @@ class Runtime:
             usable.append(spec)
         chain.reload(usable + self.settings.chat_chain, broken)
 
+    @cached_property
+    def tracing(self) -> Tracing | None:
+        """Traces of questions: off unless the environment names a destination (Langfuse,
+        OTLP); installed when answers are first built."""
+        given = self._given_tracing
+        tracing = given or Tracing.from_env(content=self.settings.trace_content)
+        if tracing is not None:
+            tracing.install()
+            self.stack.callback(tracing.uninstall if given else tracing.shutdown)
+        return tracing
+
     # -- services ---------------------------------------------------------------------------
     @cached_property
     def ingest(self) -> IngestService:
@@ -176,6 +190,7 @@ class Runtime:
 
     @cached_property
     def answers(self) -> AnswerService:
+        _ = self.tracing
         if self.serving:
             return AnswerService(
                 self.settings,

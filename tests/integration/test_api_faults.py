@@ -154,7 +154,9 @@ def test_readyz_names_an_unreachable_backend(tmp_path: Path, embedder: Embedding
     runtime = Runtime(settings, embedder=embedder)
     with running_app(settings, runtime) as url:
         ready = httpx.get(f"{url}/readyz", timeout=30)
-        assert ready.status_code == 503
+        # Issue 12: a dead chat backend is reported, not fatal — every pod shares it, so
+        # failing readiness on it would take them all out of their Service at once.
+        assert ready.status_code == 200
         assert ready.json()["checks"]["chat"].startswith("unreachable")
         assert ready.json()["checks"]["embedder"].startswith("ok")
         assert httpx.get(f"{url}/healthz").status_code == 200

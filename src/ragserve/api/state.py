@@ -44,6 +44,7 @@ class Serving:
         embedder, ingest, answers = runtime.shared_embedder, runtime.ingest, runtime.answers
         retriever = answers.retriever
         jobs = JobServing(catalog, ingest, embedder)
+        readiness = Readiness(embedder, catalog, chain)
         return cls(
             settings=settings,
             collections=CollectionServing(catalog, ingest, embedder),
@@ -56,8 +57,8 @@ class Serving:
             embeddings=EmbeddingServing(embedder),
             resources=ResourceServing(catalog, chain, runtime.reload_chain),
             doctor=DoctorServing(settings, catalog, embedder, chain),
-            metrics=MetricsServing(ingest, embedder, chain),
-            readiness=Readiness(embedder, catalog, chain),
+            metrics=MetricsServing(ingest, embedder, chain, catalog, readiness),
+            readiness=readiness,
         )
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import httpx
 
 from ragserve.errors import ConfigError
 from ragserve.jsonl import jsonl_rows
+from ragserve.observability import tracing
 from ragserve.openai_http import auth_headers
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
@@ -115,7 +117,11 @@ async def run_batch(
 
             async def one(row: dict[str, Any]) -> None:
                 async with semaphore:
-                    status, body, error = await _send(http, row, base_url, max_retries, totals)
+                    with _traced(row, base_url) as gen:
+                        status, body, error = await _send(http, row, base_url, max_retries, totals)
+                        tracing.record_response(
+                            gen, row["body"].get("model"), status, body or error
+                        )
                 line = {
                     "id": f"batch_req_{uuid.uuid4().hex}",
                     "custom_id": row["custom_id"],
@@ -140,6 +146,17 @@ async def run_batch(
             await asyncio.gather(*(one(r) for r in todo))
     totals.elapsed_s = time.perf_counter() - started
     return totals
+
+
+def _traced(row: dict[str, Any], base_url: str) -> AbstractContextManager[tracing.Generation]:
+    """One trace per request line (its ``custom_id`` on the root span)."""
+    url = row.get("url", "/v1/chat/completions")
+    operation = "embeddings" if url.endswith("/embeddings") else "chat"
+    body = row["body"]
+    return tracing.request_trace(
+        "batch request", body.get("model"), base_url, operation, body.get("messages") or (),
+        ragserve__custom_id=row["custom_id"],
+    )  # fmt: skip
 
 
 async def _send(

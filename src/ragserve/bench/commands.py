@@ -19,6 +19,7 @@ from ragserve.bench.report import level_table, write_csv, write_json
 from ragserve.bench.runner import LoadPlan, capacity, recommendation, run_plan
 from ragserve.bench.runner import find_capacity as search_capacity
 from ragserve.bench.workload import from_jsonl, load_tokenizer, synthetic
+from ragserve.observability import tracing
 from ragserve.openai_http import auth_headers
 
 bench_app = typer.Typer(help="Measure what an OpenAI-compatible deployment holds.")
@@ -230,14 +231,18 @@ def query(
             },
         )
     )
-    response = httpx.post(
-        f"{base_url.rstrip('/')}{path}", json=body, headers=auth_headers(api_key), timeout=600
-    )
-    elapsed = time.perf_counter() - started
-    try:
-        data = response.json()
-    except ValueError:
-        data = {"raw": response.text}
+    operation = "embeddings" if embed else "chat"
+    messages = [] if embed else [{"role": "user", "content": prompt}]
+    with tracing.request_trace("query", model, base_url, operation, messages) as gen:
+        response = httpx.post(
+            f"{base_url.rstrip('/')}{path}", json=body, headers=auth_headers(api_key), timeout=600
+        )
+        elapsed = time.perf_counter() - started
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"raw": response.text}
+        tracing.record_response(gen, model, response.status_code, data)
     if embed and response.is_success:
         for item in data.get("data", []):
             vector = item.get("embedding", [])

@@ -25,11 +25,13 @@ from typing import Literal
 import numpy as np
 
 from ragserve.embed.base import EmbeddingBackend, TextTokenizer, Vectors
+from ragserve.observability import metrics
 
 Kind = Literal["query", "passage"]
 
 #: Lower runs first: questions and API calls, then answer attribution, then ingestion.
 INTERACTIVE, BACKGROUND, BULK = 0, 1, 2
+_PRIORITY_NAMES = {INTERACTIVE: "interactive", BACKGROUND: "background", BULK: "bulk"}
 
 
 def estimated_tokens(text: str) -> int:
@@ -44,6 +46,7 @@ class _Request:
     kind: Kind = field(compare=False)
     texts: list[str] = field(compare=False)
     future: Future[Vectors] = field(compare=False)
+    queued_at: float = field(compare=False, default_factory=time.perf_counter)
 
 
 _STOP_PRIORITY = 99
@@ -166,6 +169,11 @@ class MergingEmbedder:
         if not live:
             return
         texts = [t for r in live for t in r.texts]
+        started = time.perf_counter()
+        for r in live:
+            priority = _PRIORITY_NAMES.get(r.priority, "bulk")
+            metrics.EMBED_QUEUE_TIME.labels(priority).observe(started - r.queued_at)
+        metrics.EMBED_BATCH_SIZE.labels(kind).observe(len(texts))
         try:
             if kind == "query":
                 vectors = self.inner.embed_queries(texts)
@@ -175,6 +183,7 @@ class MergingEmbedder:
             for r in live:
                 r.future.set_exception(exc)
             return
+        metrics.EMBED_BATCH_LATENCY.labels(kind).observe(time.perf_counter() - started)
         self.texts_embedded += len(texts)
         offset = 0
         for r in live:

@@ -29,7 +29,7 @@ from ragserve.config import BackendSpec, Settings
 from ragserve.errors import BackendError, BackendUnavailable
 from ragserve.llm.base import ChatBackend, ChatMessage, TokenUsage, stream_counting
 from ragserve.llm.kinds import ChatSetup, build_one
-from ragserve.observability import metrics
+from ragserve.observability import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,8 @@ class ChatChain:
         for member in candidates:
             started = time.perf_counter()
             last: float | None = None
+            model = member.spec.model
+            gen = tracing.generation(member.name, model, member.backend.base_url, messages)
             try:
                 async for delta in stream_counting(
                     member.backend,
@@ -226,11 +228,14 @@ class ChatChain:
                     now = time.perf_counter()
                     if last is None:
                         metrics.CHAT_TTFT.labels(member.name).observe(now - started)
+                        gen.first_token()
                     else:
                         metrics.CHAT_ITL.labels(member.name).observe(now - last)
                     last = now
+                    gen.add(delta)
                     yield delta
             except BackendError as exc:
+                gen.fail(exc)
                 member.breaker.failure(str(exc))
                 outcome = "failed_after_tokens" if last is not None else "failed"
                 metrics.CHAT_E2E.labels(member.name, outcome).observe(time.perf_counter() - started)
@@ -240,8 +245,15 @@ class ChatChain:
                 metrics.CHAT_FAILOVERS.labels(member.name).inc()
                 log.warning("chat backend %s failed, trying the next: %s", member.name, exc)
                 continue
+            except BaseException as exc:  # cancelled: its generation span ends all the same
+                gen.fail(exc)
+                raise
             member.breaker.success()
             metrics.CHAT_E2E.labels(member.name, "ok").observe(time.perf_counter() - started)
+            if gen.span is not None:  # the stream asked the model's name: cached by now
+                model = model or await member.backend.model_name()
+                counted = usage or TokenUsage()
+                gen.finish(model, counted.prompt_tokens, counted.completion_tokens)
             return
         raise BackendUnavailable("every chat backend failed: " + "; ".join(errors))
 

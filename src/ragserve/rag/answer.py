@@ -11,6 +11,7 @@ from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.embed.request_merging import BACKGROUND
 from ragserve.llm.base import ChatBackend, ChatMessage, TokenUsage, stream_counting
+from ragserve.observability import metrics, tracing
 from ragserve.protocol import AskResult, Citation, Timings, Usage
 from ragserve.rag.citations import Attribution, cited_numbers
 from ragserve.rag.prompt import build_messages
@@ -54,6 +55,7 @@ class AnswerService:
         self.catalog = catalog
         self.retriever = Retriever(catalog, embedder)
 
+    @tracing.traced_question
     async def stream(
         self,
         question: str,
@@ -62,8 +64,10 @@ class AnswerService:
         top_k: int | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        session_id: str | None = None,
     ) -> AsyncIterator[AnswerEvent]:
-        """Token events as the model writes, then one DoneEvent with citations."""
+        """Token events as the model writes, then one DoneEvent with citations.
+        ``session_id`` (the conversation) groups this question's trace with its siblings."""
         started = time.perf_counter()
         query, rewrite_ms = question, None
         if history and self.settings.rewrite_followups:
@@ -111,6 +115,8 @@ class AnswerService:
                 yield TokenEvent(delta)
 
         usage = await self._usage(counted, messages, "".join(parts))
+        metrics.PROMPT_TOKENS.observe(usage.prompt_tokens)
+        metrics.COMPLETION_TOKENS.observe(usage.completion_tokens)
         answer = "".join(parts).strip()
         numbers = cited_numbers(answer, len(used))
         attribution = "model" if numbers else "none"

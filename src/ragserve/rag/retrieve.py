@@ -9,6 +9,8 @@ import numpy as np
 
 from ragserve.embed.base import EmbeddingBackend, Vectors
 from ragserve.embed.request_merging import INTERACTIVE
+from ragserve.observability import tracing
+from ragserve.observability.metrics import RETRIEVAL_LATENCY
 from ragserve.protocol import Citation
 from ragserve.store.catalog import Catalog
 from ragserve.store.tables import CollectionRow
@@ -52,15 +54,19 @@ class Retriever:
         hits = self.catalog.vectors.search(row.vector_collection, vector.tolist(), top_k, exclude)
         return to_citations(hits)
 
+    @tracing.traced("retrieval", "retriever", output=lambda hits: ", ".join(c.source for c in hits))
     async def aretrieve(
         self, collection: str, query: str, top_k: int, exclude: Sequence[str] = ()
     ) -> list[Citation]:
         """``retrieve`` for the event loop: the embedding is batched with other requests."""
         row = await self.aopen(collection)
-        vector = (await embed_texts(self.embedder, [query]))[0]
-        hits = await asyncio.to_thread(
-            self.catalog.vectors.search, row.vector_collection, vector.tolist(), top_k, exclude
-        )
+        with RETRIEVAL_LATENCY.labels("embed").time():
+            vector = (await embed_texts(self.embedder, [query]))[0]
+        with RETRIEVAL_LATENCY.labels("search").time():
+            hits = await asyncio.to_thread(
+                self.catalog.vectors.search, row.vector_collection, vector.tolist(), top_k, exclude
+            )
+        tracing.annotate(ragserve__top_k=top_k, ragserve__hits=len(hits))
         return to_citations(hits)
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from ragserve.llm.base import ChatBackend, ChatMessage
+from ragserve.observability.tracing import traced
 
 REWRITE_PROMPT = (
     "Rewrite the follow-up question so that it can be understood without the conversation. "
@@ -67,6 +68,7 @@ def fallback_query(history: Sequence[ChatMessage], question: str) -> str:
     return f"{last_user} {question}".strip()
 
 
+@traced("rewrite", output=str)
 async def standalone_query(chat: ChatBackend, history: Sequence[ChatMessage], question: str) -> str:
     """The follow-up rewritten by the model, or the fallback if the rewrite looks wrong."""
     transcript = "\n".join(f"{m['role'].capitalize()}: {m['content'][:600]}" for m in history[-6:])

@@ -21,7 +21,8 @@ def healthz() -> HealthResponse:
     responses={503: {"model": HealthResponse, "description": "Not ready: see `checks`"}},
 )
 async def readyz(readiness: ReadinessDep) -> JSONResponse:
-    """Models loaded, store open, chat backend reachable; 503 with the failing check if not."""
+    """This pod can serve: embedder loaded, store open; 503 with the failing check if not.
+    Chat backends are probed and reported in ``checks`` but never make the pod unready."""
     ok, checks = await readiness.check()
     body = HealthResponse(status="ready" if ok else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

@@ -12,6 +12,6 @@ router = APIRouter(tags=["health"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-def metrics(serving: Metrics) -> Response:
+async def metrics(serving: Metrics) -> Response:
     """Prometheus text format: requests, chat latencies, queues, backend health."""
-    return Response(serving.render(), media_type=serving.content_type)
+    return Response(await serving.render(), media_type=serving.content_type)

@@ -77,7 +77,11 @@ class ChatServing:
         result: AskResult | None = None
         try:
             async for ev in self.answers.stream(
-                chat.request.message, chat.collection, chat.history, chat.request.top_k
+                chat.request.message,
+                chat.collection,
+                chat.history,
+                chat.request.top_k,
+                session_id=conv_id,
             ):
                 if isinstance(ev, DoneEvent):
                     result = ev.result

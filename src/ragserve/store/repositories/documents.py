@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from ragserve.store.db import Database
 from ragserve.store.tables import DocumentRow, DocumentStatus
@@ -75,3 +75,9 @@ class DocumentRepository:
                     )
                 )
             )
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many documents are in each status, over every collection (for ``/metrics``)."""
+        with self.db.session() as s:
+            rows = s.execute(select(DocumentRow.status, func.count()).group_by(DocumentRow.status))
+            return {str(status): int(n) for status, n in rows}

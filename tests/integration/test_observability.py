@@ -194,6 +194,14 @@ def value(
     return samples[(name, tuple(sorted(labels.items())))]
 
 
+def grown(observed: Observed, samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+          name: str, **labels: str) -> float:  # fmt: skip
+    """How much a counter or histogram sample grew during the fixture's traffic."""
+    return value(samples, name, **labels) - observed.before.get(
+        (name, tuple(sorted(labels.items()))), 0.0
+    )
+
+
 def _child_of(span: ReadableSpan, parent: Any) -> bool:
     return span.parent is not None and span.parent.span_id == parent.span_id
 
@@ -207,6 +215,8 @@ class Observed:
     spans: InMemorySpanExporter
     conversation_id: str
     answers: list[dict[str, Any]] = field(default_factory=list)
+    #: /metrics before the traffic: counters are per process, so earlier tests' counts stay.
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +239,7 @@ def observed(
         tracing = Tracing.to(spans, batch=False)  # exported as each span ends: no waiting
         runtime = Runtime(settings, embedder=embedder, tracing=tracing)
         with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=60) as c:
+            before = scrape(c)
             c.post("/api/collections/c/documents", files=[("files", ("handbook.md", HANDBOOK))])
             wait_for_documents(c, "c", 1)
             first = sse_events(
@@ -247,7 +258,8 @@ def observed(
             )
             assert embedded.status_code == 200
             assert c.get("/readyz").status_code == 200
-            yield Observed(c, spans, conversation, [json.loads(e[-1][1]) for e in (first, second)])
+            answers = [json.loads(e[-1][1]) for e in (first, second)]
+            yield Observed(c, spans, conversation, answers, before)
         runtime.close()
         tracing.provider.shutdown()
 
@@ -273,26 +285,28 @@ def test_every_metric_a_dashboard_or_alert_queries_exists(observed: Observed) ->
 
 def test_metrics_tell_what_happened(observed: Observed) -> None:
     samples = scrape(observed.client)
+
+    def grew(name: str, **labels: str) -> float:
+        return grown(observed, samples, name, **labels)
+
     # The dead backend: down, failed over once, and its probe says unreachable.
     assert value(samples, "ragserve_backend_up", backend="vllm", role="chat") == 0
     assert value(samples, "ragserve_backend_reachable", backend="vllm", role="chat") == 0
     assert value(samples, "ragserve_backend_up", backend="backup", role="chat") == 1
     assert value(samples, "ragserve_backend_reachable", backend="backup", role="chat") == 1
-    assert value(samples, "ragserve_backend_failovers_total", backend="vllm") == 1
+    assert grew("ragserve_backend_failovers_total", backend="vllm") == 1
     # Two answers' tokens, as the server reported them (5 prompt, 5 completion each).
-    assert value(samples, "ragserve_answer_prompt_tokens_count") == 2
-    assert value(samples, "ragserve_answer_completion_tokens_sum") == 10
+    assert grew("ragserve_answer_prompt_tokens_count") == 2
+    assert grew("ragserve_answer_completion_tokens_sum") == 10
     # Retrieval ran per question; the rerank slot exists, empty.
-    assert value(samples, "ragserve_retrieval_duration_seconds_count", stage="search") == 2
-    assert value(samples, "ragserve_retrieval_duration_seconds_count", stage="embed") == 2
-    assert value(samples, "ragserve_retrieval_duration_seconds_count", stage="rerank") == 0
+    assert grew("ragserve_retrieval_duration_seconds_count", stage="search") == 2
+    assert grew("ragserve_retrieval_duration_seconds_count", stage="embed") == 2
+    assert grew("ragserve_retrieval_duration_seconds_count", stage="rerank") == 0
     # Questions waited in the interactive lane, the upload's chunks in the bulk one.
-    assert value(samples, "ragserve_embed_queue_seconds_count", priority="interactive") >= 3
-    assert value(samples, "ragserve_embed_queue_seconds_count", priority="bulk") >= 1
-    assert value(samples, "ragserve_embed_batch_size_count", kind="passage") >= 1
-    assert (
-        value(samples, "ragserve_embed_batch_size_sum", kind="query") >= 4
-    )  # 2 questions, 2 texts
+    assert grew("ragserve_embed_queue_seconds_count", priority="interactive") >= 3
+    assert grew("ragserve_embed_queue_seconds_count", priority="bulk") >= 1
+    assert grew("ragserve_embed_batch_size_count", kind="passage") >= 1
+    assert grew("ragserve_embed_batch_size_sum", kind="query") >= 4  # 2 questions, 2 texts
     # Ingestion: done, nothing queued.
     assert value(samples, "ragserve_documents", status="ready") == 1
     assert value(samples, "ragserve_documents", status="failed") == 0

@@ -162,8 +162,9 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #222; max-wid
 h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 table { border-collapse: collapse; margin: .5rem 0; }
 th, td { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th:first-child, td:first-child, .text { text-align: left; }
 td.text { max-width: 34rem; }
+th { vertical-align: bottom; }
 .bar { display: inline-block; height: .6rem; background: #1f77b4; vertical-align: middle;
        margin-right: .4rem; }
 .miss { background: #fdecea; } .late { background: #fff8e1; }
@@ -225,9 +226,10 @@ def render_html(run: EvalRun) -> str:
     parts.append(
         f"<h2>Questions</h2><p class='dim'>Rank of the first expected source per mode; "
         f"red: none in the top {k}, yellow: found below rank 1.</p>"
-        "<table class='questions'><thead><tr><th>id</th><th>question</th><th>expected</th>"
+        "<table class='questions'><thead><tr><th>id</th><th class='text'>question</th>"
+        "<th class='text'>expected</th>"
     )
-    parts += [f"<th>{_e(m)}</th><th>{_e(m)} first passage</th>" for m in run.modes]
+    parts += [f"<th>{_e(m)}</th><th class='text'>{_e(m)} first passage</th>" for m in run.modes]
     parts.append("</tr></thead><tbody>")
     for r in doc["results"]:
         ranks = [r["modes"][m]["rank"] for m in run.modes]

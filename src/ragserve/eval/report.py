@@ -158,13 +158,14 @@ def print_report(run: EvalRun, console: Console) -> None:
 
 # --- HTML --------------------------------------------------------------------------------------
 _CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1200px; }
+body { font: 14px/1.45 system-ui, "Noto Sans CJK KR", "Malgun Gothic", "Apple SD Gothic Neo",
+       NanumGothic, sans-serif; margin: 2rem; color: #222; max-width: 1200px; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 table { border-collapse: collapse; margin: .5rem 0; }
 th, td { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: right; }
 th:first-child, td:first-child, .text { text-align: left; }
 td.text { max-width: 34rem; }
-th { vertical-align: bottom; }
+th { vertical-align: bottom; } td:first-child { white-space: nowrap; }
 .bar { display: inline-block; height: .6rem; background: #1f77b4; vertical-align: middle;
        margin-right: .4rem; }
 .miss { background: #fdecea; } .late { background: #fff8e1; }

@@ -399,6 +399,71 @@ def batch_cmd(
         raise typer.Exit(1)
 
 
+@app.command("eval")
+def eval_cmd(
+    qa_file: Annotated[Path, typer.Argument(help="QA JSONL: question, expected_sources, ...")],
+    collection: CollectionOpt = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option("--mode", "-m", help="Retrieval mode(s), repeated or comma-separated."),
+    ] = None,
+    k: Annotated[str, typer.Option("--k", help="Recall cutoffs, comma-separated.")] = "1,3,5,10",
+    split: Annotated[str, typer.Option(help="dev, test or all.")] = "all",
+    answers: Annotated[
+        bool, typer.Option("--answers", help="Also answer each question; check the answers.")
+    ] = False,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the report as JSON.")
+    ] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report.")] = None,
+) -> None:
+    """Measure retrieval on a QA file: recall@k, MRR@10, nDCG@10 per mode, and the misses."""
+    from ragserve.eval.modes import build_modes, parse_modes
+    from ragserve.eval.questions import load_questions, select_split
+    from ragserve.eval.report import print_report, render_html, to_json
+    from ragserve.eval.runner import EvalRun, evaluate
+
+    try:
+        ks = sorted({int(x) for x in k.split(",") if x.strip()})
+    except ValueError as exc:
+        raise typer.BadParameter(f"--k takes comma-separated integers, not {k!r}") from exc
+    if not ks or ks[0] < 1:
+        raise typer.BadParameter("--k cutoffs must be 1 or more")
+    settings = _settings()
+    name = collection or settings.collection
+    try:
+        names = parse_modes(mode or ["dense"])
+        questions = select_split(load_questions(qa_file), split)
+        with Runtime(settings) as runtime, Progress(
+            TextColumn("[bold]eval[/bold]"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err, transient=not err.is_terminal,
+        ) as progress:  # fmt: skip
+            modes = build_modes(runtime, name, names)
+            task = progress.add_task("", total=len(questions))
+
+            async def run() -> EvalRun:
+                try:
+                    return await evaluate(
+                        questions, modes, ks, collection=name, split=split,
+                        answer=(lambda q: runtime.answers.ask(q, name)) if answers else None,
+                        on_question=lambda _o: progress.advance(task),
+                    )  # fmt: skip
+                finally:
+                    if answers:
+                        await runtime.chain.aclose()
+
+            result = asyncio.run(run())
+    except RagserveError as exc:
+        raise _fail(exc) from exc
+    print_report(result, out)
+    if json_out is not None:
+        json_out.write_text(json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n")
+        out.print(f"JSON report: {json_out}")
+    if html_out is not None:
+        html_out.write_text(render_html(result), encoding="utf-8")
+        out.print(f"HTML report: {html_out}")
+
+
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Check the data directory, embedder and model endpoints with one real call each."""

@@ -1,0 +1,50 @@
+"""Retrieval modes by name. A mode is ``async (query, top_k) -> ranked passages``.
+
+A new mode (sparse, hybrid, a reranker over another mode) is a factory added to ``MODES``;
+the runner and the report only see names and callables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from ragserve.errors import ConfigError
+from ragserve.protocol import Citation
+from ragserve.rag.retrieve import Retriever
+from ragserve.runtime import Runtime
+
+RetrievalMode = Callable[[str, int], Awaitable[Sequence[Citation]]]
+ModeFactory = Callable[[Runtime, str], RetrievalMode]
+
+
+def dense(runtime: Runtime, collection: str) -> RetrievalMode:
+    """The embedding search every answer uses today."""
+    # The same Retriever the answer service builds from these parts; building it here
+    # rather than through runtime.answers keeps the chat model (and llama.cpp) unstarted.
+    retriever = Retriever(runtime.catalog, runtime.embedder)
+    retriever.open(collection)  # a missing collection or another embedding model fails now
+
+    async def search(query: str, top_k: int) -> Sequence[Citation]:
+        return await retriever.aretrieve(collection, query, top_k)
+
+    return search
+
+
+MODES: dict[str, ModeFactory] = {"dense": dense}
+
+
+def parse_modes(values: Sequence[str]) -> list[str]:
+    """Names from repeated and comma-separated options, in order, each once."""
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODES]
+    if unknown:
+        raise ConfigError(
+            f"unknown retrieval mode {', '.join(unknown)}; available: {', '.join(MODES)}"
+        )
+    return list(dict.fromkeys(names)) or ["dense"]
+
+
+def build_modes(
+    runtime: Runtime, collection: str, names: Sequence[str]
+) -> dict[str, RetrievalMode]:
+    return {name: MODES[name](runtime, collection) for name in names}

@@ -30,13 +30,19 @@ class Citation(BaseModel):
     title: str | None = None
     document_id: str
     chunk_index: int
-    score: float
+    score: float = Field(
+        description="The reranker's score when one reranked the passage, else the retrieval score."
+    )
+    retrieval_score: float | None = Field(
+        None, description="The retrieval score of a reranked passage (unset otherwise)."
+    )
     vector: list[float] | None = Field(None, exclude=True, repr=False)
 
 
 class Timings(BaseModel):
     rewrite_ms: float | None = None
-    retrieval_ms: float
+    retrieval_ms: float = Field(description="Retrieval, reranking included.")
+    rerank_ms: float | None = Field(None, description="Reranking alone, when it ran.")
     first_token_ms: float | None = None
     total_ms: float
 
@@ -174,6 +180,11 @@ class SearchRequest(RequestBody):
     collection: CollectionName | None = None
     query: str = Field(min_length=1)
     top_k: int = Field(5, ge=1, le=100)
+    rerank: bool | None = Field(
+        None,
+        description="Rerank the retrieved passages: unset uses the server's setting "
+        "(RAGSERVE_RERANK), false skips it, true asks for it (400 if none is configured).",
+    )
 
 
 class SearchResponse(BaseModel):
@@ -202,6 +213,11 @@ class ChatRequest(RequestBody):
         None, description="Earlier turns passed inline (instead of a conversation id)."
     )
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    rerank: bool | None = Field(
+        None,
+        description="Rerank the retrieved passages: unset uses the server's setting "
+        "(RAGSERVE_RERANK), false skips it, true asks for it (400 if none is configured).",
+    )
 
 
 class ConversationInfo(BaseModel):
@@ -272,6 +288,11 @@ class ChatCompletionRequest(RequestBody):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    rerank: bool | None = Field(
+        None,
+        description="ragserve extension: rerank the retrieved passages (unset: the server's "
+        "RAGSERVE_RERANK; false skips it; true asks for it, 400 if none is configured).",
+    )
 
 
 class Usage(BaseModel):

@@ -51,7 +51,7 @@ class Serving:
             documents=DocumentServing(settings, catalog, ingest, jobs),
             jobs=jobs,
             conversations=ConversationServing(catalog),
-            search=SearchServing(settings, retriever, ingest),
+            search=SearchServing(settings, retriever, ingest, answers.reranker),
             chat=ChatServing(settings, answers, retriever, catalog),
             openai=OpenAIServing(settings, catalog, answers, retriever, chain, [embedder.model_id]),
             embeddings=EmbeddingServing(embedder),

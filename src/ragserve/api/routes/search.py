@@ -10,6 +10,7 @@ from ragserve.errors import (
     CollectionNotFound,
     EmbeddingError,
     EmbeddingMismatch,
+    InvalidRequest,
     RequestTooLarge,
 )
 from ragserve.protocol import SearchRequest, SearchResponse
@@ -23,10 +24,11 @@ router = APIRouter(prefix="/api", tags=["search"])
     responses=raises(
         RequestValidationError,
         RequestTooLarge,
+        InvalidRequest,  # rerank asked for where none is configured
         CollectionNotFound,
         EmbeddingMismatch,
         EmbeddingError,
-        BackendError,  # a remote embedding server failing
+        BackendError,  # a remote embedding server or reranker failing
     ),
 )
 async def search(body: SearchRequest, serving: Search) -> SearchResponse:

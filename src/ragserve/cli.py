@@ -434,13 +434,22 @@ def eval_cmd(
     answers: Annotated[
         bool, typer.Option("--answers", help="Also answer each question; check the answers.")
     ] = False,
+    rerank: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rerank",
+            help="Rerankers to compare, comma-separated: none, remote, cross-encoder, llm "
+            "(each mode runs under each: dense, dense+llm). Settings: RAGSERVE_RERANK_*.",
+        ),
+    ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the report as JSON.")
     ] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report.")] = None,
 ) -> None:
     """Measure retrieval on a QA file: recall@k, MRR@10, nDCG@10 per mode, and the misses."""
-    from ragserve.eval.modes import build_modes, parse_modes
+    from ragserve.config import RerankKind
+    from ragserve.eval.modes import build_modes, build_rerankers, parse_modes, parse_rerankers
     from ragserve.eval.questions import load_questions, select_split
     from ragserve.eval.report import print_report, render_html, to_json
     from ragserve.eval.runner import EvalRun, evaluate
@@ -455,12 +464,14 @@ def eval_cmd(
     name = collection or settings.collection
     try:
         names = parse_modes(mode or ["dense"])
+        kinds = parse_rerankers(rerank or ["none"])
         questions = select_split(load_questions(qa_file), split)
         with Runtime(settings) as runtime, Progress(
             TextColumn("[bold]eval[/bold]"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=err, transient=not err.is_terminal,
         ) as progress:  # fmt: skip
-            modes = build_modes(runtime, name, names)
+            stages = build_rerankers(runtime, kinds)
+            modes = build_modes(runtime, name, names, stages)
             task = progress.add_task("", total=len(questions))
 
             async def run() -> EvalRun:
@@ -471,7 +482,10 @@ def eval_cmd(
                         on_question=lambda _o: progress.advance(task),
                     )  # fmt: skip
                 finally:
-                    if answers:
+                    for stage in stages.values():
+                        if stage is not None:
+                            await stage.aclose()
+                    if answers or RerankKind.llm in stages:
                         await runtime.chain.aclose()
 
             result = asyncio.run(run())

@@ -37,6 +37,21 @@ class VectorStoreKind(StrEnum):
     server = "server"
 
 
+class RerankKind(StrEnum):
+    none = "none"
+    remote = "remote"
+    cross_encoder = "cross-encoder"
+    llm = "llm"
+
+
+class RerankApi(StrEnum):
+    """The request shapes of remote rerankers in use today."""
+
+    cohere = "cohere"  # vLLM /v1/rerank and /rerank, Jina, Cohere, Infinity /rerank
+    tei = "tei"  # text-embeddings-inference /rerank
+    score = "score"  # vLLM /score and /v1/score
+
+
 def _strip_slash(url: str | None) -> str | None:
     return url.rstrip("/") if url else None
 
@@ -248,6 +263,48 @@ class Settings(BaseSettings):
     )
     rewrite_followups: bool = Field(
         True, description="Rewrite follow-up questions into standalone queries."
+    )
+
+    # --- reranking ---------------------------------------------------------------------------
+    rerank: RerankKind = Field(
+        RerankKind.none,
+        description="Rerank retrieved passages: `none`, `remote` (a cross-encoder server), "
+        "`cross-encoder` (sentence-transformers in-process) or `llm` (the chat model rates "
+        "them). Requests can turn it off (or on) with `rerank`.",
+    )
+    rerank_candidates: int = Field(
+        20, ge=1, le=200, description="Passages retrieved before reranking cuts them to top_k."
+    )
+    rerank_url: OptionalUrl = Field(
+        None,
+        description="Remote reranker endpoint, e.g. `http://host:8000/v1/rerank`; a URL "
+        "without a path gets the API's usual one (`/v1/rerank`, TEI `/rerank`, `/v1/score`).",
+    )
+    rerank_api: RerankApi = Field(
+        RerankApi.cohere,
+        description="Remote request shape: `cohere` (vLLM `/v1/rerank` and `/rerank`, Jina, "
+        "Cohere, Infinity), `tei` (text-embeddings-inference) or `score` (vLLM `/score`).",
+    )
+    rerank_model: str | None = Field(
+        None,
+        description="Remote: the model name sent with each request. `cross-encoder`: a "
+        "sentence-transformers CrossEncoder name or local path (required).",
+    )
+    rerank_api_key: str | None = Field(None, description="API key for the remote reranker.")
+    rerank_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Most seconds reranking one query may take. Remote: a timeout is an "
+        "error (504); llm: past it the retrieval order is kept.",
+    )
+    rerank_llm_budget: int = Field(
+        20,
+        ge=1,
+        description="Most passages the chat model scores per query (the best-retrieved "
+        "ones); the rest keep their retrieval order after them.",
+    )
+    rerank_llm_batch: int = Field(
+        10, ge=1, le=50, description="Passages listed in one scoring prompt."
     )
 
     # --- server ------------------------------------------------------------------------------

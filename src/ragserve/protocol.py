@@ -37,13 +37,19 @@ class Citation(BaseModel):
     title: str | None = None
     document_id: str
     chunk_index: int
-    score: float
+    score: float = Field(
+        description="The reranker's score when one reranked the passage, else the retrieval score."
+    )
+    retrieval_score: float | None = Field(
+        None, description="The retrieval score of a reranked passage (unset otherwise)."
+    )
     vector: list[float] | None = Field(None, exclude=True, repr=False)
 
 
 class Timings(BaseModel):
     rewrite_ms: float | None = None
-    retrieval_ms: float
+    retrieval_ms: float = Field(description="Retrieval, reranking included.")
+    rerank_ms: float | None = Field(None, description="Reranking alone, when it ran.")
     first_token_ms: float | None = None
     total_ms: float
 
@@ -220,6 +226,11 @@ class SearchRequest(RequestBody):
     query: str = Field(min_length=1)
     top_k: int = Field(5, ge=1, le=100)
     mode: SearchMode | None = Field(None, description=_MODE_HELP)
+    rerank: bool | None = Field(
+        None,
+        description="Rerank the retrieved passages: unset uses the server's setting "
+        "(RAGSERVE_RERANK), false skips it, true asks for it (400 if none is configured).",
+    )
 
 
 class SearchResponse(BaseModel):
@@ -253,6 +264,11 @@ class ChatRequest(RequestBody):
     )
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
     mode: SearchMode | None = Field(None, description=_MODE_HELP)
+    rerank: bool | None = Field(
+        None,
+        description="Rerank the retrieved passages: unset uses the server's setting "
+        "(RAGSERVE_RERANK), false skips it, true asks for it (400 if none is configured).",
+    )
 
 
 class ConversationInfo(BaseModel):
@@ -355,6 +371,11 @@ class ChatCompletionRequest(RequestBody):
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
     retrieval_mode: SearchMode | None = Field(
         None, description="ragserve extension, for `rag:` models: " + _MODE_HELP
+    )
+    rerank: bool | None = Field(
+        None,
+        description="ragserve extension: rerank the retrieved passages (unset: the server's "
+        "RAGSERVE_RERANK; false skips it; true asks for it, 400 if none is configured).",
     )
 
 

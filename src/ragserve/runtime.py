@@ -28,6 +28,7 @@ from ragserve.ingest.service import IngestService
 from ragserve.llm.chain import ChatChain
 from ragserve.observability.tracing import Tracing
 from ragserve.rag.answer import AnswerService
+from ragserve.rag.rerank import RerankStage, build_rerank_stage
 from ragserve.store.catalog import Catalog
 from ragserve.store.db import Database
 from ragserve.store.vectors import VectorStore
@@ -182,6 +183,11 @@ class Runtime:
             self.stack.callback(tracing.uninstall if given else tracing.shutdown)
         return tracing
 
+    @cached_property
+    def reranker(self) -> RerankStage | None:
+        """The configured reranker (RAGSERVE_RERANK), or None; the LLM one uses the chain."""
+        return build_rerank_stage(self.settings, lambda: self.chain)
+
     # -- services ---------------------------------------------------------------------------
     @cached_property
     def ingest(self) -> IngestService:
@@ -198,8 +204,11 @@ class Runtime:
                 self.shared_embedder,
                 self.chain,
                 self.ingest.not_ready,
+                reranker=self.reranker,
             )
-        return AnswerService(self.settings, self.catalog, self.embedder, self.chain)
+        return AnswerService(
+            self.settings, self.catalog, self.embedder, self.chain, reranker=self.reranker
+        )
 
     def start_serving(self) -> None:
         """Build the server's parts and start ingestion (blocking: models load here)."""
@@ -212,6 +221,8 @@ class Runtime:
         """Finish or checkpoint ingestion, then release the chat clients and the batcher."""
         await asyncio.to_thread(self.ingest.stop, self.settings.shutdown_grace_s)
         await self.chain.aclose()
+        if self.reranker is not None:
+            await self.reranker.aclose()
         await asyncio.to_thread(self.shared_embedder.close)
 
     def close(self) -> None:

@@ -14,6 +14,10 @@ gets a 503 — the known schedule the benchmark's metrics are checked against.
 time to first token grows once more than K requests are in flight.
 ``random-P``: P % of requests get a random fault (503, stall-first, stall-mid, cut, malformed).
 ``gone`` records each stream whose client left before its end: (model, chunks sent).
+
+Rerankers (``/rerank``, ``/v1/rerank``: TEI by a ``texts`` body, Cohere/vLLM by
+``documents``; ``/score``, ``/v1/score``: vLLM): later passages score higher, so the order
+they were given in comes back reversed.
 Server-wide switches: ``required_key`` (401 without it), ``disabled`` (routes answering 404,
 as a server of the other kind does), ``served`` (the model ids /models lists).
 """
@@ -50,6 +54,10 @@ class FaultServer:
             Route("/v1/models", self.models),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            Route("/rerank", self.rerank, methods=["POST"]),
+            Route("/v1/rerank", self.rerank, methods=["POST"]),
+            Route("/score", self.rerank, methods=["POST"]),
+            Route("/v1/score", self.rerank, methods=["POST"]),
             # Ollama's native API, for the context window it really uses.
             Route("/api/ps", self.ollama_ps),
             Route("/api/show", self.ollama_show, methods=["POST"]),
@@ -196,6 +204,26 @@ class FaultServer:
         # Index-based vectors: enough to check ordering and batching, never used for search.
         data = [{"index": i, "embedding": [float(i + 1), 1.0, 0.0]} for i in range(len(inputs))]
         return JSONResponse({"data": data[::-1], "model": model})
+
+    async def rerank(self, request: Request) -> Response:
+        if refused := self._refuse(request, "rerank"):
+            return refused
+        body = await request.json()
+        self.calls[request.url.path] += 1
+        if request.url.path.endswith("/score"):
+            texts = body["text_2"]
+            data = [
+                {"index": i, "object": "score", "score": i / len(texts)} for i in range(len(texts))
+            ]
+            return JSONResponse({"object": "list", "model": body.get("model"), "data": data})
+        if "texts" in body:  # TEI: a bare list, best first
+            n = len(body["texts"])
+            return JSONResponse([{"index": i, "score": i / n} for i in reversed(range(n))])
+        n = len(body["documents"])
+        results = [{"index": i, "relevance_score": i / n} for i in reversed(range(n))]
+        return JSONResponse(
+            {"model": body.get("model"), "results": results[: body.get("top_n", n)]}
+        )
 
 
 @contextmanager

@@ -54,7 +54,7 @@ class Serving:
             document_events=DocumentEvents(catalog, settings.ui_events_poll_s),
             jobs=jobs,
             conversations=ConversationServing(settings, catalog),
-            search=SearchServing(settings, retriever, ingest),
+            search=SearchServing(settings, retriever, ingest, answers.reranker),
             chat=ChatServing(settings, answers, retriever, catalog),
             openai=OpenAIServing(settings, catalog, answers, retriever, chain, [embedder.model_id]),
             embeddings=EmbeddingServing(embedder),

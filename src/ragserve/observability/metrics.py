@@ -80,10 +80,18 @@ CHAT_FAILOVERS = Counter(
 
 RETRIEVAL_LATENCY = Histogram(
     "ragserve_retrieval_duration_seconds",
-    "Time of one retrieval stage per question: embed (the query), search (the vector store); "
-    "rerank is reserved for a reranker and stays empty until one runs.",
+    "Time of one retrieval stage per question: embed (the query), search (the vector store), "
+    "rerank (when a reranker is configured).",
     ["stage"],
     buckets=RETRIEVAL_BUCKETS,
+    registry=None,
+)
+RERANK_OUTCOMES = Counter(
+    "ragserve_rerank",
+    "Queries through a reranker, by kind and outcome: reranked, or kept in retrieval order "
+    "because the LLM's output did not parse (fallback_unparsable), its time ran out "
+    "(fallback_timeout) or the chat backend failed (fallback_error).",
+    ["kind", "outcome"],
     registry=None,
 )
 PROMPT_TOKENS = Histogram(
@@ -139,6 +147,7 @@ RECORDED: tuple[Collector, ...] = (
     CHAT_E2E,
     CHAT_FAILOVERS,
     RETRIEVAL_LATENCY,
+    RERANK_OUTCOMES,
     PROMPT_TOKENS,
     COMPLETION_TOKENS,
     EMBED_BATCH_SIZE,

@@ -15,6 +15,7 @@ from ragserve.observability import metrics, tracing
 from ragserve.protocol import AskResult, Citation, SearchMode, Timings, Usage
 from ragserve.rag.citations import Attribution, cited_numbers
 from ragserve.rag.prompt import build_messages
+from ragserve.rag.rerank.base import RerankStage, choose_stage
 from ragserve.rag.retrieve import Retriever, embed_texts
 from ragserve.rag.rewrite import standalone_query
 from ragserve.store.catalog import Catalog
@@ -45,9 +46,12 @@ class AnswerService:
         embedder: EmbeddingBackend,
         chat: ChatBackend,
         not_ready: Callable[[str], list[tuple[str, str]]] | None = None,
+        reranker: RerankStage | None = None,
     ) -> None:
         """``not_ready(collection)`` lists (id, source) of documents not to use yet; by
-        default it asks SQL, the server passes its ingestion queue's in-memory view."""
+        default it asks SQL, the server passes its ingestion queue's in-memory view.
+        ``reranker`` reorders a larger candidate set before the best ``top_k`` are used."""
+        self.reranker = reranker
         self.settings = settings
         self.not_ready = not_ready or self._not_ready_in_sql
         self.embedder = embedder
@@ -66,10 +70,12 @@ class AnswerService:
         temperature: float | None = None,
         session_id: str | None = None,
         mode: SearchMode | None = None,
+        rerank: bool | None = None,
     ) -> AsyncIterator[AnswerEvent]:
         """Token events as the model writes, then one DoneEvent with citations.
         ``session_id`` (the conversation) groups this question's trace with its siblings;
-        ``mode`` is the retrieval mode asked for (unset: the collection's or the default)."""
+        ``mode`` is the retrieval mode asked for (unset: the collection's or the default);
+        ``rerank``: None uses the configured reranker (if any), False skips it."""
         started = time.perf_counter()
         query, rewrite_ms = question, None
         if history and self.settings.rewrite_followups:
@@ -79,14 +85,22 @@ class AnswerService:
         # Documents still queued or indexing may be half written: leave them out, and say so.
         pending = self.not_ready(collection)
         plan = self.retriever.plan(await self.retriever.aopen(collection), mode)
+        top_k = top_k or self.settings.top_k
+        stage = choose_stage(self.reranker, rerank)
         sources = await self.retriever.aretrieve(
             collection,
             query,
-            top_k or self.settings.top_k,
+            stage.fetch(top_k) if stage else top_k,
             exclude=[d for d, _ in pending],
             mode=plan.mode,
         )
-        if sources and sources[0].score > 0:
+        rerank_ms = None
+        if stage is not None:
+            t1 = time.perf_counter()
+            sources = await stage.rerank(query, sources, top_k)
+            rerank_ms = (time.perf_counter() - t1) * 1000
+        # The relative floor is for retrieval scores: reranked passages are already chosen.
+        if sources and sources[0].retrieval_score is None and sources[0].score > 0:
             floor = sources[0].score * self.settings.min_relative_score
             sources = [s for s in sources if s.score >= floor]
         retrieval_ms = (time.perf_counter() - t0) * 1000
@@ -144,6 +158,7 @@ class AnswerService:
                 timings=Timings(
                     rewrite_ms=rewrite_ms,
                     retrieval_ms=retrieval_ms,
+                    rerank_ms=rerank_ms,
                     first_token_ms=first_token_ms,
                     total_ms=(time.perf_counter() - started) * 1000,
                 ),

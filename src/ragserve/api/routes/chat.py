@@ -9,6 +9,7 @@ from ragserve.api.errors import raises
 from ragserve.api.routes import event_stream
 from ragserve.errors import (
     EmbeddingMismatch,
+    InvalidRequest,
     NotFound,
     RequestTooLarge,
     SparseEncodingMismatch,
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/api", tags=["chat"])
         **raises(
             RequestValidationError,
             RequestTooLarge,
+            InvalidRequest,
             NotFound,
             EmbeddingMismatch,
             SparseIndexMissing,

@@ -10,6 +10,7 @@ from ragserve.errors import (
     CollectionNotFound,
     EmbeddingError,
     EmbeddingMismatch,
+    InvalidRequest,
     RequestTooLarge,
     SparseEncodingMismatch,
     SparseIndexMissing,
@@ -25,12 +26,13 @@ router = APIRouter(prefix="/api", tags=["search"])
     responses=raises(
         RequestValidationError,
         RequestTooLarge,
+        InvalidRequest,  # rerank asked for where none is configured
         CollectionNotFound,
         EmbeddingMismatch,
         SparseIndexMissing,
         SparseEncodingMismatch,
         EmbeddingError,
-        BackendError,  # a remote embedding server failing
+        BackendError,  # a remote embedding server or reranker failing
     ),
 )
 async def search(body: SearchRequest, serving: Search) -> SearchResponse:

@@ -22,6 +22,7 @@ from ragserve.errors import NotFound
 from ragserve.llm.base import ChatMessage
 from ragserve.protocol import AskResult, ChatRequest
 from ragserve.rag.answer import AnswerService, DoneEvent
+from ragserve.rag.rerank.base import choose_stage
 from ragserve.rag.retrieve import Retriever
 from ragserve.sse import event
 from ragserve.store.catalog import Catalog
@@ -53,6 +54,7 @@ class ChatServing:
 
     async def prepare(self, request: ChatRequest) -> PreparedChat:
         """Check what can be checked before the stream starts, so it fails with a status."""
+        choose_stage(self.answers.reranker, request.rerank)
         conversation: ConversationRow | None = None
         history: list[ChatMessage] = []
         if request.conversation_id:
@@ -85,6 +87,7 @@ class ChatServing:
                 chat.request.top_k,
                 session_id=conv_id,
                 mode=chat.request.mode,
+                rerank=chat.request.rerank,
             ):
                 if isinstance(ev, DoneEvent):
                     result = ev.result

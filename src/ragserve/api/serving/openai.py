@@ -39,6 +39,7 @@ from ragserve.protocol import (
     Usage,
 )
 from ragserve.rag.answer import AnswerEvent, AnswerService, DoneEvent
+from ragserve.rag.rerank.base import choose_stage
 from ragserve.rag.retrieve import Retriever
 from ragserve.sse import event
 from ragserve.store.catalog import Catalog
@@ -119,6 +120,7 @@ class OpenAIServing:
     # -- /v1/chat/completions -------------------------------------------------------------------
     async def prepare(self, request: ChatCompletionRequest) -> tuple[str, str, list[ChatMessage]]:
         """(collection, question, history), or raises before any streaming starts."""
+        choose_stage(self.answers.reranker, request.rerank)
         if not request.model.startswith(RAG_PREFIX):
             raise NotFound(
                 f"model {request.model!r} does not exist; collections are served as "
@@ -150,6 +152,7 @@ class OpenAIServing:
             max_tokens=request.max_completion_tokens or request.max_tokens,
             temperature=request.temperature,
             mode=request.retrieval_mode,
+            rerank=request.rerank,
         )
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletionResponse:

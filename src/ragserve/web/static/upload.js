@@ -139,6 +139,14 @@ export class UploadQueue {
             finish();
           };
           this.waitTimer = setTimeout(this.wake, wait * 1000);
+        } else if (xhr.status === 413 && batch.length > 1) {
+          // Too many files (or bytes) for one request: send halves.
+          this.maxFiles = Math.ceil(batch.length / 2);
+          for (const item of batch) {
+            item.state = "waiting";
+            item.loaded = 0;
+          }
+          finish();
         } else if (xhr.status === 401 && (await askForKey())) {
           for (const item of batch) item.state = "waiting";
           finish();

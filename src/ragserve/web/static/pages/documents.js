@@ -9,13 +9,13 @@ import { collectionPicker, currentCollection, loadCollections } from "../state.j
 import { UploadQueue, droppedFiles } from "../upload.js";
 
 const PAGE = 50;
-const SORTS = { "-updated_at": "docs.sortNewest", updated_at: "docs.sortOldest", source: "docs.sortName", status: "docs.sortStatus" };
+const SORTS = { "-updated": "docs.sortNewest", updated: "docs.sortOldest", name: "docs.sortName", status: "docs.sortStatus" };
 const STATUSES = ["queued", "indexing", "ready", "failed"];
 
 export async function mount(main) {
   await loadCollections(true);
   let collection = currentCollection();
-  const view = { offset: 0, sort: "-updated_at", status: "", q: "" };
+  const view = { offset: 0, sort: "-updated", status: "", q: "" };
   let rows = [];
   let total = 0;
   let events = null;
@@ -31,7 +31,8 @@ export async function mount(main) {
   async function serverLimits() {
     try {
       const s = await api("GET", "/api/ingest/status");
-      return { maxFiles: s.max_files || s.ingest_max_files || 100, maxBytes: s.max_request_bytes || 256 * 2 ** 20 };
+      // Older servers do not say; a 413 for too many files halves the batch (upload.js).
+      return { maxFiles: s.max_files || 100, maxBytes: s.max_request_bytes || 256 * 2 ** 20 };
     } catch {
       return { maxFiles: 100, maxBytes: 256 * 2 ** 20 };
     }
@@ -156,6 +157,7 @@ export async function mount(main) {
       statusCell(d),
       h("td", {}, String(d.chunks)),
       h("td", {}, d.pages === null || d.pages === undefined ? "–" : String(d.pages)),
+      h("td", { class: "small" }, formatBytes(d.size_bytes)),
       h("td", { class: "small" }, formatDate(d.updated_at)),
       h(
         "td",
@@ -179,7 +181,7 @@ export async function mount(main) {
           "table",
           { class: "documents" },
           h("caption", { class: "sr-only" }, t("docs.title")),
-          h("thead", {}, h("tr", {}, [t("docs.name"), t("docs.status"), t("docs.chunks"), t("docs.pages"), t("docs.updated"), t("docs.actions")].map((c) => h("th", { scope: "col" }, c)))),
+          h("thead", {}, h("tr", {}, [t("docs.name"), t("docs.status"), t("docs.chunks"), t("docs.pages"), t("coll.size"), t("docs.updated"), t("docs.actions")].map((c) => h("th", { scope: "col" }, c)))),
           h("tbody", {}, rows.map(row)),
         ),
       );

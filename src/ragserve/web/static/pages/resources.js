@@ -152,7 +152,7 @@ export async function mount(main) {
     const [name] = names.splice(index, 1);
     names.splice(index + delta, 0, name);
     try {
-      await api("PUT", "/api/resources/backends/order", { json: { names } });
+      await api("PUT", "/api/resources/order", { json: { names } });
     } catch (err) {
       message.textContent = err.message;
     }
@@ -192,6 +192,7 @@ export async function mount(main) {
             const body = await api("POST", "/api/resources/models", {
               json: { kind: KINDS[flavour.value].kind, base_url: url.value, ...(key.value ? { api_key: key.value } : {}) },
             });
+            if (body.base_url) url.value = body.base_url;
             const found = modelIds(body);
             replace(modelList, found.map((m) => h("option", { value: m })));
             if (found.length && !model.value) model.value = found[0];
@@ -248,7 +249,14 @@ export async function mount(main) {
     { class: "card", "aria-labelledby": "emb-title" },
     h("h2", { id: "emb-title" }, t("res.embedding")),
     embedding
-      ? h("dl", { class: "facts" }, Object.entries(embedding).filter(([, v]) => v !== null && typeof v !== "object").map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]))
+      ? h(
+          "dl",
+          { class: "facts" },
+          h("dt", {}, t("res.model")), h("dd", { class: "embedding-model" }, embedding.model),
+          h("dt", {}, t("coll.dimension")), h("dd", {}, String(embedding.dimension)),
+          h("dt", {}, t("res.runsOn")), h("dd", { class: "mono" }, embedding.base_url || embedding.backend),
+          h("dt", {}, t("coll.title")), h("dd", {}, String(embedding.collections)),
+        )
       : h("p", { class: "muted" }, "–"),
     h("p", { class: "small" }, t("res.embeddingWhy")),
   );

@@ -78,22 +78,25 @@ def policy_pdf(path: Path) -> Path:
     """A two-page PDF whose second page holds a passage broken over several lines."""
     pdf = FPDF()
     pdf.set_font("Helvetica", size=12)
+    line = {"new_x": "LMARGIN", "new_y": "NEXT"}
     pdf.add_page()
-    pdf.multi_cell(0, 8, "Northwind Traders employee handbook\n\nIntroduction")
+    pdf.multi_cell(0, 8, "Northwind Traders employee handbook\n\nIntroduction", **line)
     pdf.multi_cell(
         0,
         8,
         "This handbook explains how Northwind Traders works with its employees. "
         "It covers offices, equipment, travel and the people to ask.",
+        **line,
     )
     pdf.add_page()
-    pdf.multi_cell(0, 8, "Vacation policy")
+    pdf.multi_cell(0, 8, "Vacation policy", **line)
     pdf.multi_cell(
         0,
         8,
         "Every Northwind employee receives twenty-five days of paid vacation per year. "
         "Unused vacation days may be carried over into the first quarter of the next year. "
         "Requests for vacation are approved by the team lead at least two weeks ahead.",
+        **line,
     )
     pdf.output(str(path))
     return path

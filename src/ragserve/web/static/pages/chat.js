@@ -7,7 +7,21 @@ import { t } from "../i18n.js";
 import { collectionPicker, currentCollection, loadCollections } from "../state.js";
 import { openCitation } from "../citations.js";
 
-const MARKER = /\[(\d+)\]/g;
+// [1], [1, 2] and [1;2], as the server reads them (rag/citations.py).
+const MARKER = /\[(\d+(?:\s*[,;]\s*\d+)*)\]/g;
+
+function chip(cite, onChip) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "chip",
+      "aria-label": `${t("chat.citation", { n: cite.n })}: ${cite.source}`,
+      onclick: (ev) => onChip(cite, ev.currentTarget),
+    },
+    `[${cite.n}]`,
+  );
+}
 
 /** Answer text with each [n] that has a source turned into a chip; the rest stays text. */
 export function answerNodes(text, citations, onChip) {
@@ -15,21 +29,10 @@ export function answerNodes(text, citations, onChip) {
   const nodes = [];
   let last = 0;
   for (const match of text.matchAll(MARKER)) {
-    const cite = byN.get(Number(match[1]));
-    if (!cite) continue;
+    const cites = match[1].split(/[,;]/).map((n) => byN.get(Number(n.trim())));
+    if (cites.some((c) => !c)) continue;
     nodes.push(text.slice(last, match.index));
-    nodes.push(
-      h(
-        "button",
-        {
-          type: "button",
-          class: "chip",
-          "aria-label": `${t("chat.citation", { n: cite.n })}: ${cite.source}`,
-          onclick: (ev) => onChip(cite, ev.currentTarget),
-        },
-        `[${cite.n}]`,
-      ),
-    );
+    for (const cite of cites) nodes.push(chip(cite, onChip));
     last = match.index + match[0].length;
   }
   nodes.push(text.slice(last));
@@ -212,6 +215,7 @@ export async function mount(main) {
     sendButton.disabled = true;
     thread.setAttribute("aria-busy", "true");
     let citations = null;
+    let answer = null;
     let failed = null;
     try {
       await stream("POST", "/api/chat", {
@@ -236,7 +240,8 @@ export async function mount(main) {
       thread.setAttribute("aria-busy", "false");
       bubble.el.classList.remove("streaming");
     }
-    const text = live.data;
+    // The stored answer: where the model wrote no markers, the server has added them.
+    const text = answer ?? live.data;
     if (citations) finishAnswer(bubble, text, citations, message);
     if (failed) {
       bubble.extra.append(
@@ -272,16 +277,27 @@ export async function mount(main) {
       { type: "button", class: "small", onclick: () => { if (!controller) ask(message); } },
       t("chat.regenerate"),
     );
-    const sources = data.citations.length
+    // Every passage the model was given, cited ones first, so any can be opened.
+    const cited = new Set(data.citations.map((c) => c.n));
+    const all = [...data.citations, ...(data.sources || []).filter((c) => !cited.has(c.n))];
+    const sources = all.length
       ? h(
-          "ol",
-          { class: "sources", "aria-label": t("chat.sources") },
-          data.citations.map((c) =>
-            h(
-              "li",
-              {},
-              h("button", { type: "button", class: "link", onclick: (ev) => onChip(c, ev.currentTarget) },
-                `[${c.n}] ${c.source}${c.page ? ` · p. ${c.page}` : ""}`),
+          "details",
+          { class: "sources", open: true },
+          h("summary", {}, t("chat.sources")),
+          h(
+            "ol",
+            {},
+            all.map((c) =>
+              h(
+                "li",
+                { class: cited.has(c.n) ? "cited" : null },
+                h(
+                  "button",
+                  { type: "button", class: "link", onclick: (ev) => onChip(c, ev.currentTarget) },
+                  `[${c.n}] ${c.source}${c.page ? ` · p. ${c.page}` : ""}`,
+                ),
+              ),
             ),
           ),
         )

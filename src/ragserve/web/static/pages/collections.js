@@ -61,7 +61,7 @@ export async function mount(main) {
       replace(list, h("p", { class: "muted" }, t("common.none")));
       return;
     }
-    const cell = (value) => h("td", {}, value === undefined || value === null ? "–" : String(value));
+    const cell = (key, value) => h("td", { dataset: { label: t(key) } }, value === undefined || value === null ? "–" : String(value));
     replace(
       list,
       h(
@@ -81,12 +81,12 @@ export async function mount(main) {
               "tr",
               { dataset: { name: c.name } },
               h("th", { scope: "row" }, c.name),
-              cell(`${c.embedding_model} (${c.dimension})`),
-              cell(c.documents ? Object.values(c.documents).reduce((a, b) => a + b, 0) : undefined),
-              cell(c.documents_ready),
-              cell(c.chunks),
-              cell(c.stored_bytes !== undefined ? formatBytes(c.stored_bytes) : undefined),
-              cell(formatDate(c.created_at)),
+              cell("coll.model", `${c.embedding_model} (${c.dimension})`),
+              cell("coll.documents", c.documents ? Object.values(c.documents).reduce((a, b) => a + b, 0) : undefined),
+              cell("coll.ready", c.documents_ready),
+              cell("coll.chunks", c.chunks),
+              cell("coll.size", c.stored_bytes !== undefined ? formatBytes(c.stored_bytes) : undefined),
+              cell("coll.created", formatDate(c.created_at)),
               h(
                 "td",
                 { class: "actions" },

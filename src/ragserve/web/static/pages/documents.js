@@ -150,15 +150,16 @@ export async function mount(main) {
     const path = (rest) => collectionPath(collection, `/documents/${d.id}${rest}`);
     const act = (label, fn, cls = "small") =>
       h("button", { type: "button", class: cls, "aria-label": `${label}: ${d.source}`, onclick: () => fn().catch((err) => showError(err)).finally(() => scheduleRefresh(100)) }, label);
+    const label = (key) => ({ dataset: { label: t(key) } });
     return h(
       "tr",
       { dataset: { id: d.id, status: d.status } },
       h("th", { scope: "row", class: "doc-name" }, d.source),
       statusCell(d),
-      h("td", {}, String(d.chunks)),
-      h("td", {}, d.pages === null || d.pages === undefined ? "–" : String(d.pages)),
-      h("td", { class: "small" }, formatBytes(d.size_bytes)),
-      h("td", { class: "small" }, formatDate(d.updated_at)),
+      h("td", label("docs.chunks"), String(d.chunks)),
+      h("td", label("docs.pages"), d.pages === null || d.pages === undefined ? "–" : String(d.pages)),
+      h("td", { class: "small", ...label("coll.size") }, formatBytes(d.size_bytes)),
+      h("td", { class: "small", ...label("docs.updated") }, formatDate(d.updated_at)),
       h(
         "td",
         { class: "actions" },

@@ -259,6 +259,20 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         20.0, ge=0, description="On shutdown, how long in-flight documents may take to finish."
     )
+    ui_events_poll_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How often a live document-status stream (the web UI's) reads the "
+        "stored state for changes, seconds.",
+    )
+    models_probe_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Longest wait for an endpoint's /models when the Resources page asks "
+        "which models it serves, seconds.",
+    )
 
     # --- ingestion service -------------------------------------------------------------------
     ingest_queue_capacity: int = Field(

@@ -108,9 +108,21 @@ class CollectionInfo(BaseModel):
     dimension: int
     documents_ready: int
     created_at: AwareDatetime
+    documents: dict[str, int] = Field(
+        default_factory=dict,
+        description="Documents per status (`queued`, `indexing`, `ready`, `failed`); "
+        "statuses with none are left out.",
+    )
+    chunks: int = Field(0, description="Chunks of the ready documents (what answers search).")
+    stored_bytes: int = Field(
+        0, description="Bytes of the stored original files (uploads kept for re-indexing)."
+    )
 
 
 DocStatus = Literal["queued", "indexing", "ready", "failed"]
+#: The ``error`` of a document whose indexing was cancelled: its status is ``failed``.
+CANCELLED_REASON = "cancelled"
+DocumentSort = Literal["name", "-name", "updated", "-updated", "status", "-status"]
 
 
 class DocumentInfo(BaseModel):
@@ -128,6 +140,11 @@ class DocumentInfo(BaseModel):
         None,
         description="sha256 (hex) of the file bytes of the version that is indexed; null while "
         "none is. A client compares it to skip uploading unchanged files.",
+    )
+    size_bytes: int | None = Field(
+        None,
+        description="Bytes of the stored original; null for documents stored before "
+        "sizes were recorded.",
     )
 
 
@@ -208,6 +225,36 @@ class ConversationInfo(BaseModel):
     id: str
     collection: str
     messages: list[ChatTurn]
+    title: str | None = Field(
+        None, description="Its name: set by a rename, else the first question, cut short."
+    )
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+
+
+ConversationTitle = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ConversationSummary(BaseModel):
+    """A conversation as the list shows it (no turns)."""
+
+    id: str
+    title: str = Field(description="Its name; `New conversation` until the first question.")
+    collection: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    message_count: int = Field(description="Stored turns: a question and its answer are two.")
+
+
+class ConversationCreate(RequestBody):
+    title: ConversationTitle | None = Field(None, description="Unset: the first question names it.")
+    collection: CollectionName | None = Field(
+        None, description="Unset: the server's default collection."
+    )
+
+
+class ConversationRename(RequestBody):
+    title: ConversationTitle
 
 
 class HealthResponse(BaseModel):
@@ -431,3 +478,41 @@ class BackendInfo(BaseModel):
         "longer builds (left out of the chain: fix it with PUT or remove it with DELETE).",
     )
     error: str | None = Field(None, description="Why a broken entry cannot be used.")
+
+
+class ModelProbeRequest(RequestBody):
+    """An endpoint to ask for its models before it is added as a backend."""
+
+    kind: str = Field(
+        "openai", min_length=1, description="As in BackendResource: `openai`, `ollama`..."
+    )
+    base_url: str = Field(
+        min_length=1,
+        description="http(s) URL of the endpoint; without a path, `/v1` is added.",
+    )
+    api_key: str | None = Field(
+        None, pattern=r"^[ -~]*$", description="Sent to the endpoint only; never stored."
+    )
+
+
+class ModelProbeResponse(BaseModel):
+    base_url: str = Field(description="The base URL as it would be stored (normalised).")
+    models: list[str] = Field(description="Model ids of the endpoint's `/models`.")
+
+
+class BackendOrder(RequestBody):
+    names: list[Annotated[str, Field(pattern=BACKEND_NAME)]] = Field(
+        min_length=1,
+        description="Stored backends in the order to try them; stored ones not named keep "
+        "their order after these. Backends from the settings always come after.",
+    )
+
+
+class EmbeddingInfo(BaseModel):
+    model: str = Field(description="The embedding model every collection here is pinned to.")
+    dimension: int
+    backend: str = Field(description="Where it runs: `onnx`, `sentence_transformers`, `openai`...")
+    base_url: str | None = Field(None, description="The remote endpoint, when it is one.")
+    collections: int = Field(description="Collections indexed with this model.")
+    swappable: Literal[False] = False
+    note: str = Field(description="Why the model cannot be changed here, in a sentence.")

@@ -13,6 +13,7 @@ gets a 503 — the known schedule the benchmark's metrics are checked against.
 ``slots-K-MS``: a server with K generation slots; each answer holds one for MS ms, so
 time to first token grows once more than K requests are in flight.
 ``random-P``: P % of requests get a random fault (503, stall-first, stall-mid, cut, malformed).
+``gone`` records each stream whose client left before its end: (model, chunks sent).
 Server-wide switches: ``required_key`` (401 without it), ``disabled`` (routes answering 404,
 as a server of the other kind does), ``served`` (the model ids /models lists).
 """
@@ -54,6 +55,7 @@ class FaultServer:
             Route("/api/show", self.ollama_show, methods=["POST"]),
         ])  # fmt: skip
         self.ollama_num_ctx: int | None = 2048
+        self.gone: list[tuple[str, int]] = []
 
     def _refuse(self, request: Request, route: str) -> Response | None:
         if route in self.disabled:
@@ -143,6 +145,16 @@ class FaultServer:
             })  # fmt: skip
 
         async def events() -> AsyncIterator[bytes]:
+            sent = 0
+            try:
+                async for chunk in scripted():
+                    yield chunk
+                    sent += 1
+            except (asyncio.CancelledError, GeneratorExit, OSError):
+                self.gone.append((model, sent))  # the client went away mid-stream
+                raise
+
+        async def scripted() -> AsyncIterator[bytes]:
             if model == "stall-first":
                 await asyncio.sleep(30)
             if first_delay:

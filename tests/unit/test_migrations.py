@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect, text
 
-from ragserve.store.db import Database
-from ragserve.store.tables import Base, DocumentRow
+from ragserve.store.db import MIGRATIONS, Database
+from ragserve.store.tables import Base, ConversationRow, DocumentRow
 
 # The tables as ragserve 0.1 first wrote them, before migrations, with one document.
 OLD_SCHEMA = """
@@ -51,3 +53,28 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) 
         assert row.updated_at.tzinfo is not None  # RFC 3339 on the wire, never naive
     db.close()
     Database(f"sqlite:///{path}").close()  # opening again is a no-op
+
+
+def test_conversations_stored_before_titles_list_with_their_turns(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'v1.db'}"
+    engine = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO conversations VALUES ('c1', 'team', "
+                '\'[{"role": "user", "content": "hi"}, '
+                '{"role": "assistant", "content": "hello"}]\', '
+                "'2026-01-02 03:04:05')"
+            )
+        )
+    engine.dispose()
+    db = Database(url)
+    with db.session() as s:
+        row = s.get(ConversationRow, "c1")
+        assert row is not None and row.message_count == 2 and row.title is None
+        assert row.created_at == row.updated_at
+    db.close()

@@ -4,6 +4,8 @@
 /api/collections[/…/documents]    collections, uploads, documents
 /api/jobs /api/ingest/status      ingestion progress and back-pressure
 /api/search /api/chat             retrieval, cited answers over SSE
+/api/conversations                stored conversations: list, create, rename, delete
+/api/resources                    chat backends, their models and order; the embedding model
 /v1/models /v1/chat/completions /v1/embeddings    the OpenAI-compatible facade
 /                                 the web UI (static files)
 """
@@ -27,6 +29,7 @@ from ragserve.api.request_metrics import RequestMetrics
 from ragserve.api.routes import (
     chat,
     collections,
+    conversations,
     doctor,
     documents,
     health,
@@ -36,6 +39,7 @@ from ragserve.api.routes import (
     resources,
     search,
 )
+from ragserve.api.security_headers import SecurityHeaders
 from ragserve.api.state import Serving
 from ragserve.config import Settings
 from ragserve.errors import Unauthorized
@@ -79,10 +83,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 2**20))
     app.add_middleware(RequestMetrics)
+    # Outermost, so error answers (413, 401...) carry the headers too.
+    app.add_middleware(SecurityHeaders)
     app.include_router(health.router, responses=errors.raises())
     app.include_router(metrics.router, responses=errors.raises())
     guarded = [Depends(require_api_key)]
-    for module in (collections, documents, jobs, search, chat, openai, doctor, resources):
+    for module in (
+        collections,
+        documents,
+        jobs,
+        search,
+        chat,
+        conversations,
+        openai,
+        doctor,
+        resources,
+    ):
         app.include_router(
             module.router, dependencies=guarded, responses=errors.raises(Unauthorized)
         )

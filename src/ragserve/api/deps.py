@@ -15,6 +15,7 @@ from ragserve.api.serving.chat import ChatServing
 from ragserve.api.serving.collections import CollectionServing
 from ragserve.api.serving.conversations import ConversationServing
 from ragserve.api.serving.doctor import DoctorServing
+from ragserve.api.serving.document_events import DocumentEvents
 from ragserve.api.serving.documents import DocumentServing
 from ragserve.api.serving.embeddings import EmbeddingServing
 from ragserve.api.serving.health import Readiness
@@ -48,6 +49,7 @@ def _part(name: str) -> Callable[[Request], Any]:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Collections = Annotated[CollectionServing, Depends(_part("collections"))]
 Documents = Annotated[DocumentServing, Depends(_part("documents"))]
+DocumentEventsDep = Annotated[DocumentEvents, Depends(_part("document_events"))]
 Jobs = Annotated[JobServing, Depends(_part("jobs"))]
 Conversations = Annotated[ConversationServing, Depends(_part("conversations"))]
 Search = Annotated[SearchServing, Depends(_part("search"))]

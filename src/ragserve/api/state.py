@@ -9,6 +9,7 @@ from ragserve.api.serving.chat import ChatServing
 from ragserve.api.serving.collections import CollectionServing
 from ragserve.api.serving.conversations import ConversationServing
 from ragserve.api.serving.doctor import DoctorServing
+from ragserve.api.serving.document_events import DocumentEvents
 from ragserve.api.serving.documents import DocumentServing
 from ragserve.api.serving.embeddings import EmbeddingServing
 from ragserve.api.serving.health import Readiness
@@ -26,6 +27,7 @@ class Serving:
     settings: Settings
     collections: CollectionServing
     documents: DocumentServing
+    document_events: DocumentEvents
     jobs: JobServing
     conversations: ConversationServing
     search: SearchServing
@@ -49,13 +51,14 @@ class Serving:
             settings=settings,
             collections=CollectionServing(catalog, ingest, embedder),
             documents=DocumentServing(settings, catalog, ingest, jobs),
+            document_events=DocumentEvents(catalog, settings.ui_events_poll_s),
             jobs=jobs,
-            conversations=ConversationServing(catalog),
+            conversations=ConversationServing(settings, catalog),
             search=SearchServing(settings, retriever, ingest),
             chat=ChatServing(settings, answers, retriever, catalog),
             openai=OpenAIServing(settings, catalog, answers, retriever, chain, [embedder.model_id]),
             embeddings=EmbeddingServing(embedder),
-            resources=ResourceServing(catalog, chain, runtime.reload_chain),
+            resources=ResourceServing(settings, catalog, chain, runtime.reload_chain, embedder),
             doctor=DoctorServing(settings, catalog, embedder, chain),
             metrics=MetricsServing(ingest, embedder, chain, catalog, readiness),
             readiness=readiness,

@@ -37,6 +37,9 @@ from ragserve.store.vectors import document_id
 log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 30.0
+#: The ``error`` of a document whose indexing was cancelled (its status is ``failed``).
+CANCELLED = "cancelled"
+_PENDING = {DocumentStatus.queued.value, DocumentStatus.indexing.value}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +156,13 @@ class IngestService(PipelineHooks):
         return document_id not in self._cancelled
 
     def begin(self, item: IngestItem) -> None:
+        # Checked and written under the lock a cancel takes, so `indexing` never lands on a
+        # document just cancelled (the next stage drops it).
         with self._lock:
+            if item.document_id in self._cancelled:
+                return
             self._indexing.add(item.document_id)
-        self.catalog.set_document_state(item.document_id, status=DocumentStatus.indexing.value)
+            self.catalog.set_document_state(item.document_id, status=DocumentStatus.indexing.value)
 
     def embedded(self, chunks: int) -> None:
         with self._lock:
@@ -165,6 +172,10 @@ class IngestService(PipelineHooks):
         doc_id = outcome.document_id
         if doc_id is None:
             return
+        with self._lock:
+            cancelled = doc_id in self._cancelled
+        if cancelled:
+            self._settle_cancelled(doc_id)
         with self._lock:
             self._indexing.discard(doc_id)
             if doc_id in self._requeue:  # re-submitted while it was being indexed
@@ -275,6 +286,7 @@ class IngestService(PipelineHooks):
         documents = [
             {
                 "id": i.document_id,
+                "size_bytes": _size(i.path),
                 "collection": coll.name,
                 "source": i.source,
                 "status": DocumentStatus.queued.value,
@@ -319,6 +331,82 @@ class IngestService(PipelineHooks):
 
     def _collection(self, name: str) -> CollectionRow:
         return self.catalog.open(name, self.embedder.model_id, self.embedder.dimension, create=True)
+
+    # -- cancelling work -------------------------------------------------------------------------
+    def cancel_document(self, collection: str, doc_id: str) -> bool:
+        """Stop one queued or indexing document; False if it was neither (nothing to stop).
+
+        It ends ``failed`` with the reason ``cancelled``, its chunks removed and its file
+        kept, so re-index brings it back.
+        """
+        coll = self.catalog.collections.get(collection)
+        if coll is None:
+            raise CollectionNotFound(collection)
+        row = self.catalog.documents.get(doc_id)
+        if row is None or row.collection != collection:
+            raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
+        return self._cancel(coll, [doc_id]) == 1
+
+    def cancel_job(self, job_id: str) -> int:
+        """Stop every queued or indexing document of a job; returns how many were stopped.
+
+        An item whose document a later job queued again is closed as cancelled in this job
+        only (the later job goes on), so this job's counts always add up to done.
+        """
+        found = self.catalog.job_with_items(job_id)
+        if found is None:
+            raise NotFound(f"no job {job_id!r}")
+        job, items = found
+        coll = self.catalog.collections.get(job.collection)
+        open_items = [i for i in items if i.status in _PENDING]
+        ours: list[str] = []
+        with self.catalog.db.transaction():
+            for item in open_items:
+                row = self.catalog.documents.get(item.document_id)
+                if coll is not None and row is not None and row.job_id == job_id:
+                    ours.append(item.document_id)
+                else:
+                    self.catalog.job_items.record(
+                        job_id, item.document_id, status=DocumentStatus.failed.value,
+                        error=CANCELLED,
+                    )  # fmt: skip
+        return self._cancel(coll, ours) if coll is not None else 0
+
+    def _cancel(self, coll: CollectionRow, doc_ids: Sequence[str]) -> int:
+        stopped = 0
+        # Under the write lock: a window being stored lands wholly before the chunks are
+        # removed, and the writer checks `wanted` before the next one.
+        with self.pipeline.write_lock:
+            for doc_id in doc_ids:
+                row = self.catalog.documents.get(doc_id)
+                if row is None or row.status not in _PENDING:
+                    continue
+                with self._lock:
+                    self._cancelled.add(doc_id)
+                    self._pending.pop(doc_id, None)
+                    self._requeue.discard(doc_id)
+                self.catalog.vectors.delete_document(coll.vector_collection, doc_id)
+                self._mark_cancelled(doc_id)
+                stopped += 1
+        return stopped
+
+    def _mark_cancelled(self, doc_id: str) -> None:
+        self.catalog.set_document_state(
+            doc_id,
+            status=DocumentStatus.failed.value,
+            error=CANCELLED,
+            chunks=0,
+            indexed_hash=None,
+        )
+
+    def _settle_cancelled(self, doc_id: str) -> None:
+        """A stage that was already past its check when the cancel came may have written
+        ``indexing`` or ``ready`` over it: the cancel wins (its chunks are already gone)."""
+        row = self.catalog.documents.get(doc_id)
+        if row is not None and not (
+            row.status == DocumentStatus.failed.value and row.error == CANCELLED
+        ):
+            self._mark_cancelled(doc_id)
 
     # -- removing work -----------------------------------------------------------------------------
     def delete_document(self, collection: str, doc_id: str) -> None:
@@ -402,3 +490,10 @@ class IngestService(PipelineHooks):
                 self.catalog.vectors.optimize(name)
             except Exception:  # a collection deleted meanwhile; nothing to index
                 log.debug("optimize %s failed", name, exc_info=True)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone already: the pipeline reports it
+        return None

@@ -15,7 +15,7 @@ from ragserve.store.db import Database
 from ragserve.store.repositories.backends import BackendRepository
 from ragserve.store.repositories.collections import CollectionRepository
 from ragserve.store.repositories.conversations import ConversationRepository
-from ragserve.store.repositories.documents import DocumentRepository
+from ragserve.store.repositories.documents import DocumentQuery, DocumentRepository
 from ragserve.store.repositories.job_items import JobItemRepository
 from ragserve.store.repositories.jobs import JobRepository
 from ragserve.store.tables import CollectionRow, DocumentRow, JobItemRow, JobRow
@@ -91,6 +91,12 @@ class Catalog:
         if self.collections.get(name) is None:
             raise CollectionNotFound(name)
         return self.documents.in_collection(name)
+
+    def document_page(self, name: str, query: DocumentQuery) -> tuple[list[DocumentRow], int]:
+        """One page of a collection's documents and how many match in all."""
+        if self.collections.get(name) is None:
+            raise CollectionNotFound(name)
+        return self.documents.page(name, query)
 
     def drop_collection(self, name: str) -> None:
         """Delete a collection's vectors and rows (its documents go with it)."""

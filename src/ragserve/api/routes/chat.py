@@ -4,11 +4,11 @@ from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
-from ragserve.api.deps import Chat, Conversations
+from ragserve.api.deps import Chat
 from ragserve.api.errors import raises
-from ragserve.api.routes import ConversationIdPath, event_stream
+from ragserve.api.routes import event_stream
 from ragserve.errors import EmbeddingMismatch, NotFound, RequestTooLarge
-from ragserve.protocol import ChatRequest, ConversationInfo
+from ragserve.protocol import ChatRequest
 from ragserve.sse import sse_response
 
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -33,15 +33,3 @@ async def chat(body: ChatRequest, serving: Chat) -> StreamingResponse:
     """
     prepared = await serving.prepare(body)
     return sse_response(serving.stream(prepared))
-
-
-@router.get(
-    "/conversations/{conversation_id:uuid}",
-    response_model=ConversationInfo,
-    responses=raises(RequestValidationError, NotFound),
-)
-def get_conversation(
-    conversation_id: ConversationIdPath, conversations: Conversations
-) -> ConversationInfo:
-    """A stored conversation's turns, oldest first."""
-    return conversations.get(str(conversation_id))

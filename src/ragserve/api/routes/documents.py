@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, StreamingResponse
 
-from ragserve.api.deps import Documents, require_admin
+from ragserve.api.deps import DocumentEventsDep, Documents, require_admin
 from ragserve.api.errors import raises
-from ragserve.api.routes import CollectionNamePath, DocumentIdPath
+from ragserve.api.routes import CollectionNamePath, DocumentIdPath, event_stream
 from ragserve.errors import (
     CollectionNotFound,
     EmbeddingMismatch,
@@ -18,7 +20,8 @@ from ragserve.errors import (
     Overloaded,
     RequestTooLarge,
 )
-from ragserve.protocol import DocStatus, DocumentInfo, JobInfo, PathIngestRequest
+from ragserve.protocol import DocStatus, DocumentInfo, DocumentSort, JobInfo, PathIngestRequest
+from ragserve.sse import sse_response
 
 router = APIRouter(prefix="/api/collections/{name}/documents", tags=["documents"])
 
@@ -93,18 +96,71 @@ def ingest_paths(
     return documents.ingest_paths(name, body.paths)
 
 
+_TOTAL_COUNT = {
+    "X-Total-Count": {
+        "description": "Documents matching `status` and `q`, before `limit` and `offset`.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
 @router.get(
     "",
     response_model=list[DocumentInfo],
-    responses=raises(RequestValidationError, CollectionNotFound),
+    responses={
+        200: {"description": "A page of documents", "headers": _TOTAL_COUNT},
+        **raises(RequestValidationError, CollectionNotFound),
+    },
 )
 def list_documents(
     name: CollectionNamePath,
     documents: Documents,
+    response: Response,
     status: Annotated[DocStatus | None, Query()] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Only names containing this (any case).")
+    ] = None,
+    sort: Annotated[
+        DocumentSort,
+        Query(description="`name`, `updated` or `status`; a leading `-` reverses it."),
+    ] = "name",
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Page size; unset lists every match (old clients)."),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Matches to skip.")] = 0,
 ) -> list[DocumentInfo]:
-    """Documents with their status: queued, indexing, ready, or failed with the reason."""
-    return documents.in_collection(name, status)
+    """Documents with their status: queued, indexing, ready, or failed with the reason.
+
+    Paged with `limit` and `offset`, sorted with `sort`, filtered with `status` and `q`; the
+    `X-Total-Count` header counts every match. A cancelled document is `failed` with the
+    error `cancelled`.
+    """
+    page, total = documents.page(
+        name, status=status, name_contains=q, sort=sort, limit=limit, offset=offset
+    )
+    response.headers["X-Total-Count"] = str(total)
+    return page
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        200: event_stream(
+            "`document` (a DocumentInfo) for each queued or indexing document, then for each "
+            "stored change, until the client leaves",
+            ["document"],
+        ),
+        **raises(RequestValidationError, CollectionNotFound),
+    },
+)
+async def document_events(
+    name: CollectionNamePath, request: Request, events: DocumentEventsDep
+) -> StreamingResponse:
+    """Live document status, read from the stored state (polled server-side)."""
+    events.check(name)
+    return sse_response(events.stream(name, request.is_disconnected))
 
 
 @router.get(
@@ -116,6 +172,55 @@ def get_document(
     name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents
 ) -> DocumentInfo:
     return documents.get(name, str(doc_id))
+
+
+_FILE_TYPES: dict[str, dict[str, Any]] = {
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+    "text/plain": {"schema": {"type": "string"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+@router.get(
+    "/{doc_id:uuid}/file",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The stored original: PDFs as `application/pdf`, text formats as "
+            "`text/plain` (never HTML, so an uploaded page cannot run in this origin), other "
+            "formats as an `application/octet-stream` attachment.",
+            "content": _FILE_TYPES,
+        },
+        **raises(RequestValidationError, NotFound),
+    },
+)
+def document_file(
+    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents
+) -> FileResponse:
+    """The document's original file, as uploaded (what citations open)."""
+    original = documents.original(name, str(doc_id))
+    quoted = quote(original.filename, safe="")
+    return FileResponse(
+        original.path,
+        media_type=original.media_type,
+        headers={
+            "Content-Disposition": f"{original.disposition}; filename*=UTF-8''{quoted}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.post(
+    "/{doc_id:uuid}/cancel",
+    response_model=DocumentInfo,
+    responses=raises(RequestValidationError, NotFound),
+)
+def cancel_document(
+    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents
+) -> DocumentInfo:
+    """Stop a queued or indexing document: it ends `failed` with the error `cancelled`, its
+    chunks removed and its file kept (re-index brings it back). Any other is returned as is."""
+    return documents.cancel(name, str(doc_id))
 
 
 @router.delete(

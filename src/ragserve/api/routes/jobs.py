@@ -24,6 +24,17 @@ def get_job(job_id: JobIdPath, jobs: Jobs) -> JobInfo:
     return jobs.get(str(job_id))
 
 
+@router.post(
+    "/jobs/{job_id:uuid}/cancel",
+    response_model=JobInfo,
+    responses=raises(RequestValidationError, NotFound),
+)
+def cancel_job(job_id: JobIdPath, jobs: Jobs) -> JobInfo:
+    """Stop every queued or indexing document of the job; each ends `failed` with the error
+    `cancelled` (finished ones stay as they are), so the job is `done` when this returns."""
+    return jobs.cancel(str(job_id))
+
+
 @router.get("/jobs", response_model=list[JobInfo], responses=raises(RequestValidationError))
 def list_jobs(
     jobs: Jobs, limit: Annotated[int, Query(ge=1, le=1000, description="Most jobs listed.")] = 20

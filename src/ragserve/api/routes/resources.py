@@ -6,21 +6,29 @@ from fastapi.exceptions import RequestValidationError
 from ragserve.api.deps import Doctor, Resources, admin_if_configured
 from ragserve.api.errors import raises
 from ragserve.api.routes import BackendNamePath
-from ragserve.errors import BackendSpecError, Forbidden, NotFound, RequestTooLarge
-from ragserve.protocol import BackendInfo, BackendResource, DoctorReport
+from ragserve.errors import BackendError, BackendSpecError, Forbidden, NotFound, RequestTooLarge
+from ragserve.protocol import (
+    BackendInfo,
+    BackendOrder,
+    BackendResource,
+    DoctorReport,
+    EmbeddingInfo,
+    ModelProbeRequest,
+    ModelProbeResponse,
+)
 
-router = APIRouter(prefix="/api/resources/backends", tags=["resources"])
+router = APIRouter(prefix="/api/resources", tags=["resources"])
 Admin = [Depends(admin_if_configured)]
 
 
-@router.get("", response_model=list[BackendInfo])
+@router.get("/backends", response_model=list[BackendInfo])
 def list_backends(resources: Resources) -> list[BackendInfo]:
     """The chat fallback chain in order: stored backends first, then the settings'."""
     return resources.listing()
 
 
 @router.put(
-    "/{name}",
+    "/backends/{name}",
     response_model=list[BackendInfo],
     dependencies=Admin,
     responses=raises(RequestValidationError, RequestTooLarge, Forbidden, BackendSpecError),
@@ -37,7 +45,7 @@ async def put_backend(
 
 
 @router.delete(
-    "/{name}",
+    "/backends/{name}",
     status_code=204,
     dependencies=Admin,
     responses=raises(RequestValidationError, Forbidden, NotFound),
@@ -49,10 +57,50 @@ async def delete_backend(name: BackendNamePath, resources: Resources) -> Respons
 
 
 @router.post(
-    "/{name}/test",
+    "/backends/{name}/test",
     response_model=DoctorReport,
     responses=raises(RequestValidationError, NotFound),
 )
 async def test_backend(name: BackendNamePath, doctor: Doctor) -> DoctorReport:
     """The doctor's checks for one backend of the chain (the UI's Test button)."""
     return await doctor.check_backend(name)
+
+
+@router.put(
+    "/order",
+    response_model=list[BackendInfo],
+    dependencies=Admin,
+    responses=raises(RequestValidationError, RequestTooLarge, Forbidden, NotFound),
+)
+async def order_backends(body: BackendOrder, resources: Resources) -> list[BackendInfo]:
+    """Put stored backends in the order to try them (positions 0, 1, 2...); returns the chain.
+
+    Stored backends not named keep their order after the named ones; backends from the
+    settings always come after the stored ones. Admin-only when RAGSERVE_ADMIN_KEY is set.
+    """
+    return await resources.reorder(body.names)
+
+
+@router.post(
+    "/models",
+    response_model=ModelProbeResponse,
+    dependencies=Admin,
+    responses=raises(
+        RequestValidationError, RequestTooLarge, Forbidden, BackendSpecError, BackendError
+    ),
+)
+async def probe_models(body: ModelProbeRequest, resources: Resources) -> ModelProbeResponse:
+    """The models an endpoint serves (its `/models`), to pick one before adding it.
+
+    A URL that is not http(s) is 422; an endpoint that cannot be reached, refuses the key or
+    does not answer a model list is 502 (504 past RAGSERVE_MODELS_PROBE_TIMEOUT_S), with
+    what went wrong in the body. The key is used for this call only and never stored.
+    Admin-only when RAGSERVE_ADMIN_KEY is set (the server calls the URL it is given).
+    """
+    return await resources.models(body)
+
+
+@router.get("/embedding", response_model=EmbeddingInfo)
+def embedding(resources: Resources) -> EmbeddingInfo:
+    """The embedding model and endpoint, and why it cannot be swapped here."""
+    return resources.embedding()

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ragserve.api.errors import describe
+from ragserve.api.serving.conversations import title_from_question
 from ragserve.config import Settings
 from ragserve.errors import NotFound
 from ragserve.llm.base import ChatMessage
@@ -104,6 +105,8 @@ class ChatServing:
             },
         )
         if chat.conversation is not None:
+            if not chat.conversation.title:
+                chat.conversation.title = title_from_question(chat.request.message)
             chat.conversation.messages = [
                 *chat.conversation.messages,
                 {"role": "user", "content": chat.request.message},

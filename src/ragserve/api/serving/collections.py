@@ -10,13 +10,19 @@ from ragserve.store.catalog import Catalog
 from ragserve.store.tables import CollectionRow
 
 
-def collection_info(row: CollectionRow, ready: int) -> CollectionInfo:
+def collection_info(
+    row: CollectionRow, ready: int, totals: tuple[dict[str, int], int, int] | None = None
+) -> CollectionInfo:
+    by_status, chunks, stored = totals or ({}, 0, 0)
     return CollectionInfo(
         name=row.name,
         embedding_model=row.embed_model,
         dimension=row.dimension,
         documents_ready=ready,
         created_at=row.created_at,
+        documents=by_status,
+        chunks=chunks,
+        stored_bytes=stored,
     )
 
 
@@ -40,12 +46,17 @@ class CollectionServing:
         return collection_info(row, 0)
 
     def all(self) -> list[CollectionInfo]:
-        return [collection_info(row, n) for row, n in self.catalog.list_collections()]
+        """Every collection with its counts and sizes: two grouped queries in all."""
+        totals = self.catalog.documents.totals()
+        return [
+            collection_info(row, n, totals.get(row.name))
+            for row, n in self.catalog.list_collections()
+        ]
 
     def get(self, name: str) -> CollectionInfo:
-        for row, n in self.catalog.list_collections():
-            if row.name == name:
-                return collection_info(row, n)
+        for info in self.all():
+            if info.name == name:
+                return info
         raise CollectionNotFound(name)
 
     def delete(self, name: str) -> None:

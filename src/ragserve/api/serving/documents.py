@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -13,10 +15,12 @@ from starlette.requests import Request
 from ragserve.api.serving.jobs import JobServing
 from ragserve.config import Settings
 from ragserve.errors import IngestError, InvalidRequest, NotFound, RequestTooLarge, TooLarge
+from ragserve.ingest.loaders.text import is_binary
 from ragserve.ingest.service import IngestService, StagedFile
 from ragserve.ingest.uploads import checked_upload_name, safe_filename
-from ragserve.protocol import DocStatus, DocumentInfo, JobInfo
+from ragserve.protocol import DocStatus, DocumentInfo, DocumentSort, JobInfo
 from ragserve.store.catalog import Catalog
+from ragserve.store.repositories.documents import DocumentQuery
 from ragserve.store.tables import DocumentRow
 
 
@@ -33,6 +37,7 @@ def document_info(row: DocumentRow) -> DocumentInfo:
         kind=row.kind,
         updated_at=row.updated_at,
         content_hash=_bytes_hash(row),
+        size_bytes=row.size_bytes,
     )
 
 
@@ -42,6 +47,27 @@ def _bytes_hash(row: DocumentRow) -> str | None:
     if not row.indexed_hash or row.content_hash == row.indexed_hash:
         return None
     return row.content_hash
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalFile:
+    """A stored original and how to send it: never as HTML, whatever it holds, so an
+    uploaded page cannot run script in the server's origin."""
+
+    path: Path
+    filename: str
+    media_type: str
+    disposition: Literal["inline", "attachment"]
+
+
+def original_file(path: Path, filename: str) -> OriginalFile:
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"%PDF-"):
+        return OriginalFile(path, filename, "application/pdf", "inline")
+    if not is_binary(head):  # text, Markdown, HTML, CSV...: shown as the text it is
+        return OriginalFile(path, filename, "text/plain; charset=utf-8", "inline")
+    return OriginalFile(path, filename, "application/octet-stream", "attachment")
 
 
 class DocumentServing:
@@ -106,15 +132,46 @@ class DocumentServing:
     def ingest_paths(self, collection: str, paths: list[str]) -> JobInfo:
         return self.jobs.get(self.ingest.submit_paths(collection, [Path(p) for p in paths]))
 
-    def in_collection(self, collection: str, status: DocStatus | None) -> list[DocumentInfo]:
-        rows = self.catalog.list_documents(collection)
-        return [document_info(r) for r in rows if status is None or r.status == status]
+    def page(
+        self,
+        collection: str,
+        *,
+        status: DocStatus | None = None,
+        name_contains: str | None = None,
+        sort: DocumentSort = "name",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[DocumentInfo], int]:
+        """One page of the collection's documents (all of them without ``limit``) and how
+        many match the filters in all."""
+        query = DocumentQuery(status, name_contains, sort, limit, offset)
+        rows, total = self.catalog.document_page(collection, query)
+        return [document_info(r) for r in rows], total
 
     def get(self, collection: str, doc_id: str) -> DocumentInfo:
+        return document_info(self._row(collection, doc_id))
+
+    def _row(self, collection: str, doc_id: str) -> DocumentRow:
         row = self.catalog.documents.get(doc_id)
         if row is None or row.collection != collection:
             raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
-        return document_info(row)
+        return row
+
+    def original(self, collection: str, doc_id: str) -> OriginalFile:
+        """The stored original file of a document, named as it was uploaded."""
+        row = self._row(collection, doc_id)
+        path = Path(row.stored_path) if row.stored_path else None
+        try:
+            if path is None:
+                raise FileNotFoundError
+            return original_file(path, Path(row.source).name)
+        except OSError as exc:
+            raise NotFound(f"the file of document {row.source!r} is gone; upload it again") from exc
+
+    def cancel(self, collection: str, doc_id: str) -> DocumentInfo:
+        """Stop a queued or indexing document; any other is returned as it is."""
+        self.ingest.cancel_document(collection, doc_id)
+        return self.get(collection, doc_id)
 
     def delete(self, collection: str, doc_id: str) -> None:
         """The document and its chunks; queued or in-flight work for it is dropped."""

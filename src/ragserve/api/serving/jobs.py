@@ -46,6 +46,11 @@ class JobServing:
             raise NotFound(f"no job {job_id!r}")
         return job_info(*found)
 
+    def cancel(self, job_id: str) -> JobInfo:
+        """Stop every queued or indexing document of the job; returns the job after."""
+        self.ingest.cancel_job(job_id)
+        return self.get(job_id)
+
     def recent(self, limit: int) -> list[JobInfo]:
         return [job_info(job, items) for job, items in self.catalog.recent_jobs(limit)]
 

@@ -23,6 +23,14 @@ class BackendRepository:
         with self.db.session() as s:
             s.merge(row)
 
+    def reorder(self, names: list[str]) -> None:
+        """Give the named backends positions 0, 1, 2... in that order."""
+        with self.db.session() as s:
+            for position, name in enumerate(names):
+                row = s.get(BackendRow, name)
+                if row is not None:
+                    row.position = position
+
     def delete(self, name: str) -> bool:
         with self.db.session() as s:
             row = s.get(BackendRow, name)

@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 
+from ragserve.protocol import DocumentSort
 from ragserve.store.db import Database
 from ragserve.store.tables import DocumentRow, DocumentStatus
 
 _PENDING = [DocumentStatus.queued.value, DocumentStatus.indexing.value]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentQuery:
+    """One page of a collection's documents: filtered, sorted, and the total it was cut from."""
+
+    status: str | None = None
+    name_contains: str | None = None
+    sort: DocumentSort = "name"
+    limit: int | None = None
+    offset: int = 0
+
+
+def _order(sort: DocumentSort) -> list[ColumnElement[Any]]:
+    """The ORDER BY for ``sort``; the id breaks ties, so pages never overlap or skip."""
+    key = sort.lstrip("-")
+    descending = sort.startswith("-")
+    by_key: dict[str, list[Any]] = {
+        "name": [DocumentRow.source],
+        "updated": [DocumentRow.updated_at],
+        "status": [DocumentRow.status, DocumentRow.source],
+    }
+    columns = [*by_key[key], DocumentRow.id]
+    return [c.desc() if descending else c.asc() for c in columns]
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class DocumentRepository:
@@ -51,6 +81,56 @@ class DocumentRepository:
                     select(DocumentRow)
                     .where(DocumentRow.collection == collection)
                     .order_by(DocumentRow.source)
+                )
+            )
+
+    def page(self, collection: str, query: DocumentQuery) -> tuple[list[DocumentRow], int]:
+        """The documents ``query`` selects, and how many match before the page is cut: two
+        indexed queries, whatever the collection's size."""
+        where: list[ColumnElement[bool]] = [DocumentRow.collection == collection]
+        if query.status is not None:
+            where.append(DocumentRow.status == query.status)
+        if query.name_contains:
+            pattern = f"%{_like_escaped(query.name_contains.lower())}%"
+            where.append(func.lower(DocumentRow.source).like(pattern, escape="\\"))
+        with self.db.session() as s:
+            total = s.scalar(select(func.count()).select_from(DocumentRow).where(*where))
+            rows = select(DocumentRow).where(*where).order_by(*_order(query.sort))
+            if query.limit is not None:
+                rows = rows.limit(query.limit).offset(query.offset)
+            elif query.offset:
+                rows = rows.offset(query.offset)
+            return list(s.scalars(rows)), int(total or 0)
+
+    def totals(self) -> dict[str, tuple[dict[str, int], int, int]]:
+        """Per collection: documents by status, chunks of ready documents, stored bytes."""
+        out: dict[str, tuple[dict[str, int], int, int]] = {}
+        with self.db.session() as s:
+            rows = s.execute(
+                select(
+                    DocumentRow.collection,
+                    DocumentRow.status,
+                    func.count(),
+                    func.coalesce(func.sum(DocumentRow.chunks), 0),
+                    func.coalesce(func.sum(DocumentRow.size_bytes), 0).label("size"),
+                ).group_by(DocumentRow.collection, DocumentRow.status)
+            )
+            for collection, status, count, chunks, size in rows:
+                by_status, all_chunks, all_bytes = out.get(collection, ({}, 0, 0))
+                by_status[str(status)] = int(count)
+                if status == DocumentStatus.ready.value:
+                    all_chunks += int(chunks)
+                out[collection] = (by_status, all_chunks, all_bytes + int(size or 0))
+        return out
+
+    def changed_since(self, collection: str, since: Any) -> list[DocumentRow]:
+        """Documents of ``collection`` updated at or after ``since`` (the live status feed)."""
+        with self.db.session() as s:
+            return list(
+                s.scalars(
+                    select(DocumentRow)
+                    .where(DocumentRow.collection == collection, DocumentRow.updated_at >= since)
+                    .order_by(DocumentRow.updated_at, DocumentRow.id)
                 )
             )
 

@@ -34,8 +34,13 @@ def transferred(browser: Browser, url: str, eager_pdfjs: bool) -> dict[str, Any]
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
     urls: dict[str, str] = {}
     sizes: dict[str, float] = {}
-    cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
-    cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]))
+    cdp.on(
+        "Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"])
+    )
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]),
+    )
     page.goto(url + "/#/chat", wait_until="networkidle")
     page.wait_for_selector("#chat-input")
     if eager_pdfjs:
@@ -56,9 +61,14 @@ def transferred(browser: Browser, url: str, eager_pdfjs: bool) -> dict[str, Any]
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "servers.log"
-        with scripted_llm(log) as llm, ragserve(Path(tmp) / "data", log, llm_base_url=llm, llm_model="ok") as url:
+        with (
+            scripted_llm(log) as llm,
+            ragserve(Path(tmp) / "data", log, llm_base_url=llm, llm_model="ok") as url,
+        ):
             # A collection, so the chat page shows what a user sees (picker, conversations).
-            httpx.post(f"{url}/api/collections", json={"name": "docs"}, timeout=60).raise_for_status()
+            httpx.post(
+                f"{url}/api/collections", json={"name": "docs"}, timeout=60
+            ).raise_for_status()
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 ui = transferred(browser, url, eager_pdfjs=False)
@@ -70,9 +80,13 @@ def main() -> None:
     print(f"machine: {machine()}")
     for u, size in sorted(ui["by_url"].items(), key=lambda kv: -kv[1]):
         print(f"  {size / 1024:7.1f} KB  {u.split('127.0.0.1')[-1]}")
-    print(f"chat page, first load:   {kb:7.1f} KB in {ui['requests']} requests (goal < {GOAL_KB} KB)")
+    print(
+        f"chat page, first load:   {kb:7.1f} KB in {ui['requests']} requests (goal < {GOAL_KB} KB)"
+    )
     print(f"baseline, pdf.js eager:  {base_kb:7.1f} KB in {eager['requests']} requests")
-    print(f"ratio: {kb / base_kb:.3f} of the baseline; floor (the HTML alone): {html / 1024:.1f} KB")
+    print(
+        f"ratio: {kb / base_kb:.3f} of the baseline; floor (the HTML alone): {html / 1024:.1f} KB"
+    )
     print("goal met" if kb < GOAL_KB else "goal NOT met")
     save("web_first_load", {"kb": kb, "baseline_kb": base_kb, "requests": ui["requests"],
                             "html_kb": html / 1024, "by_url": ui["by_url"]})  # fmt: skip

@@ -108,7 +108,7 @@ def test_create_a_collection_then_upload_three_documents_and_watch_them_index(
 ) -> None:
     guarded = open_page(path="/#/collections")
     page = guarded.page
-    pass  # TEMP expect(page.locator(".embedding-model")).not_to_have_text("–")  # the model it will use
+    expect(page.locator(".embedding-model")).not_to_have_text("–")  # the model it will use
     page.get_by_label("Name", exact=True).fill(COLLECTION)
     page.get_by_role("button", name="Create collection").click()
     row = page.locator(f'tr[data-name="{COLLECTION}"]')

@@ -154,7 +154,7 @@ export async function mount(main) {
                   refreshConversations();
                 },
               },
-              "🗑",
+              "✕",
             ),
           ),
         );

@@ -34,9 +34,7 @@ function modelIds(body) {
 function flavourOf(backend) {
   if (backend.kind === "ollama") return "ollama";
   if ((backend.base_url || "").includes("api.openai.com")) return "openai";
-  if ((backend.base_url || "").includes(":8000")) return "vllm";
-  if ((backend.base_url || "").includes(":8080")) return "llamacpp";
-  return "other";
+  return "other"; // vLLM, llama.cpp and the rest all register as `openai`
 }
 
 export function diagnosis(report) {
@@ -63,6 +61,8 @@ export async function mount(main) {
   const message = h("p", { role: "status", class: "small" });
   const formHolder = h("div");
   let backends = [];
+  // Test results by backend, kept across re-renders of the list.
+  const reports = new Map();
 
   async function refresh() {
     try {
@@ -78,7 +78,7 @@ export async function mount(main) {
         "ol",
         { class: "backend-list" },
         backends.map((b, i) => {
-          const result = h("div", { class: "test-result", "aria-live": "polite" });
+          const result = h("div", { class: "test-result", "aria-live": "polite" }, reports.get(b.name) || null);
           const storedIndex = stored.indexOf(b);
           const editable = b.source === "store";
           return h(
@@ -93,7 +93,7 @@ export async function mount(main) {
             h(
               "dl",
               { class: "facts" },
-              h("dt", {}, t("res.kind")), h("dd", {}, t(`res.kind.${flavourOf(b)}`)),
+              h("dt", {}, t("res.kind")), h("dd", {}, flavourOf(b) === "other" ? t("res.kind.compatible") : t(`res.kind.${flavourOf(b)}`)),
               h("dt", {}, t("res.baseUrl")), h("dd", { class: "mono" }, b.base_url || "–"),
               h("dt", {}, t("res.model")), h("dd", {}, b.model || "–"),
               h("dt", {}, t("res.key")), h("dd", {}, b.has_api_key ? "••••" : "–"),
@@ -113,7 +113,8 @@ export async function mount(main) {
                     replace(result, h("p", { class: "muted" }, t("res.testing")));
                     try {
                       const report = await api("POST", `/api/resources/backends/${encodeURIComponent(b.name)}/test`);
-                      replace(result, diagnosis(report));
+                      reports.set(b.name, diagnosis(report));
+                      replace(result, reports.get(b.name));
                     } catch (err) {
                       replace(result, h("p", { class: "error" }, err.message));
                     }
@@ -133,6 +134,7 @@ export async function mount(main) {
                       onclick: async () => {
                         if (!(await confirmDialog(t("res.removeConfirm", { name: b.name }), { okLabel: t("res.remove") }))) return;
                         await api("DELETE", `/api/resources/backends/${encodeURIComponent(b.name)}`).catch((err) => { message.textContent = err.message; });
+                        reports.delete(b.name);
                         refresh();
                       },
                     },

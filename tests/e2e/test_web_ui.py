@@ -309,3 +309,40 @@ def test_every_page_at_phone_width_in_dark_and_in_korean(open_page: PageFactory)
     dark.page.goto(f"{dark.origin}/#/documents")
     expect(dark.page.get_by_role("heading", name="문서")).to_be_visible()
     dark.shoot("documents-korean-dark")
+
+
+def test_the_api_key_is_asked_once_and_kept_for_the_tab(
+    browser: Browser,
+    tmp_path: Path,
+    embedder: EmbeddingBackend,
+    scripted: tuple[str, RecordingFaultServer],
+) -> None:
+    """A server of its own with RAGSERVE_API_KEY set; its chat backend is the scripted one
+    (no answer is asked for: only the key prompt is under test)."""
+    settings = Settings(
+        data_dir=tmp_path / "data", api_key="s3cret-key", llm_base_url=scripted[0], llm_model="ok"
+    )
+    runtime = Runtime(settings, embedder=embedder)
+    with running_app(settings, runtime) as url:
+        httpx.post(
+            f"{url}/api/collections",
+            json={"name": "private"},
+            headers={"Authorization": "Bearer s3cret-key"},
+        ).raise_for_status()
+        guarded = GuardedPage(browser, url, width=1280)
+        page = guarded.page
+        page.goto(url + "/#/collections")
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("API key needed")
+        dialog.get_by_label("API key").fill("wrong")
+        dialog.get_by_role("button", name="Use this key").click()
+        expect(page.get_by_role("dialog")).to_contain_text("That key was refused")
+        page.get_by_role("dialog").get_by_label("API key").fill("s3cret-key")
+        page.get_by_role("dialog").get_by_role("button", name="Use this key").click()
+        expect(page.locator('tr[data-name="private"]')).to_be_visible()
+        page.reload()  # the same tab: the key is kept, nothing is asked
+        expect(page.locator('tr[data-name="private"]')).to_be_visible()
+        expect(page.get_by_role("dialog")).to_have_count(0)
+        guarded.check()
+        guarded.close()
+    runtime.close()

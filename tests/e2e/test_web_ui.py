@@ -346,3 +346,49 @@ def test_the_api_key_is_asked_once_and_kept_for_the_tab(
         guarded.check()
         guarded.close()
     runtime.close()
+
+
+def test_large_selections_go_in_batches_and_wait_out_a_full_queue(
+    browser: Browser,
+    tmp_path: Path,
+    embedder: EmbeddingBackend,
+    scripted: tuple[str, RecordingFaultServer],
+) -> None:
+    """A server of its own taking 2 files per request and 2 documents in its queue: five
+    files are sent in smaller batches (413 halves them) and a 429 is waited out."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        llm_base_url=scripted[0],
+        llm_model="ok",
+        ingest_max_files=2,
+        ingest_queue_capacity=2,
+    )
+    files = []
+    for i in range(5):
+        path = tmp_path / f"memo-{i}.txt"
+        path.write_text(f"Memo {i}: the parking garage closes at {18 + i % 3} o'clock.\n" * 20)
+        files.append(path)
+    runtime = Runtime(settings, embedder=embedder)
+    with running_app(settings, runtime) as url:
+        httpx.post(f"{url}/api/collections", json={"name": "memos"}).raise_for_status()
+        guarded = GuardedPage(browser, url, width=1280)
+        page = guarded.page
+        statuses: list[int] = []
+        page.on(
+            "response",
+            lambda r: (
+                statuses.append(r.status)
+                if r.request.method == "POST" and r.url.endswith("/documents")
+                else None
+            ),
+        )
+        page.goto(url + "/#/documents")
+        page.locator("#pick-files").set_input_files(files)
+        expect(page.locator('tr[data-status="ready"]')).to_have_count(5, timeout=120_000)
+        expect(page.locator(".upload.sent")).to_have_count(5)
+        assert statuses[:2] == [413, 413]  # 5 files, then 3: too many for one request
+        assert statuses.count(202) == 3  # 2 + 2 + 1
+        assert 429 in statuses  # the queue was full, and the batch was sent again after
+        guarded.check()
+        guarded.close()
+    runtime.close()

@@ -224,8 +224,18 @@ def test_a_citation_opens_the_passage_and_the_highlighted_pdf_page(
             expect(source).to_be_visible(timeout=120_000)
             expect(page.locator(".msg.assistant .body")).not_to_be_empty()
         else:
-            # The stored conversation, reopened: the same answer, in dark mode.
-            page.locator(".conv-open").first.click()
+            # The stored conversations: one renamed, one deleted, one reopened (dark mode).
+            markup = page.locator(".conv-list li", has_text="Show me the markup")
+            markup.get_by_role("button", name="Delete").click()
+            page.locator("dialog").get_by_role("button", name="Delete").click()
+            expect(markup).to_have_count(0)
+            asked = page.locator(".conv-list li", has_text="How many days")
+            asked.get_by_role("button", name="Rename").click()
+            page.locator("dialog").get_by_label("New title").fill("휴가 질문")
+            page.locator("dialog").get_by_role("button", name="Save").click()
+            renamed = page.locator(".conv-open", has_text="휴가 질문")
+            expect(renamed).to_have_count(1)
+            renamed.click()
             expect(page.locator(".msg.assistant")).to_have_count(1)
             ask(guarded, "How many vacation days?")
             source = page.locator(".sources button", has_text="policy.pdf").first

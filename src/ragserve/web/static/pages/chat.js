@@ -39,6 +39,23 @@ export function answerNodes(text, citations, onChip) {
   return nodes;
 }
 
+/** The clipboard API exists only on https and localhost; elsewhere a selection is copied. */
+async function copyText(text) {
+  if (navigator.clipboard) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return;
+    } catch {
+      // permission refused: fall through to the selection
+    }
+  }
+  const area = h("textarea", { class: "sr-only", readonly: true, value: text });
+  document.body.append(area);
+  area.select();
+  document.execCommand("copy");
+  area.remove();
+}
+
 export async function mount(main) {
   const collections = await loadCollections(true).catch((err) => err);
   if (collections instanceof Error) {
@@ -265,7 +282,7 @@ export async function mount(main) {
         type: "button",
         class: "small",
         onclick: async () => {
-          await navigator.clipboard.writeText(text).catch(() => {});
+          await copyText(text);
           copy.textContent = t("chat.copied");
           setTimeout(() => { copy.textContent = t("chat.copy"); }, 1500);
         },

@@ -289,6 +289,10 @@ def test_register_backends_and_test_them(
     expect(problem).to_contain_text("Problem:", timeout=60_000)
     expect(dead.locator(".fix").first).to_contain_text("What to do:")
     guarded.shoot("resources-desktop")
+    names = page.locator(".backend-name")
+    expect(names).to_have_text(["1. local-llama", "2. nowhere", "3. llm"])
+    page.get_by_role("button", name="Move down: local-llama").click()
+    expect(names).to_have_text(["1. nowhere", "2. local-llama", "3. llm"])
     for name in ("nowhere", "local-llama"):
         page.locator(f'.backend[data-name="{name}"]').get_by_role("button", name="Remove").click()
         page.locator("dialog").get_by_role("button", name="Remove").click()

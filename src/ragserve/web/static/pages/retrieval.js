@@ -60,11 +60,9 @@ export async function mount(main) {
               h("strong", { class: "doc-name" }, r.source),
               h("span", { class: "score", title: t("cite.score") }, `${t("cite.score")} ${r.score.toFixed(3)}`),
             ),
-            h(
-              "p",
-              { class: "small muted" },
-              [r.page ? `${t("cite.page")} ${r.page}` : null, r.heading].filter(Boolean).join(" · ") || "\u00a0",
-            ),
+            r.page || r.heading
+              ? h("p", { class: "small muted" }, [r.page ? `${t("cite.page")} ${r.page}` : null, r.heading].filter(Boolean).join(" · "))
+              : null,
             h("blockquote", { class: "passage" }, r.text),
           ),
         ),

@@ -52,7 +52,7 @@ def server(
         data_dir=tmp_path_factory.mktemp("web") / "data",
         llm_base_url=llama_server.base_url,
         llm_model=EMBEDDED_MODEL_ALIAS,
-        llm_max_tokens=48,
+        llm_max_tokens=24,  # short answers: the journeys look at citations, not prose
     )
     runtime = Runtime(settings, embedder=embedder)
     with running_app(settings, runtime) as url:

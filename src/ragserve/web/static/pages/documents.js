@@ -19,6 +19,7 @@ export async function mount(main) {
   let rows = [];
   let total = 0;
   let events = null;
+  let streamBroken = false;
   let pollTimer = null;
   let refreshTimer = null;
   let queue = null;
@@ -46,7 +47,10 @@ export async function mount(main) {
       maxFiles: limits.maxFiles,
       maxBatchBytes: Math.min(limits.maxBytes, 256 * 2 ** 20),
       onChange: renderUploads,
-      onSent: () => scheduleRefresh(100),
+      onSent: () => {
+        if (!events) listen();
+        scheduleRefresh(100);
+      },
     });
   }
 
@@ -218,7 +222,12 @@ export async function mount(main) {
     renderTable();
     const busy = rows.some((d) => d.status === "queued" || d.status === "indexing");
     clearTimeout(pollTimer);
-    if (!events && busy) pollTimer = setTimeout(refresh, 1500);
+    // The server ends the stream once nothing is pending: open it again when work appears;
+    // poll only where the stream is not available.
+    if (!events && busy) {
+      if (streamBroken) pollTimer = setTimeout(refresh, 1500);
+      else listen();
+    }
   }
 
   function scheduleRefresh(ms) {
@@ -244,18 +253,20 @@ export async function mount(main) {
         scheduleRefresh(400);
       },
     })
-      .catch(() => null)
+      .catch((err) => {
+        if (err.name !== "AbortError") streamBroken = true; // an older server: poll instead
+      })
       .finally(() => {
-        // The stream is not there (older server) or ended: fall back to polling.
         if (events === controller) {
           events = null;
-          scheduleRefresh(1500);
+          scheduleRefresh(300);
         }
       });
   }
 
   function switchCollection(name) {
     collection = name;
+    streamBroken = false;
     view.offset = 0;
     makeQueue();
     renderUploads();

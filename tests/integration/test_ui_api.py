@@ -60,7 +60,7 @@ def _upload(client: httpx.Client, collection: str, files: list[tuple[str, bytes]
     return job_id
 
 
-def _long_text(topic: str, paragraphs: int = 80) -> bytes:
+def _long_text(topic: str, paragraphs: int = 40) -> bytes:
     """A text long enough that indexing it takes a noticeable moment."""
     body = "\n\n".join(
         f"Section {i} about {topic}: the {topic} rules say item {i} is handled by team {i % 7}, "
@@ -296,18 +296,26 @@ def test_status_events_follow_documents_to_ready_and_failed(ui: httpx.Client) ->
         return final.get("ok.md") == "ready" and final.get("bad.pdf") == "failed"
 
     def follow() -> None:
-        """Reads events until both documents ended; leaving closes the stream."""
-        with ui.stream("GET", "/api/collections/live/documents/events") as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            connected.set()
-            name = ""
-            for line in response.iter_lines():
-                if line.startswith("event:"):
-                    name = line[6:].strip()
-                elif line.startswith("data:") and name == "document":
-                    seen.append(json.loads(line[5:]))
-                    if finished():
-                        return
+        """Reads events as EventSource does: reconnecting with Last-Event-ID when the
+        server ends an idle stream, until both documents ended."""
+        last_id: str | None = None
+        while not finished():
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            path = "/api/collections/live/documents/events"
+            with ui.stream("GET", path, headers=headers) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                connected.set()
+                name = ""
+                for line in response.iter_lines():
+                    if line.startswith("id:"):
+                        last_id = line[3:].strip()
+                    elif line.startswith("event:"):
+                        name = line[6:].strip()
+                    elif line.startswith("data:") and name == "document":
+                        seen.append(json.loads(line[5:]))
+                        if finished():
+                            return
+            time.sleep(0.2)
 
     reader = threading.Thread(target=follow, daemon=True)
     reader.start()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
 
@@ -148,19 +148,33 @@ def list_documents(
     response_class=StreamingResponse,
     responses={
         200: event_stream(
-            "`document` (a DocumentInfo) for each queued or indexing document, then for each "
-            "stored change, until the client leaves",
+            "`document` (a DocumentInfo, with an `id`) for each queued or indexing document, "
+            "then for each stored change, until nothing is queued or indexing",
             ["document"],
         ),
         **raises(RequestValidationError, CollectionNotFound),
     },
 )
 async def document_events(
-    name: CollectionNamePath, request: Request, events: DocumentEventsDep
+    name: CollectionNamePath,
+    request: Request,
+    events: DocumentEventsDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=64,
+            description="Sent by a reconnecting EventSource: resume after that event.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
-    """Live document status, read from the stored state (polled server-side)."""
+    """Live document status, read from the stored state (polled server-side).
+
+    Ends when the client leaves or nothing is queued or indexing; EventSource reconnects
+    (after `retry`) with Last-Event-ID and misses nothing.
+    """
     events.check(name)
-    return sse_response(events.stream(name, request.is_disconnected))
+    return sse_response(events.stream(name, request.is_disconnected, last_event_id))
 
 
 @router.get(

@@ -1,0 +1,75 @@
+// The shell: header, navigation, language switch, and a hash router that mounts one page at
+// a time. Pages are modules with mount(main) returning an optional cleanup function.
+import { h, replace } from "./dom.js";
+import { LANGUAGES, lang, setLang, t } from "./i18n.js";
+
+const PAGES = {
+  chat: () => import("./pages/chat.js"),
+  documents: () => import("./pages/documents.js"),
+  collections: () => import("./pages/collections.js"),
+  resources: () => import("./pages/resources.js"),
+  retrieval: () => import("./pages/retrieval.js"),
+  status: () => import("./pages/status.js"),
+};
+
+const main = document.getElementById("main");
+const header = document.getElementById("top");
+let cleanup = null;
+
+function route() {
+  const name = location.hash.replace(/^#\/?/, "").split("?")[0];
+  return PAGES[name] ? name : "chat";
+}
+
+function renderHeader() {
+  const active = route();
+  const select = h(
+    "select",
+    { id: "lang", onchange: () => setLang(select.value) },
+    Object.entries(LANGUAGES).map(([code, label]) => h("option", { value: code, selected: code === lang() }, label)),
+  );
+  replace(
+    header,
+    h("a", { class: "brand", href: "#/chat" }, "ragserve"),
+    h(
+      "nav",
+      { "aria-label": t("nav.label") },
+      h(
+        "ul",
+        {},
+        Object.keys(PAGES).map((name) =>
+          h(
+            "li",
+            {},
+            h(
+              "a",
+              { href: `#/${name}`, "aria-current": name === active ? "page" : null },
+              t(`nav.${name}`),
+            ),
+          ),
+        ),
+      ),
+    ),
+    h("div", { class: "field inline lang" }, h("label", { for: "lang", class: "sr-only" }, t("lang.label")), select),
+  );
+}
+
+async function show() {
+  renderHeader();
+  if (cleanup) cleanup();
+  cleanup = null;
+  const name = route();
+  document.title = `${t(`nav.${name}`)} · ragserve`;
+  replace(main, h("p", { class: "muted" }, t("common.loading")));
+  const page = await PAGES[name]();
+  if (route() !== name) return; // the user moved on while the module loaded
+  cleanup = (await page.mount(main)) || null;
+  main.dataset.page = name;
+}
+
+window.addEventListener("hashchange", () => {
+  show();
+  main.focus({ preventScroll: true });
+});
+window.addEventListener("langchange", show);
+show();

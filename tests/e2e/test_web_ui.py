@@ -150,6 +150,12 @@ def test_retrieval_test_shows_passages_with_scores_document_and_page(
     page.get_by_role("button", name="Search").click()
     expect(page.locator(".passage").first).to_contain_text(MARKUP)
     assert page.locator(".results img, .results script").count() == 0
+    # Keyword search, picked in the page, is the mode the server says it used.
+    page.get_by_label("Search mode").select_option("sparse")
+    page.get_by_label("Question").fill("twenty-five days")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".ret-summary")).to_contain_text("Keywords (BM25)")
+    expect(page.locator(".passages li").first.locator(".doc-name")).to_have_text("policy.pdf")
 
 
 def test_markup_in_an_answer_renders_as_text_on_a_phone(

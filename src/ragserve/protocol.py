@@ -180,6 +180,13 @@ class DocumentInfo(BaseModel):
         description="Bytes of the stored original; null for documents stored before "
         "sizes were recorded.",
     )
+    progress: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="While `indexing`: the fraction of its text stored so far; 1 once ready; "
+        "null before indexing started.",
+    )
 
 
 class JobItem(BaseModel):

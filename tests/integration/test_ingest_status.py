@@ -35,14 +35,21 @@ def test_status_during_a_long_document_and_after_deleting_it(
             ).json()
             doc_id = job["items"][0]["document_id"]
             seen_rate = False
+            # How far the document has come, as the document itself says (from the database).
+            progress: list[float] = []
             deadline = time.monotonic() + 300
-            while not seen_rate and time.monotonic() < deadline:
+            while not (seen_rate and progress) and time.monotonic() < deadline:
                 status = c.get("/api/ingest/status").json()
                 assert status["queued"] >= 0 and status["indexing"] >= 0, status
-                seen_rate = status["indexing"] == 1 and status["chunks_per_s"] > 0
-                time.sleep(0.2)
+                seen_rate = seen_rate or (status["indexing"] == 1 and status["chunks_per_s"] > 0)
+                doc = c.get(f"/api/collections/c/documents/{doc_id}").json()
+                assert doc["status"] != "ready", "indexed before its progress could be seen"
+                if doc["status"] == "indexing" and doc["progress"]:
+                    progress.append(doc["progress"])
+                time.sleep(0.1)
             # The rate moves while the document is still indexing, not only at its end.
             assert seen_rate
+            assert progress and all(0 < p < 1 for p in progress), progress
             assert c.get(f"/api/collections/c/documents/{doc_id}").json()["status"] == "indexing"
 
             assert c.delete(f"/api/collections/c/documents/{doc_id}").status_code == 204

@@ -123,6 +123,8 @@ class _Document:
     kind: str
     pages: int | None
     truncated: bool
+    #: Characters of the parsed text: progress is the last embedded chunk's end over it.
+    text_chars: int = 0
     #: Set by any stage once the document failed or was cancelled: the others stop on it.
     closed: bool = False
     # The embed stage's chunks and vectors not yet sent to the writer.
@@ -360,7 +362,14 @@ class IngestPipeline:
             self._fail(item, f"unexpected error: {type(exc).__name__}: {exc}", record)
             return
         doc = _Document(
-            item, digest, content_hash, parsed.title, parsed.kind, parsed.pages, parsed.truncated
+            item,
+            digest,
+            content_hash,
+            parsed.title,
+            parsed.kind,
+            parsed.pages,
+            parsed.truncated,
+            text_chars=len(parsed.text),
         )
         window: list[Chunk] = []
         try:
@@ -458,6 +467,11 @@ class IngestPipeline:
                 doc.held_chunks.extend(w.chunks)
                 doc.held_vectors.append(vectors[offset : offset + len(w.chunks)])
                 offset += len(w.chunks)
+                if not w.last and w.chunks and doc.text_chars:
+                    # Embedding is the slow part: one small update per embedded window makes
+                    # the documents list's bar move, whichever process reads it.
+                    done = min(0.99, w.chunks[-1].end / doc.text_chars)
+                    self.catalog.set_document_state(doc.item.document_id, progress=round(done, 3))
                 if w.last or len(doc.held_chunks) >= WRITE_WINDOW:
                     out.put(
                         _Window(
@@ -573,6 +587,7 @@ class IngestPipeline:
             indexed_hash=doc.digest,
             status=DocumentStatus.ready.value,
             chunks=doc.written,
+            progress=1.0,
             pages=doc.pages,
             error=self._note(doc),
         )

@@ -162,7 +162,9 @@ class IngestService(PipelineHooks):
             if item.document_id in self._cancelled:
                 return
             self._indexing.add(item.document_id)
-            self.catalog.set_document_state(item.document_id, status=DocumentStatus.indexing.value)
+            self.catalog.set_document_state(
+                item.document_id, status=DocumentStatus.indexing.value, progress=0.0
+            )
 
     def embedded(self, chunks: int) -> None:
         with self._lock:

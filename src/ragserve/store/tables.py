@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -85,6 +85,9 @@ class DocumentRow(Base):
     queued_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     # Bytes of the stored original (None: recorded before sizes were kept).
     size_bytes: Mapped[int | None] = mapped_column(default=None)
+    # Fraction of the text stored while indexing, written by the writer per window: read
+    # from the database, it is true whichever process indexes the document.
+    progress: Mapped[float | None] = mapped_column(Float, default=None)
 
     # The documents list pages a collection in name or time order: with these, a page of 50
     # at 20,000 documents reads 50 index entries instead of sorting the collection.

@@ -38,6 +38,7 @@ def document_info(row: DocumentRow) -> DocumentInfo:
         updated_at=row.updated_at,
         content_hash=_bytes_hash(row),
         size_bytes=row.size_bytes,
+        progress=row.progress,
     )
 
 

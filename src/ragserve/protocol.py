@@ -226,6 +226,8 @@ class IngestStatusResponse(BaseModel):
     parallel: int
     embed_rate_limit: float | None
     embed_queue: int = Field(description="Embedding requests waiting for the model.")
+    max_files: int = Field(description="Most files one upload request may carry (413 above).")
+    max_request_bytes: int = Field(description="Largest request body in bytes (413 above).")
 
 
 class SearchRequest(RequestBody):

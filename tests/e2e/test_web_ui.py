@@ -375,7 +375,7 @@ def test_large_selections_go_in_batches_and_wait_out_a_full_queue(
     scripted: tuple[str, RecordingFaultServer],
 ) -> None:
     """A server of its own taking 2 files per request and 2 documents in its queue: five
-    files are sent in smaller batches (413 halves them) and a 429 is waited out."""
+    files are sent in batches of the size /api/ingest/status gives, and a 429 is waited out."""
     settings = Settings(
         data_dir=tmp_path / "data",
         llm_base_url=scripted[0],
@@ -406,7 +406,7 @@ def test_large_selections_go_in_batches_and_wait_out_a_full_queue(
         page.locator("#pick-files").set_input_files(files)
         expect(page.locator('tr[data-status="ready"]')).to_have_count(5, timeout=120_000)
         expect(page.locator(".upload.sent")).to_have_count(5)
-        assert statuses[:2] == [413, 413]  # 5 files, then 3: too many for one request
+        assert 413 not in statuses  # batches sized by the server's own limit
         assert statuses.count(202) == 3  # 2 + 2 + 1
         assert 429 in statuses  # the queue was full, and the batch was sent again after
         guarded.check()

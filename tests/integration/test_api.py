@@ -36,6 +36,8 @@ def test_upload_job_reports_every_document(api: httpx.Client) -> None:
     assert all(i["chunks"] > 0 for i in job["items"])
     status = api.get("/api/ingest/status").json()
     assert status["in_flight"] == 0 and status["accepting"] and status["capacity"] == 1000
+    # The upload limits a client (the web UI) sizes its batches by.
+    assert status["max_files"] == 100 and status["max_request_bytes"] == 512 * 2**20
 
 
 def test_collections_create_list_get_delete(api: httpx.Client) -> None:

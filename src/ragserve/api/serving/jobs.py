@@ -68,4 +68,7 @@ class JobServing:
             parallel=status.parallel,
             embed_rate_limit=status.embed_rate_limit,
             embed_queue=self.embedder.queued,
+            # Upload limits, so a client sizes its batches instead of learning them from 413s.
+            max_files=self.ingest.settings.ingest_max_files,
+            max_request_bytes=int(self.ingest.settings.max_request_mb * 2**20),
         )

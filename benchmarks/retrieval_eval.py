@@ -59,8 +59,30 @@ def ragserve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
     return subprocess.run(command, env=env, text=True, capture_output=True, check=False)
 
 
-def ingest_paths(spec: dict[str, Any]) -> list[str]:
+def expected_pages(spec: dict[str, Any]) -> list[Path]:
+    """Every page some question of the set expects (both splits: the corpus is shared)."""
+    pages: set[str] = set()
+    for line in Path(spec["qa"]).read_text().splitlines():
+        for e in json.loads(line)["expected_sources"] if line.strip() else []:
+            pages.add(e if isinstance(e, str) else e["source"])
+    return [spec["root"] / p for p in sorted(pages)]
+
+
+def hangul_share(path: Path) -> float:
+    """Hangul letters among the Hangul and Latin letters of a page's visible text."""
+    text = re.sub(r"(?s)<(script|style).*?</\1>|<[^>]+>", " ", path.read_text(errors="replace"))
+    hangul = len(re.findall(r"[\uac00-\ud7a3]", text))
+    return hangul / (hangul + len(re.findall(r"[A-Za-z]", text)) + 1)
+
+
+def ingest_paths(spec: dict[str, Any], corpus: str) -> list[str]:
+    """``full``: the manual's folder; ``expected``: only pages some question expects;
+    ``korean``: only pages whose text is at least 20 % Hangul (the translated ones)."""
     root: Path = spec["root"]
+    if corpus == "expected":
+        return [str(p) for p in expected_pages(spec)]
+    if corpus == "korean":
+        return [str(p) for p in sorted(root.rglob("*.html")) if hangul_share(p) >= 0.2]
     # Folders, and the pages at the top (named files are ingested whatever their suffix).
     return [
         str(p)
@@ -70,7 +92,7 @@ def ingest_paths(spec: dict[str, Any]) -> list[str]:
 
 
 def ensure_ingested(
-    name: str, spec: dict[str, Any], model: str, data: Path, extra: dict[str, str]
+    name: str, spec: dict[str, Any], model: str, data: Path, extra: dict[str, str], corpus: str
 ) -> dict[str, Any]:
     """Ingest once per data dir; the record of that ingest (seconds, summary) is kept beside it."""
     record = data / "ingest-record.json"
@@ -79,8 +101,9 @@ def ensure_ingested(
     data.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RAGSERVE_DATA_DIR": str(data), "RAGSERVE_EMBED_MODEL": model, **extra}
     print(f"ingesting {name} with {model} into {data} ...", flush=True)
+    paths = ingest_paths(spec, corpus)
     started = time.perf_counter()
-    done = ragserve(["ingest", *ingest_paths(spec), "-c", spec["collection"]], env)
+    done = ragserve(["ingest", *paths, "-c", spec["collection"]], env)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"ingest failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -88,6 +111,8 @@ def ensure_ingested(
         "model": model,
         "seconds": round(seconds, 1),
         "summary": done.stdout.strip()[-2000:],
+        "corpus": corpus,
+        "paths": len(paths),
         "machine": machine(),
         "time": time.strftime("%Y-%m-%d %H:%M"),
         "env": extra,
@@ -109,7 +134,7 @@ def run_eval(
     rerun: bool,
 ) -> dict[str, Any]:
     LOGS.mkdir(parents=True, exist_ok=True)
-    out = LOGS / f"{name}-{slug(model)}{tag}-{split}.json"
+    out = LOGS / f"{data.name}-{split}.json"
     if out.exists() and not rerun:
         report = json.loads(out.read_text())
         if all(m in report["modes"] for m in modes.split(",")):
@@ -171,6 +196,7 @@ def main() -> None:
     parser.add_argument("--split", default="dev", choices=["dev", "test", "all"])
     parser.add_argument("--model", action="append", help="Embedding model (repeatable).")
     parser.add_argument("--mode", default="dense", help="Modes, comma-separated.")
+    parser.add_argument("--corpus", default="full", choices=["full", "expected", "korean"])
     parser.add_argument("--data-root", type=Path, default=Path("/work/evaldata"))
     parser.add_argument("--tag", default="", help="Suffix of data dir and report names.")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for ragserve.")
@@ -184,14 +210,14 @@ def main() -> None:
     rows: list[tuple[str, str, dict[str, Any]]] = []
     base: dict[str, Any] | None = None
     if not args.no_baseline:
-        data = args.data_root / f"{args.set}-{slug(BASELINE[0])}"
-        ensure_ingested(args.set, spec, BASELINE[0], data, {})
+        data = args.data_root / f"{args.set}-{args.corpus}-{slug(BASELINE[0])}"
+        ensure_ingested(args.set, spec, BASELINE[0], data, {}, args.corpus)
         report = run_eval(args.set, spec, BASELINE[0], data, BASELINE[1], args.split, "", {}, False)
         base = report["metrics"][BASELINE[1]]
         rows.append((BASELINE[0] + " (baseline)", BASELINE[1], base))
     for model in models:
-        data = args.data_root / f"{args.set}-{slug(model)}{args.tag}"
-        record = ensure_ingested(args.set, spec, model, data, extra)
+        data = args.data_root / f"{args.set}-{args.corpus}-{slug(model)}{args.tag}"
+        record = ensure_ingested(args.set, spec, model, data, extra, args.corpus)
         report = run_eval(
             args.set, spec, model, data, args.mode, args.split, args.tag, extra, args.rerun
         )

@@ -28,7 +28,7 @@ from ragserve.config import Settings
 from ragserve.errors import RagserveError
 from ragserve.ingest.pipeline import FileOutcome, IngestReport
 from ragserve.llm.base import ChatMessage
-from ragserve.protocol import AskResult
+from ragserve.protocol import AskResult, SearchMode
 from ragserve.rag.answer import DoneEvent, TokenEvent
 from ragserve.runtime import Runtime
 from ragserve.store.ownership import ensure_no_server
@@ -204,11 +204,26 @@ def _print_sources(result: AskResult) -> None:
         out.print(f"  [{c.n}] {where}\n      [dim]{_shorten(snippet, 160)}[/dim]")
 
 
+ModeOpt = Annotated[
+    SearchMode | None,
+    typer.Option(
+        "--mode",
+        help="Retrieval: dense, sparse (BM25 keywords) or hybrid; default: the collection's "
+        "mode, else RAGSERVE_RETRIEVAL_MODE.",
+    ),
+]
+
+
 async def _answer(
-    runtime: Runtime, question: str, name: str, history: list[ChatMessage], as_json: bool
+    runtime: Runtime,
+    question: str,
+    name: str,
+    history: list[ChatMessage],
+    as_json: bool,
+    mode: SearchMode | None = None,
 ) -> AskResult:
     result: AskResult | None = None
-    async for event in runtime.answers.stream(question, name, history):
+    async for event in runtime.answers.stream(question, name, history, mode=mode):
         if isinstance(event, TokenEvent) and not as_json:
             sys.stdout.write(event.text)
             sys.stdout.flush()
@@ -223,6 +238,7 @@ def ask(
     question: Annotated[str | None, typer.Argument(help="Omit for an interactive session.")] = None,
     collection: CollectionOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    mode: ModeOpt = None,
 ) -> None:
     """Ask a question; the answer streams, then its numbered sources are listed."""
     settings = _settings()
@@ -232,7 +248,7 @@ def ask(
         history: list[ChatMessage] = []
         try:
             if question is not None:
-                result = await _answer(runtime, question, name, history, as_json)
+                result = await _answer(runtime, question, name, history, as_json, mode)
                 if as_json:
                     out.print_json(result.model_dump_json())
                 else:
@@ -246,7 +262,7 @@ def ask(
                     return
                 if not line:
                     return
-                result = await _answer(runtime, line, name, history, False)
+                result = await _answer(runtime, line, name, history, False, mode)
                 _print_sources(result)
                 history += [
                     {"role": "user", "content": line},
@@ -346,13 +362,14 @@ def query_cmd(
     api_key: Annotated[str | None, typer.Option(help="Bearer key.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens in the answer.")] = 256,
     embed: Annotated[bool, typer.Option("--embed", help="Call /embeddings instead.")] = False,
+    mode: ModeOpt = None,
 ) -> None:
     """Send one request; print the response JSON, the usage and the elapsed time."""
     from ragserve.bench.commands import query
     from ragserve.observability.tracing import from_environment
 
     with from_environment(_settings().trace_content):
-        query(base_url, model, prompt, api_key, max_tokens, embed)
+        query(base_url, model, prompt, api_key, max_tokens, embed, mode)
 
 
 @app.command("batch")
@@ -405,7 +422,12 @@ def eval_cmd(
     collection: CollectionOpt = None,
     mode: Annotated[
         list[str] | None,
-        typer.Option("--mode", "-m", help="Retrieval mode(s), repeated or comma-separated."),
+        typer.Option(
+            "--mode",
+            "--modes",
+            "-m",
+            help="Retrieval mode(s), repeated or comma-separated: dense, sparse, hybrid.",
+        ),
     ] = None,
     k: Annotated[str, typer.Option("--k", help="Recall cutoffs, comma-separated.")] = "1,3,5,10",
     split: Annotated[str, typer.Option(help="dev, test or all.")] = "all",

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ragserve.protocol import SearchMode
+
 
 class EmbedBackendKind(StrEnum):
     auto = "auto"
@@ -231,6 +233,19 @@ class Settings(BaseSettings):
         ge=16,
         description="HNSW search breadth of the embedded store: higher finds more of the "
         "true nearest passages in large collections, slower (benchmarks/RESULTS.md).",
+    )
+
+    sparse: bool = Field(
+        True,
+        description="Give new collections a keyword (BM25) side next to the dense vectors, "
+        "for `sparse` and `hybrid` retrieval (`off`: dense only, faster indexing). Existing "
+        "collections keep what they were created with.",
+    )
+    retrieval_mode: SearchMode = Field(
+        "dense",
+        description="How passages are found unless a request or the collection says "
+        "otherwise: `dense` (embeddings), `sparse` (BM25 keywords) or `hybrid` (both, fused "
+        "by reciprocal rank). A collection without a keyword side always uses `dense`.",
     )
 
     # --- ingestion limits --------------------------------------------------------------------

@@ -15,7 +15,9 @@
     │   ├── NotFound                   no such collection, document, job or conversation
     │   │   └── CollectionNotFound
     │   ├── AlreadyExists              a collection of that name exists
-    │   └── EmbeddingMismatch          collection pinned to another model or dimension
+    │   ├── EmbeddingMismatch          collection pinned to another model or dimension
+    │   ├── SparseIndexMissing         sparse/hybrid asked of a collection without a sparse side
+    │   └── SparseEncodingMismatch     collection's sparse side made by another tokeniser
     ├── RequestRejected                the server will not take this request as it is
     │   ├── InvalidRequest             a well-formed body asking for something impossible
     │   ├── Overloaded                 ingestion queue full: retry after ``retry_after`` s
@@ -129,6 +131,30 @@ class EmbeddingMismatch(StoreError):
             f"Set RAGSERVE_EMBED_MODEL={pinned_model} to use it as it is, or re-index it with "
             f"the new model: `ragserve collections delete {collection}` then "
             f"`ragserve ingest PATH --collection {collection}`."
+        )
+
+
+class SparseIndexMissing(StoreError):
+    """A keyword (sparse or hybrid) search of a collection indexed without a sparse side."""
+
+    def __init__(self, collection: str, mode: str) -> None:
+        self.collection = collection
+        super().__init__(
+            f"collection {collection!r} has no keyword (BM25) index, so it cannot be searched "
+            f"in mode {mode!r}: it was indexed before hybrid search existed, or with "
+            f"RAGSERVE_SPARSE=off. Use mode 'dense', or re-index it: `ragserve collections "
+            f"delete {collection}` then `ragserve ingest PATH --collection {collection}`."
+        )
+
+
+class SparseEncodingMismatch(StoreError):
+    def __init__(self, collection: str, pinned: str, current: str) -> None:
+        self.collection = collection
+        super().__init__(
+            f"collection {collection!r} has a keyword index made by {pinned!r} but this "
+            f"ragserve makes {current!r}; its terms would not match. Re-index it: `ragserve "
+            f"collections delete {collection}` then `ragserve ingest PATH --collection "
+            f"{collection}`."
         )
 
 

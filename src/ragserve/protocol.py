@@ -18,6 +18,13 @@ CollectionName = Annotated[
     ),
 ]
 
+#: How passages are found: embeddings, BM25 keywords, or both fused by reciprocal rank.
+SearchMode = Literal["dense", "sparse", "hybrid"]
+_MODE_HELP = (
+    "`dense` (embeddings), `sparse` (BM25 keywords) or `hybrid` (both, fused by reciprocal "
+    "rank); unset: the collection's own mode, else the server's RAGSERVE_RETRIEVAL_MODE."
+)
+
 
 class Citation(BaseModel):
     """A numbered passage; ``n`` is the number used in the answer's ``[n]`` markers."""
@@ -57,6 +64,10 @@ class AskResult(BaseModel):
         description="Documents of the collection still being indexed, so not used yet.",
     )
     timings: Timings
+    retrieval_mode: SearchMode | None = Field(None, description="How the sources were found.")
+    notice: str | None = Field(
+        None, description="Why retrieval differed from what was asked or configured, if it did."
+    )
     usage: Usage = Field(
         default_factory=lambda: Usage(),
         description="Tokens of the prompt and the answer: the chat server's own counts when it "
@@ -100,6 +111,15 @@ class CollectionCreate(RequestBody):
     embedding_model: str | None = Field(
         None, description="Must be the model this server embeds with; unset: that model."
     )
+    retrieval_mode: SearchMode | None = Field(
+        None, description="This collection's retrieval mode; unset: the server's default."
+    )
+
+
+class CollectionUpdate(RequestBody):
+    retrieval_mode: SearchMode | None = Field(
+        description="This collection's retrieval mode; null: the server's default."
+    )
 
 
 class CollectionInfo(BaseModel):
@@ -108,6 +128,14 @@ class CollectionInfo(BaseModel):
     dimension: int
     documents_ready: int
     created_at: AwareDatetime
+    retrieval_mode: SearchMode | None = Field(
+        None, description="The collection's own retrieval mode; null: the server's default."
+    )
+    sparse_encoding: str | None = Field(
+        None,
+        description="How its keyword (BM25) side was made; null: it has none (re-index it "
+        "for `sparse` and `hybrid`).",
+    )
 
 
 DocStatus = Literal["queued", "indexing", "ready", "failed"]
@@ -174,6 +202,7 @@ class SearchRequest(RequestBody):
     collection: CollectionName | None = None
     query: str = Field(min_length=1)
     top_k: int = Field(5, ge=1, le=100)
+    mode: SearchMode | None = Field(None, description=_MODE_HELP)
 
 
 class SearchResponse(BaseModel):
@@ -181,6 +210,10 @@ class SearchResponse(BaseModel):
     query: str
     results: list[Citation]
     indexing: list[str]
+    mode: SearchMode = Field(description="The mode used.")
+    notice: str | None = Field(
+        None, description="Why the mode used is not the configured one, if it is not."
+    )
 
 
 class ChatTurn(RequestBody):
@@ -202,6 +235,7 @@ class ChatRequest(RequestBody):
         None, description="Earlier turns passed inline (instead of a conversation id)."
     )
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    mode: SearchMode | None = Field(None, description=_MODE_HELP)
 
 
 class ConversationInfo(BaseModel):
@@ -272,6 +306,9 @@ class ChatCompletionRequest(RequestBody):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    retrieval_mode: SearchMode | None = Field(
+        None, description="ragserve extension, for `rag:` models: " + _MODE_HELP
+    )
 
 
 class Usage(BaseModel):

@@ -100,7 +100,7 @@ class Runtime:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.database, self.vectors)
+        return Catalog(self.database, self.vectors, sparse_for_new=self.settings.sparse)
 
     # -- models -----------------------------------------------------------------------------
     @cached_property

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from ragserve.store.db import Database
-from ragserve.store.tables import Base, DocumentRow
+from ragserve.store.tables import Base, CollectionRow, DocumentRow
 
 # The tables as ragserve 0.1 first wrote them, before migrations, with one document.
 OLD_SCHEMA = """
@@ -49,5 +49,8 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) 
         row = s.get(DocumentRow, "d1")
         assert row is not None and row.chunks == 3 and row.status == "ready"
         assert row.updated_at.tzinfo is not None  # RFC 3339 on the wire, never naive
+        # A collection from before hybrid search: no sparse side, the server's default mode.
+        team = s.get(CollectionRow, "team")
+        assert team is not None and team.sparse_encoding is None and team.retrieval_mode is None
     db.close()
     Database(f"sqlite:///{path}").close()  # opening again is a no-op

@@ -36,6 +36,8 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     (errors.NotFound, 404, "not_found_error"),
     (errors.AlreadyExists, 409, "conflict_error"),
     (errors.EmbeddingMismatch, 409, "embedding_mismatch"),
+    (errors.SparseIndexMissing, 409, "sparse_index_missing"),
+    (errors.SparseEncodingMismatch, 409, "sparse_encoding_mismatch"),
     (errors.UnsupportedFile, 415, "unsupported_media_type"),
     (errors.TooLarge, 413, "request_too_large"),
     (errors.IngestError, 422, "ingest_error"),

@@ -213,9 +213,16 @@ async def _embed_level(
 
 
 def query(
-    base_url: str, model: str, prompt: str, api_key: str | None, max_tokens: int, embed: bool
+    base_url: str,
+    model: str,
+    prompt: str,
+    api_key: str | None,
+    max_tokens: int,
+    embed: bool,
+    mode: str | None = None,
 ) -> None:
-    """One request; print the response JSON, usage and elapsed time."""
+    """One request; print the response JSON, usage and elapsed time. ``mode`` is sent as
+    ragserve's ``retrieval_mode`` extension."""
     import httpx
 
     started = time.perf_counter()
@@ -228,6 +235,7 @@ def query(
                 "model": model,
                 "max_tokens": max_tokens,
                 "messages": [{"role": "user", "content": prompt}],
+                **({"retrieval_mode": mode} if mode else {}),
             },
         )
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from ragserve.errors import ConfigError
-from ragserve.protocol import Citation
+from ragserve.protocol import Citation, SearchMode
 from ragserve.rag.retrieve import Retriever
 from ragserve.runtime import Runtime
 
@@ -17,20 +17,27 @@ RetrievalMode = Callable[[str, int], Awaitable[Sequence[Citation]]]
 ModeFactory = Callable[[Runtime, str], RetrievalMode]
 
 
-def dense(runtime: Runtime, collection: str) -> RetrievalMode:
-    """The embedding search every answer uses today."""
-    # The same Retriever the answer service builds from these parts; building it here
-    # rather than through runtime.answers keeps the chat model (and llama.cpp) unstarted.
-    retriever = Retriever(runtime.catalog, runtime.embedder)
-    retriever.open(collection)  # a missing collection or another embedding model fails now
+def _searching(mode: SearchMode) -> ModeFactory:
+    def factory(runtime: Runtime, collection: str) -> RetrievalMode:
+        # The same Retriever the answer service builds from these parts; building it here
+        # rather than through runtime.answers keeps the chat model (and llama.cpp) unstarted.
+        retriever = Retriever(runtime.catalog, runtime.embedder)
+        # A missing collection, another embedding model or no sparse side fails now.
+        retriever.plan(retriever.open(collection), mode)
 
-    async def search(query: str, top_k: int) -> Sequence[Citation]:
-        return await retriever.aretrieve(collection, query, top_k)
+        async def search(query: str, top_k: int) -> Sequence[Citation]:
+            return await retriever.aretrieve(collection, query, top_k, mode=mode)
 
-    return search
+        return search
+
+    factory.__doc__ = f"Retrieval in mode {mode!r}, as /api/search does it."
+    return factory
 
 
-MODES: dict[str, ModeFactory] = {"dense": dense}
+#: Embedding search; BM25 keyword search; both fused by reciprocal rank.
+dense, sparse, hybrid = _searching("dense"), _searching("sparse"), _searching("hybrid")
+
+MODES: dict[str, ModeFactory] = {"dense": dense, "sparse": sparse, "hybrid": hybrid}
 
 
 def parse_modes(values: Sequence[str]) -> list[str]:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend, Vectors
+from ragserve.embed.sparse import passage_vector
 from ragserve.errors import IngestError, RagserveError, TooLarge, UnsupportedFile
 from ragserve.ingest.chunking import Chunk, count_tokens, iter_chunks
 from ragserve.ingest.discover import discover
@@ -530,6 +531,10 @@ class IngestPipeline:
         for i in range(0, len(window.chunks), 256):
             chunks = window.chunks[i : i + 256]
             assert window.vectors is not None
+            # The keyword side, only for collections that have one (their BM25 terms).
+            sparse = [
+                passage_vector(c.embedding_text()) if coll.sparse_encoding else None for c in chunks
+            ]
             points = [
                 ChunkPoint(
                     id=point_id(item.document_id, chunk.index),
@@ -546,8 +551,11 @@ class IngestPipeline:
                         end=chunk.end,
                         text=chunk.text,
                     ),
+                    sparse=terms,
                 )
-                for chunk, vector in zip(chunks, window.vectors[i : i + 256], strict=True)
+                for chunk, vector, terms in zip(
+                    chunks, window.vectors[i : i + 256], sparse, strict=True
+                )
             ]
             self.catalog.vectors.upsert(coll.vector_collection, points)
             doc.written += len(points)

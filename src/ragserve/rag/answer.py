@@ -12,7 +12,7 @@ from ragserve.embed.base import EmbeddingBackend
 from ragserve.embed.request_merging import BACKGROUND
 from ragserve.llm.base import ChatBackend, ChatMessage, TokenUsage, stream_counting
 from ragserve.observability import metrics, tracing
-from ragserve.protocol import AskResult, Citation, Timings, Usage
+from ragserve.protocol import AskResult, Citation, SearchMode, Timings, Usage
 from ragserve.rag.citations import Attribution, cited_numbers
 from ragserve.rag.prompt import build_messages
 from ragserve.rag.retrieve import Retriever, embed_texts
@@ -53,7 +53,7 @@ class AnswerService:
         self.embedder = embedder
         self.chat = chat
         self.catalog = catalog
-        self.retriever = Retriever(catalog, embedder)
+        self.retriever = Retriever(catalog, embedder, settings.retrieval_mode)
 
     @tracing.traced_question
     async def stream(
@@ -65,9 +65,11 @@ class AnswerService:
         max_tokens: int | None = None,
         temperature: float | None = None,
         session_id: str | None = None,
+        mode: SearchMode | None = None,
     ) -> AsyncIterator[AnswerEvent]:
         """Token events as the model writes, then one DoneEvent with citations.
-        ``session_id`` (the conversation) groups this question's trace with its siblings."""
+        ``session_id`` (the conversation) groups this question's trace with its siblings;
+        ``mode`` is the retrieval mode asked for (unset: the collection's or the default)."""
         started = time.perf_counter()
         query, rewrite_ms = question, None
         if history and self.settings.rewrite_followups:
@@ -76,8 +78,13 @@ class AnswerService:
         t0 = time.perf_counter()
         # Documents still queued or indexing may be half written: leave them out, and say so.
         pending = self.not_ready(collection)
+        plan = self.retriever.plan(await self.retriever.aopen(collection), mode)
         sources = await self.retriever.aretrieve(
-            collection, query, top_k or self.settings.top_k, exclude=[d for d, _ in pending]
+            collection,
+            query,
+            top_k or self.settings.top_k,
+            exclude=[d for d, _ in pending],
+            mode=plan.mode,
         )
         if sources and sources[0].score > 0:
             floor = sources[0].score * self.settings.min_relative_score
@@ -141,6 +148,8 @@ class AnswerService:
                     total_ms=(time.perf_counter() - started) * 1000,
                 ),
                 usage=usage,
+                retrieval_mode=plan.mode,
+                notice=plan.notice,
             )
         )
 

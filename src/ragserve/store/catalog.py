@@ -9,7 +9,14 @@ import re
 import threading
 from typing import Any
 
-from ragserve.errors import CollectionNotFound, ConfigError, EmbeddingMismatch
+from ragserve.embed.sparse import SPARSE_ENCODING
+from ragserve.errors import (
+    CollectionNotFound,
+    ConfigError,
+    EmbeddingMismatch,
+    SparseEncodingMismatch,
+    SparseIndexMissing,
+)
 from ragserve.protocol import COLLECTION_NAME
 from ragserve.store.db import Database
 from ragserve.store.repositories.backends import BackendRepository
@@ -26,11 +33,16 @@ _VALID_NAME = re.compile(COLLECTION_NAME)
 
 
 class Catalog:
-    """Opens collections, checking that the configured embedder matches the pinned one."""
+    """Opens collections, checking that the configured embedder matches the pinned one.
 
-    def __init__(self, db: Database, vectors: VectorStore) -> None:
+    New collections get a sparse (BM25) side made with ``SPARSE_ENCODING`` unless
+    ``sparse_for_new`` is off; collections keep what they were created with.
+    """
+
+    def __init__(self, db: Database, vectors: VectorStore, *, sparse_for_new: bool = True) -> None:
         self.db = db
         self.vectors = vectors
+        self.sparse_for_new = sparse_for_new
         self.collections = CollectionRepository(db)
         self.documents = DocumentRepository(db)
         self.jobs = JobRepository(db)
@@ -50,17 +62,30 @@ class Catalog:
             return row
         return None
 
-    def open(self, name: str, model_id: str, dimension: int, *, create: bool) -> CollectionRow:
-        """The collection ``name``, created (and pinned to the model) if asked and missing."""
+    def open(
+        self,
+        name: str,
+        model_id: str,
+        dimension: int,
+        *,
+        create: bool,
+        retrieval_mode: str | None = None,
+    ) -> CollectionRow:
+        """The collection ``name``, created (and pinned to the model) if asked and missing;
+        ``retrieval_mode`` is the new collection's own mode. Opening to write (``create``)
+        a collection whose sparse side another tokeniser made is refused."""
         row = self.cached(name, model_id, dimension)
-        if row is not None:
-            return row
-        with self._create_lock:  # two ingests into a new collection must not both create it
-            row = self._open(name, model_id, dimension, create=create)
-            self._open_rows[name] = row
-            return row
+        if row is None:
+            with self._create_lock:  # two ingests into a new collection must not both create it
+                row = self._open(name, model_id, dimension, create, retrieval_mode)
+                self._open_rows[name] = row
+        if create:
+            check_sparse_encoding(row)
+        return row
 
-    def _open(self, name: str, model_id: str, dimension: int, *, create: bool) -> CollectionRow:
+    def _open(
+        self, name: str, model_id: str, dimension: int, create: bool, retrieval_mode: str | None
+    ) -> CollectionRow:
         row = self.collections.get(name)
         if row is None:
             if not create:
@@ -74,13 +99,33 @@ class Catalog:
                 embed_model=model_id,
                 dimension=dimension,
                 vector_collection=vector_collection_name(name, model_id, dimension),
+                sparse_encoding=SPARSE_ENCODING if self.sparse_for_new else None,
+                retrieval_mode=retrieval_mode,
             )
-            self.vectors.create(row.vector_collection, dimension)
+            self.vectors.create(row.vector_collection, dimension, sparse=self.sparse_for_new)
             return self.collections.add(row)
         if row.embed_model != model_id or row.dimension != dimension:
             raise EmbeddingMismatch(name, row.embed_model, row.dimension, model_id, dimension)
         if not self.vectors.exists(row.vector_collection):
-            self.vectors.create(row.vector_collection, dimension)
+            self.vectors.create(
+                row.vector_collection, dimension, sparse=row.sparse_encoding is not None
+            )
+        return row
+
+    def set_retrieval_mode(self, name: str, mode: str | None) -> CollectionRow:
+        """Set (or, with None, clear) a collection's own retrieval mode; a keyword mode needs
+        the collection's sparse side."""
+        row = self.collections.get(name)
+        if row is None:
+            raise CollectionNotFound(name)
+        if mode in ("sparse", "hybrid") and row.sparse_encoding is None:
+            raise SparseIndexMissing(name, mode)
+        row = self.collections.set_retrieval_mode(name, mode)
+        if row is None:
+            raise CollectionNotFound(name)
+        cached = self._open_rows.get(name)
+        if cached is not None:
+            cached.retrieval_mode = mode
         return row
 
     def list_collections(self) -> list[tuple[CollectionRow, int]]:
@@ -138,3 +183,9 @@ class Catalog:
         jobs = self.jobs.recent(limit)
         items = self.job_items.for_jobs([j.id for j in jobs])
         return [(job, items.get(job.id, [])) for job in jobs]
+
+
+def check_sparse_encoding(row: CollectionRow) -> None:
+    """Refuse a collection whose sparse side this version cannot read or extend."""
+    if row.sparse_encoding is not None and row.sparse_encoding != SPARSE_ENCODING:
+        raise SparseEncodingMismatch(row.name, row.sparse_encoding, SPARSE_ENCODING)

@@ -14,8 +14,15 @@ from typing import Any
 
 import qdrant_edge as qe
 
+from ragserve.embed.sparse import SparseVector
 from ragserve.store.payload import ChunkPayload
-from ragserve.store.vectors import ChunkPoint, SearchHit
+from ragserve.store.vectors import (
+    RRF_K,
+    SPARSE_VECTOR,
+    ChunkPoint,
+    SearchHit,
+    prefetch_limit,
+)
 
 
 def _doc_filter(doc_id: str, from_index: int = 0) -> qe.Filter:
@@ -23,6 +30,13 @@ def _doc_filter(doc_id: str, from_index: int = 0) -> qe.Filter:
     if from_index:
         conditions.append(qe.FieldCondition(key="chunk_index", range=qe.RangeFloat(gte=from_index)))
     return qe.Filter(must=conditions)
+
+
+def _vector(point: ChunkPoint) -> Any:
+    if point.sparse is None:
+        return list(point.vector)
+    sparse = qe.SparseVector(point.sparse.indices, point.sparse.values)
+    return {"": list(point.vector), SPARSE_VECTOR: sparse}
 
 
 def _dense(vector: Any) -> list[float] | None:
@@ -58,12 +72,18 @@ class EdgeVectorStore:
         path = self._path(name)
         return path.is_dir() and any(path.iterdir())
 
-    def create(self, name: str, dimension: int) -> None:
+    def create(self, name: str, dimension: int, sparse: bool = False) -> None:
         with self._lock:
             if self.exists(name):
                 return
+            sparse_vectors = None
+            if sparse:
+                sparse_vectors = {
+                    SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+                }
             config = qe.EdgeConfig(
                 vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+                sparse_vectors=sparse_vectors,
                 hnsw_config=qe.HnswIndexConfig(
                     m=self.hnsw_m, ef_construct=8 * self.hnsw_m, full_scan_threshold=10_000
                 ),
@@ -85,7 +105,7 @@ class EdgeVectorStore:
         if not points:
             return
         shard = self._shard(name)
-        batch = [qe.Point(p.id, list(p.vector), p.payload.to_json()) for p in points]
+        batch = [qe.Point(p.id, _vector(p), p.payload.to_json()) for p in points]
         with self._lock:
             shard.update(qe.UpdateOperation.upsert_points(batch))
 
@@ -99,9 +119,10 @@ class EdgeVectorStore:
     def search(
         self,
         name: str,
-        vector: Sequence[float],
+        vector: Sequence[float] | None,
         limit: int,
         exclude_documents: Sequence[str] = (),
+        sparse: SparseVector | None = None,
     ) -> list[SearchHit]:
         shard = self._shard(name)
         flt = None
@@ -111,14 +132,37 @@ class EdgeVectorStore:
                     qe.FieldCondition(key="document_id", match=qe.MatchAny(list(exclude_documents)))
                 ]
             )
-        request = qe.QueryRequest(
-            limit=limit,
-            query=qe.Query.Nearest(list(vector)),
-            filter=flt,
-            with_payload=True,
-            with_vector=True,
-            params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)),
-        )
+        dense_query = None if vector is None else qe.Query.Nearest(list(vector))
+        sparse_query = None
+        if sparse is not None:
+            terms = qe.SparseVector(sparse.indices, sparse.values)
+            sparse_query = qe.Query.Nearest(terms, using=SPARSE_VECTOR)
+        params = qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit))
+        if dense_query is not None and sparse_query is not None:
+            wide = prefetch_limit(limit)
+            wide_params = qe.SearchParams(hnsw_ef=max(self.hnsw_ef, wide))
+            request = qe.QueryRequest(
+                limit=limit,
+                prefetches=[
+                    qe.Prefetch(wide, dense_query, params=wide_params, filter=flt),
+                    qe.Prefetch(wide, sparse_query, filter=flt),
+                ],
+                # The stub types Fusion.Rrf apart from Fusion; the binding takes it.
+                query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]
+                with_payload=True,
+                with_vector=[""],
+            )
+        else:
+            if dense_query is None and sparse_query is None:
+                raise ValueError("a search needs a dense or a sparse query vector")
+            request = qe.QueryRequest(
+                limit=limit,
+                query=dense_query or sparse_query,
+                filter=flt,
+                with_payload=True,
+                with_vector=[""],
+                params=params,
+            )
         with self._lock:
             points = shard.query(request)
         return [

@@ -7,8 +7,15 @@ from pathlib import Path
 
 from qdrant_client import QdrantClient, models
 
+from ragserve.embed.sparse import SparseVector
 from ragserve.store.payload import ChunkPayload
-from ragserve.store.vectors import ChunkPoint, SearchHit
+from ragserve.store.vectors import (
+    RRF_K,
+    SPARSE_VECTOR,
+    ChunkPoint,
+    SearchHit,
+    prefetch_limit,
+)
 
 
 def _doc_filter(doc_id: str, from_index: int = 0) -> models.Filter:
@@ -18,6 +25,22 @@ def _doc_filter(doc_id: str, from_index: int = 0) -> models.Filter:
     if from_index:
         must.append(models.FieldCondition(key="chunk_index", range=models.Range(gte=from_index)))
     return models.Filter(must=must)
+
+
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=vector.indices, values=vector.values)
+
+
+def _vector(point: ChunkPoint) -> models.VectorStruct:
+    if point.sparse is None:
+        return list(point.vector)
+    return {"": list(point.vector), SPARSE_VECTOR: _sparse(point.sparse)}
+
+
+def _dense(vector: object) -> list[float] | None:
+    if isinstance(vector, dict):  # named vectors: the dense one has the empty name
+        vector = vector.get("")
+    return [float(x) for x in vector] if isinstance(vector, list) else None
 
 
 class QdrantClientStore:
@@ -36,12 +59,16 @@ class QdrantClientStore:
     def exists(self, name: str) -> bool:
         return bool(self._client.collection_exists(name))
 
-    def create(self, name: str, dimension: int) -> None:
+    def create(self, name: str, dimension: int, sparse: bool = False) -> None:
         if self.exists(name):
             return
+        sparse_config = None
+        if sparse:
+            sparse_config = {SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)}
         self._client.create_collection(
             name,
             vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+            sparse_vectors_config=sparse_config,
         )
         if self._remote:
             self._client.create_payload_index(
@@ -57,7 +84,7 @@ class QdrantClientStore:
             self._client.upsert(
                 name,
                 points=[
-                    models.PointStruct(id=p.id, vector=list(p.vector), payload=p.payload.to_json())
+                    models.PointStruct(id=p.id, vector=_vector(p), payload=p.payload.to_json())
                     for p in points
                 ],
                 wait=True,
@@ -71,9 +98,10 @@ class QdrantClientStore:
     def search(
         self,
         name: str,
-        vector: Sequence[float],
+        vector: Sequence[float] | None,
         limit: int,
         exclude_documents: Sequence[str] = (),
+        sparse: SparseVector | None = None,
     ) -> list[SearchHit]:
         flt = None
         if exclude_documents:
@@ -84,20 +112,44 @@ class QdrantClientStore:
                     )
                 ]
             )
-        result = self._client.query_points(
-            name,
-            query=list(vector),
-            query_filter=flt,
-            limit=limit,
-            with_payload=True,
-            with_vectors=True,
-        )
+        if vector is not None and sparse is not None:
+            wide = prefetch_limit(limit)
+            result = self._client.query_points(
+                name,
+                prefetch=[
+                    models.Prefetch(query=list(vector), limit=wide, filter=flt),
+                    models.Prefetch(
+                        query=_sparse(sparse), using=SPARSE_VECTOR, limit=wide, filter=flt
+                    ),
+                ],
+                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                limit=limit,
+                with_payload=True,
+                with_vectors=[""],
+            )
+        else:
+            query: list[float] | models.SparseVector
+            if vector is not None:
+                query, using = list(vector), None
+            elif sparse is not None:
+                query, using = _sparse(sparse), SPARSE_VECTOR
+            else:
+                raise ValueError("a search needs a dense or a sparse query vector")
+            result = self._client.query_points(
+                name,
+                query=query,
+                using=using,
+                query_filter=flt,
+                limit=limit,
+                with_payload=True,
+                with_vectors=[""],
+            )
         return [
             SearchHit(
                 str(p.id),
                 float(p.score),
                 ChunkPayload.from_json(dict(p.payload or {})),
-                list(p.vector) if isinstance(p.vector, list) else None,  # type: ignore[arg-type]
+                _dense(p.vector),
             )
             for p in result.points
         ]

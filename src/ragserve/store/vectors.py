@@ -1,4 +1,11 @@
-"""What every vector store offers, and the naming that ties ragserve collections to it."""
+"""What every vector store offers, and the naming that ties ragserve collections to it.
+
+A collection holds a dense vector per chunk (the unnamed vector) and, when it was created
+with a sparse side, a BM25 sparse vector named :data:`SPARSE_VECTOR` whose IDF factor the
+store applies (``Modifier.IDF``). ``search`` is dense, sparse or hybrid by which query
+vectors it is given; hybrid fuses the two rankings with reciprocal-rank fusion inside the
+store (prefetch dense + prefetch sparse, then RRF), never in Python.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ragserve.embed.sparse import SparseVector
 from ragserve.store.payload import ChunkPayload
+
+#: The sparse vector's name in every collection that has one.
+SPARSE_VECTOR = "bm25"
+#: Reciprocal-rank fusion's k: a passage at rank r adds 1/(k + r); 60 is Qdrant's default.
+RRF_K = 60
 
 _NAMESPACE = uuid.UUID("6f1d6c58-52a4-4f0c-9a55-1bd3d0e0a7c1")
 
@@ -34,6 +47,13 @@ class ChunkPoint:
     id: str
     vector: Sequence[float]
     payload: ChunkPayload
+    #: Written only to collections created with a sparse side.
+    sparse: SparseVector | None = None
+
+
+def prefetch_limit(limit: int) -> int:
+    """How many candidates each side of a hybrid search brings to the fusion."""
+    return max(4 * limit, 40)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +67,9 @@ class SearchHit:
 class VectorStore(Protocol):
     """Chunks and their vectors. Payloads carry ``document_id`` and ``chunk_index``."""
 
-    def create(self, name: str, dimension: int) -> None: ...
+    def create(self, name: str, dimension: int, sparse: bool = False) -> None:
+        """A collection of ``dimension``-sized dense vectors, with a sparse side if asked."""
+        ...
 
     def exists(self, name: str) -> bool: ...
 
@@ -62,11 +84,14 @@ class VectorStore(Protocol):
     def search(
         self,
         name: str,
-        vector: Sequence[float],
+        vector: Sequence[float] | None,
         limit: int,
         exclude_documents: Sequence[str] = (),
+        sparse: SparseVector | None = None,
     ) -> list[SearchHit]:
-        """The ``limit`` nearest chunks, leaving out those of ``exclude_documents``."""
+        """The ``limit`` best chunks, leaving out those of ``exclude_documents``: nearest to
+        ``vector`` (dense), best by ``sparse`` (keyword; ``vector`` None), or both fused
+        by RRF (hybrid; scores are then RRF scores, not similarities)."""
         ...
 
     def count(self, name: str, doc_id: str | None = None) -> int: ...

@@ -6,8 +6,14 @@ from fastapi.exceptions import RequestValidationError
 from ragserve.api.deps import Collections
 from ragserve.api.errors import raises
 from ragserve.api.routes import CollectionNamePath
-from ragserve.errors import AlreadyExists, CollectionNotFound, InvalidRequest, RequestTooLarge
-from ragserve.protocol import CollectionCreate, CollectionInfo
+from ragserve.errors import (
+    AlreadyExists,
+    CollectionNotFound,
+    InvalidRequest,
+    RequestTooLarge,
+    SparseIndexMissing,
+)
+from ragserve.protocol import CollectionCreate, CollectionInfo, CollectionUpdate
 
 router = APIRouter(prefix="/api/collections", tags=["collections"])
 
@@ -16,7 +22,9 @@ router = APIRouter(prefix="/api/collections", tags=["collections"])
     "",
     status_code=201,
     response_model=CollectionInfo,
-    responses=raises(RequestValidationError, InvalidRequest, AlreadyExists, RequestTooLarge),
+    responses=raises(
+        RequestValidationError, InvalidRequest, AlreadyExists, RequestTooLarge, SparseIndexMissing
+    ),
 )
 def create_collection(body: CollectionCreate, collections: Collections) -> CollectionInfo:
     """Create an empty collection pinned to the server's embedding model."""
@@ -36,6 +44,21 @@ def list_collections(collections: Collections) -> list[CollectionInfo]:
 )
 def get_collection(name: CollectionNamePath, collections: Collections) -> CollectionInfo:
     return collections.get(name)
+
+
+@router.patch(
+    "/{name}",
+    response_model=CollectionInfo,
+    responses=raises(
+        RequestValidationError, CollectionNotFound, RequestTooLarge, SparseIndexMissing
+    ),
+)
+def update_collection(
+    name: CollectionNamePath, body: CollectionUpdate, collections: Collections
+) -> CollectionInfo:
+    """Set the collection's own retrieval mode (`dense`, `sparse`, `hybrid`; null: the
+    server's default). Requests may still name another mode."""
+    return collections.update(name, body)
 
 
 @router.delete(

@@ -14,6 +14,8 @@ from ragserve.errors import (
     InvalidRequest,
     NotFound,
     RequestTooLarge,
+    SparseEncodingMismatch,
+    SparseIndexMissing,
 )
 from ragserve.protocol import (
     ChatCompletionRequest,
@@ -44,6 +46,8 @@ async def list_models(serving: OpenAI) -> ModelList:
             InvalidRequest,
             NotFound,
             EmbeddingMismatch,
+            SparseIndexMissing,
+            SparseEncodingMismatch,
             EmbeddingError,
             BackendError,  # without `stream`: the chat backend failed or timed out
         ),

@@ -11,6 +11,8 @@ from ragserve.errors import (
     EmbeddingError,
     EmbeddingMismatch,
     RequestTooLarge,
+    SparseEncodingMismatch,
+    SparseIndexMissing,
 )
 from ragserve.protocol import SearchRequest, SearchResponse
 
@@ -25,10 +27,13 @@ router = APIRouter(prefix="/api", tags=["search"])
         RequestTooLarge,
         CollectionNotFound,
         EmbeddingMismatch,
+        SparseIndexMissing,
+        SparseEncodingMismatch,
         EmbeddingError,
         BackendError,  # a remote embedding server failing
     ),
 )
 async def search(body: SearchRequest, serving: Search) -> SearchResponse:
-    """Retrieval only: the passages a question would be answered from, with scores."""
+    """Retrieval only: the passages a question would be answered from, with scores.
+    ``mode`` picks dense, sparse (BM25) or hybrid retrieval; the response says which ran."""
     return await serving.search(body)

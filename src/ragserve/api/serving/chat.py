@@ -66,7 +66,8 @@ class ChatServing:
             history = [ChatMessage(role=t.role, content=t.content) for t in request.history]
         default = conversation.collection if conversation else self.settings.collection
         collection = request.collection or default
-        await self.retriever.aopen(collection)
+        # A mode the collection cannot serve fails here, with a status, not mid-stream.
+        self.retriever.plan(await self.retriever.aopen(collection), request.mode)
         if conversation is None and not request.history:
             conversation = ConversationRow(id=str(uuid.uuid4()), collection=collection, messages=[])
         return PreparedChat(request, collection, conversation, history)
@@ -82,6 +83,7 @@ class ChatServing:
                 chat.history,
                 chat.request.top_k,
                 session_id=conv_id,
+                mode=chat.request.mode,
             ):
                 if isinstance(ev, DoneEvent):
                     result = ev.result

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from ragserve.embed.base import EmbeddingBackend
-from ragserve.errors import AlreadyExists, CollectionNotFound, InvalidRequest
+from ragserve.errors import AlreadyExists, CollectionNotFound, InvalidRequest, SparseIndexMissing
 from ragserve.ingest.service import IngestService
-from ragserve.protocol import CollectionCreate, CollectionInfo
+from ragserve.protocol import CollectionCreate, CollectionInfo, CollectionUpdate, SearchMode
 from ragserve.store.catalog import Catalog
 from ragserve.store.tables import CollectionRow
 
@@ -17,6 +19,8 @@ def collection_info(row: CollectionRow, ready: int) -> CollectionInfo:
         dimension=row.dimension,
         documents_ready=ready,
         created_at=row.created_at,
+        retrieval_mode=cast("SearchMode | None", row.retrieval_mode),
+        sparse_encoding=row.sparse_encoding,
     )
 
 
@@ -34,10 +38,23 @@ class CollectionServing:
                 "needs a server started with RAGSERVE_EMBED_MODEL set to it",
                 "embedding_model",
             )
+        if body.retrieval_mode in ("sparse", "hybrid") and not self.catalog.sparse_for_new:
+            raise SparseIndexMissing(body.name, body.retrieval_mode)
         if self.catalog.collections.get(body.name) is not None:
             raise AlreadyExists(f"collection {body.name!r} already exists")
-        row = self.catalog.open(body.name, model, self.embedder.dimension, create=True)
+        row = self.catalog.open(
+            body.name,
+            model,
+            self.embedder.dimension,
+            create=True,
+            retrieval_mode=body.retrieval_mode,
+        )
         return collection_info(row, 0)
+
+    def update(self, name: str, body: CollectionUpdate) -> CollectionInfo:
+        """Set or clear the collection's own retrieval mode."""
+        self.catalog.set_retrieval_mode(name, body.retrieval_mode)
+        return self.get(name)
 
     def all(self) -> list[CollectionInfo]:
         return [collection_info(row, n) for row, n in self.catalog.list_collections()]

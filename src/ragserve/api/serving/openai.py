@@ -125,7 +125,7 @@ class OpenAIServing:
                 f"'{RAG_PREFIX}<collection>' (see /v1/models)"
             )
         collection = request.model[len(RAG_PREFIX) :]
-        await self.retriever.aopen(collection)
+        self.retriever.plan(await self.retriever.aopen(collection), request.retrieval_mode)
         turns = [m for m in request.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             raise InvalidRequest("the last message must be a non-empty user message", "messages")
@@ -149,6 +149,7 @@ class OpenAIServing:
             history,
             max_tokens=request.max_completion_tokens or request.max_tokens,
             temperature=request.temperature,
+            mode=request.retrieval_mode,
         )
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletionResponse:

@@ -16,14 +16,16 @@ class SearchServing:
 
     async def search(self, body: SearchRequest) -> SearchResponse:
         collection = body.collection or self.settings.collection
-        await self.retriever.aopen(collection)
+        plan = self.retriever.plan(await self.retriever.aopen(collection), body.mode)
         pending = self.ingest.not_ready(collection)
         results = await self.retriever.aretrieve(
-            collection, body.query, body.top_k, exclude=[d for d, _ in pending]
+            collection, body.query, body.top_k, exclude=[d for d, _ in pending], mode=plan.mode
         )
         return SearchResponse(
             collection=collection,
             query=body.query,
             results=results,
             indexing=sorted(source for _, source in pending),
+            mode=plan.mode,
+            notice=plan.notice,
         )

@@ -21,6 +21,14 @@ class CollectionRepository:
             s.add(row)
         return row
 
+    def set_retrieval_mode(self, name: str, mode: str | None) -> CollectionRow | None:
+        """The updated row, or None if there is no such collection."""
+        with self.db.session() as s:
+            row = s.get(CollectionRow, name)
+            if row is not None:
+                row.retrieval_mode = mode
+            return row
+
     def list_with_ready_counts(self) -> list[tuple[CollectionRow, int]]:
         """Every collection with its number of ready documents, by name."""
         with self.db.session() as s:

@@ -1,8 +1,8 @@
 """Encode speed of the packaged multilingual embedders against today's default (int8 ONNX
 MiniLM), on the same chunk texts from the two evaluation manuals (English and Korean).
 
-Each model counts tokens with its own tokenizer, so characters/s is the comparable figure;
-tokens/s is each model's own. The ceiling beside each ratio is what compute per token allows:
+Each model counts tokens with its own tokenizer, so characters/s is what a user sees; tokens/s
+is each model's own. The ceiling beside the tokens/s ratio is what compute per token allows:
 the encoder's non-embedding parameters against MiniLM's (e5-small has twice MiniLM's layers).
 
     python -m benchmarks.multilingual_embedders [--threads 1] [--texts 64]
@@ -72,10 +72,14 @@ def main() -> None:
                 "tokens": tokens,
             }
             embedder.close()
-    print("| language | model | tokens (own) | tokens/s | chars/s | chars/s vs MiniLM | ceiling |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| language | model | tokens (own) | tokens/s | chars/s | chars/s vs MiniLM "
+        "| tokens/s vs MiniLM | ceiling (tokens/s) |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for language, rows in results.items():
         base = rows[BASELINE]["chars_per_s"]
+        base_tokens = rows[BASELINE]["tokens_per_s"]
         for model, r in rows.items():
             ceiling = (
                 f"{ENCODER_PARAMS[BASELINE] / ENCODER_PARAMS[model]:.2f}"
@@ -84,7 +88,8 @@ def main() -> None:
             )
             print(
                 f"| {language} | {model} | {r['tokens']:.0f} | {r['tokens_per_s']:,.0f} | "
-                f"{r['chars_per_s']:,.0f} | {r['chars_per_s'] / base:.2f} | {ceiling} |"
+                f"{r['chars_per_s']:,.0f} | {r['chars_per_s'] / base:.2f} | "
+                f"{r['tokens_per_s'] / base_tokens:.2f} | {ceiling} |"
             )
     save("multilingual_embedders", {"threads": args.threads, "results": results})
 

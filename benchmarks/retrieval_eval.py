@@ -16,6 +16,7 @@ The physical limit beside each figure is 1.0 (every question's page ranked first
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import re
@@ -68,6 +69,42 @@ def expected_pages(spec: dict[str, Any]) -> list[Path]:
     return [spec["root"] / p for p in sorted(pages)]
 
 
+#: ``--corpus small``: only questions whose expected pages all have at most this many
+#: characters of visible text, and only those pages (the whole set did not fit the time).
+SMALL_PAGE_CHARS = 40_000
+
+
+def visible_text(path: Path) -> str:
+    return re.sub(r"(?s)<(script|style).*?</\1>|<[^>]+>", " ", path.read_text(errors="replace"))
+
+
+def small_questions(spec: dict[str, Any]) -> list[str]:
+    """The QA lines whose expected pages are all small (see ``SMALL_PAGE_CHARS``)."""
+    keep = []
+    for line in Path(spec["qa"]).read_text().splitlines():
+        if not line.strip():
+            continue
+        pages = [
+            e if isinstance(e, str) else e["source"] for e in json.loads(line)["expected_sources"]
+        ]
+        if all(
+            len(re.sub(r"\s+", " ", html.unescape(visible_text(spec["root"] / p))))
+            <= SMALL_PAGE_CHARS
+            for p in pages
+        ):
+            keep.append(line)
+    return keep
+
+
+def qa_file(spec: dict[str, Any], corpus: str, name: str) -> Path:
+    if corpus != "small":
+        return Path(spec["qa"])
+    out = ROOT / "out" / f"{name}-small.jsonl"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(small_questions(spec)) + "\n")
+    return out
+
+
 def hangul_share(path: Path) -> float:
     """Hangul letters among the Hangul and Latin letters of a page's visible text."""
     text = re.sub(r"(?s)<(script|style).*?</\1>|<[^>]+>", " ", path.read_text(errors="replace"))
@@ -79,7 +116,7 @@ def ingest_paths(spec: dict[str, Any], corpus: str) -> list[str]:
     """``full``: the manual's folder; ``expected``: only pages some question expects;
     ``korean``: only pages whose text is at least 20 % Hangul (the translated ones)."""
     root: Path = spec["root"]
-    if corpus == "expected":
+    if corpus in ("expected", "small"):  # for `small`, spec["qa"] holds the small questions
         return [str(p) for p in expected_pages(spec)]
     if corpus == "korean":
         return [str(p) for p in sorted(root.rglob("*.html")) if hangul_share(p) >= 0.2]
@@ -196,7 +233,7 @@ def main() -> None:
     parser.add_argument("--split", default="dev", choices=["dev", "test", "all"])
     parser.add_argument("--model", action="append", help="Embedding model (repeatable).")
     parser.add_argument("--mode", default="dense", help="Modes, comma-separated.")
-    parser.add_argument("--corpus", default="full", choices=["full", "expected", "korean"])
+    parser.add_argument("--corpus", default="full", choices=["full", "expected", "korean", "small"])
     parser.add_argument("--data-root", type=Path, default=Path("/work/evaldata"))
     parser.add_argument("--tag", default="", help="Suffix of data dir and report names.")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for ragserve.")
@@ -204,6 +241,7 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     spec = SETS[args.set]
+    spec = {**spec, "qa": qa_file(spec, args.corpus, args.set)}
     extra = dict(kv.split("=", 1) for kv in args.env)
     models = args.model or [BASELINE[0]]
     print(f"machine: {machine()}")

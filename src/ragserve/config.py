@@ -242,10 +242,11 @@ class Settings(BaseSettings):
         "collections keep what they were created with.",
     )
     retrieval_mode: SearchMode = Field(
-        "dense",
+        "sparse",
         description="How passages are found unless a request or the collection says "
         "otherwise: `dense` (embeddings), `sparse` (BM25 keywords) or `hybrid` (both, fused "
-        "by reciprocal rank). A collection without a keyword side always uses `dense`.",
+        "by reciprocal rank). A collection without a keyword side always uses `dense`. "
+        "`sparse` measured best over the English and Korean dev sets (benchmarks/RESULTS.md).",
     )
 
     # --- ingestion limits --------------------------------------------------------------------

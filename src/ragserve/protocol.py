@@ -235,10 +235,10 @@ class SearchRequest(RequestBody):
     query: str = Field(min_length=1)
     top_k: int = Field(5, ge=1, le=100)
     mode: SearchMode | None = Field(None, description=_MODE_HELP)
-    rerank: bool | None = Field(
-        None,
-        description="Rerank the retrieved passages: unset uses the server's setting "
-        "(RAGSERVE_RERANK), false skips it, true asks for it (400 if none is configured).",
+    rerank: bool = Field(
+        True,
+        description="Rerank with the server's reranker (RAGSERVE_RERANK), if one is "
+        "configured; false skips it for this request.",
     )
 
 
@@ -250,6 +250,9 @@ class SearchResponse(BaseModel):
     mode: SearchMode = Field(description="The mode used.")
     notice: str | None = Field(
         None, description="Why the mode used is not the configured one, if it is not."
+    )
+    reranker: str | None = Field(
+        None, description="The reranker that ordered the results (`remote`, `llm`...), if any."
     )
 
 
@@ -273,10 +276,10 @@ class ChatRequest(RequestBody):
     )
     top_k: Annotated[int, Field(ge=1, le=50)] | None = None
     mode: SearchMode | None = Field(None, description=_MODE_HELP)
-    rerank: bool | None = Field(
-        None,
-        description="Rerank the retrieved passages: unset uses the server's setting "
-        "(RAGSERVE_RERANK), false skips it, true asks for it (400 if none is configured).",
+    rerank: bool = Field(
+        True,
+        description="Rerank with the server's reranker (RAGSERVE_RERANK), if one is "
+        "configured; false skips it for this request.",
     )
 
 
@@ -381,10 +384,10 @@ class ChatCompletionRequest(RequestBody):
     retrieval_mode: SearchMode | None = Field(
         None, description="ragserve extension, for `rag:` models: " + _MODE_HELP
     )
-    rerank: bool | None = Field(
-        None,
-        description="ragserve extension: rerank the retrieved passages (unset: the server's "
-        "RAGSERVE_RERANK; false skips it; true asks for it, 400 if none is configured).",
+    rerank: bool = Field(
+        True,
+        description="ragserve extension: rerank with the server's reranker "
+        "(RAGSERVE_RERANK), if one is configured; false skips it for this request.",
     )
 
 

@@ -130,10 +130,12 @@ def test_api_search_and_chat_show_the_reranked_order(
         wait_for_documents(api, "c", 6)
         query = {"query": "How many vacation days do I get?", "collection": "c", "top_k": 3}
         plain = api.post("/api/search", json={**query, "rerank": False}).json()["results"]
-        reranked = api.post("/api/search", json=query).json()["results"]
+        response = api.post("/api/search", json=query).json()
+        reranked = response["results"]
         events = dict(sse_events(api.post("/api/chat", json={
             "message": query["query"], "collection": "c", "top_k": 3})))  # fmt: skip
     runtime.close()
+    assert response["reranker"] == "remote"
     assert plain[0]["source"] == "topic0.md"
     assert all(p["retrieval_score"] is None for p in plain)
     assert [r["source"] for r in reranked] == [p["source"] for p in reversed(plain)]
@@ -143,7 +145,7 @@ def test_api_search_and_chat_show_the_reranked_order(
     assert done["timings"]["rerank_ms"] is not None
 
 
-def test_api_reranker_down_and_rerank_asked_without_one(
+def test_api_reranker_down_is_a_502_naming_it(
     tmp_path: Path, fault_url: str, embedder: EmbeddingBackend
 ) -> None:
     down = closed_port_url()
@@ -156,20 +158,14 @@ def test_api_reranker_down_and_rerank_asked_without_one(
         query = {"query": "vacation?", "collection": "c"}
         failed = api.post("/api/search", json=query)
         skipped = api.post("/api/search", json={**query, "rerank": False})
+        answered = api.post("/v1/chat/completions", json={
+            "model": "rag:c", "messages": [{"role": "user", "content": "vacation?"}],
+            "rerank": False})  # fmt: skip
     runtime.close()
     assert failed.status_code == 502
     assert f"{down}/v1/rerank" in failed.json()["error"]["message"]
-    assert skipped.status_code == 200
-
-    plain = _app_settings(tmp_path, fault_url)
-    runtime = Runtime(plain, embedder=embedder)
-    with running_app(plain, runtime) as url, httpx.Client(base_url=url, timeout=60) as api:
-        asked = api.post("/api/search", json={**query, "rerank": True})
-        chat = api.post("/api/chat", json={"message": "vacation?", "collection": "c",
-                                           "rerank": True})  # fmt: skip
-    runtime.close()
-    assert asked.status_code == chat.status_code == 400
-    assert asked.json()["error"]["param"] == "rerank"
+    assert skipped.status_code == 200 and skipped.json()["reranker"] is None
+    assert answered.status_code == 200
 
 
 # -- (b) an in-process cross-encoder ----------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragserve.config import RerankApi, RerankKind
-from ragserve.errors import ConfigError, InvalidRequest
+from ragserve.errors import ConfigError
 from ragserve.eval.modes import parse_rerankers
 from ragserve.protocol import Citation
 from ragserve.rag.rerank.base import RerankStage, Scored, choose_stage, reorder
@@ -36,16 +36,13 @@ def test_no_scores_keeps_retrieval_order() -> None:
     assert [p.source for p in reorder(passages, [])] == ["doc1.md", "doc2.md"]
 
 
-def test_a_request_can_skip_the_reranker_but_not_ask_for_a_missing_one() -> None:
+def test_a_request_can_skip_the_reranker() -> None:
     class Nothing:
         kind = "none"
 
     stage = RerankStage(Nothing(), 20)  # type: ignore[arg-type]
     assert choose_stage(stage, None) is stage and choose_stage(stage, True) is stage
-    assert choose_stage(stage, False) is None and choose_stage(None, None) is None
-    with pytest.raises(InvalidRequest, match="RAGSERVE_RERANK") as caught:
-        choose_stage(None, True)
-    assert caught.value.param == "rerank"
+    assert choose_stage(stage, False) is None and choose_stage(None, True) is None
     assert stage.fetch(5) == 20 and stage.fetch(30) == 30
 
 

@@ -75,7 +75,7 @@ class AnswerService:
         """Token events as the model writes, then one DoneEvent with citations.
         ``session_id`` (the conversation) groups this question's trace with its siblings;
         ``mode`` is the retrieval mode asked for (unset: the collection's or the default);
-        ``rerank``: None uses the configured reranker (if any), False skips it."""
+        ``rerank``: False skips the configured reranker (if any)."""
         started = time.perf_counter()
         query, rewrite_ms = question, None
         if history and self.settings.rewrite_followups:

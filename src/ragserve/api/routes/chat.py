@@ -9,7 +9,6 @@ from ragserve.api.errors import raises
 from ragserve.api.routes import event_stream
 from ragserve.errors import (
     EmbeddingMismatch,
-    InvalidRequest,
     NotFound,
     RequestTooLarge,
     SparseEncodingMismatch,
@@ -33,7 +32,6 @@ router = APIRouter(prefix="/api", tags=["chat"])
         **raises(
             RequestValidationError,
             RequestTooLarge,
-            InvalidRequest,
             NotFound,
             EmbeddingMismatch,
             SparseIndexMissing,

@@ -10,7 +10,6 @@ from ragserve.errors import (
     CollectionNotFound,
     EmbeddingError,
     EmbeddingMismatch,
-    InvalidRequest,
     RequestTooLarge,
     SparseEncodingMismatch,
     SparseIndexMissing,
@@ -26,7 +25,6 @@ router = APIRouter(prefix="/api", tags=["search"])
     responses=raises(
         RequestValidationError,
         RequestTooLarge,
-        InvalidRequest,  # rerank asked for where none is configured
         CollectionNotFound,
         EmbeddingMismatch,
         SparseIndexMissing,

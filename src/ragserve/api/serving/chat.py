@@ -22,7 +22,6 @@ from ragserve.errors import NotFound
 from ragserve.llm.base import ChatMessage
 from ragserve.protocol import AskResult, ChatRequest
 from ragserve.rag.answer import AnswerService, DoneEvent
-from ragserve.rag.rerank.base import choose_stage
 from ragserve.rag.retrieve import Retriever
 from ragserve.sse import event
 from ragserve.store.catalog import Catalog
@@ -54,7 +53,6 @@ class ChatServing:
 
     async def prepare(self, request: ChatRequest) -> PreparedChat:
         """Check what can be checked before the stream starts, so it fails with a status."""
-        choose_stage(self.answers.reranker, request.rerank)
         conversation: ConversationRow | None = None
         history: list[ChatMessage] = []
         if request.conversation_id:

@@ -39,7 +39,6 @@ from ragserve.protocol import (
     Usage,
 )
 from ragserve.rag.answer import AnswerEvent, AnswerService, DoneEvent
-from ragserve.rag.rerank.base import choose_stage
 from ragserve.rag.retrieve import Retriever
 from ragserve.sse import event
 from ragserve.store.catalog import Catalog
@@ -120,7 +119,6 @@ class OpenAIServing:
     # -- /v1/chat/completions -------------------------------------------------------------------
     async def prepare(self, request: ChatCompletionRequest) -> tuple[str, str, list[ChatMessage]]:
         """(collection, question, history), or raises before any streaming starts."""
-        choose_stage(self.answers.reranker, request.rerank)
         if not request.model.startswith(RAG_PREFIX):
             raise NotFound(
                 f"model {request.model!r} does not exist; collections are served as "

@@ -44,4 +44,5 @@ class SearchServing:
             indexing=sorted(source for _, source in pending),
             mode=plan.mode,
             notice=plan.notice,
+            reranker=stage.kind if stage else None,
         )

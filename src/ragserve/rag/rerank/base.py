@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ragserve.config import RerankKind, Settings
-from ragserve.errors import ConfigError, InvalidRequest
+from ragserve.errors import ConfigError
 from ragserve.llm.base import ChatBackend
 from ragserve.observability.metrics import RERANK_OUTCOMES, RETRIEVAL_LATENCY
 from ragserve.protocol import Citation
@@ -82,15 +82,8 @@ def reorder(passages: Sequence[Citation], scored: Sequence[Scored]) -> list[Cita
 
 
 def choose_stage(configured: RerankStage | None, wanted: bool | None) -> RerankStage | None:
-    """The stage one request runs: the configured one unless it asks for none (``False``);
-    asking for one (``True``) where none is configured is the caller's mistake."""
-    if wanted is False:
-        return None
-    if wanted and configured is None:
-        raise InvalidRequest(
-            "rerank was asked for but no reranker is configured (set RAGSERVE_RERANK)", "rerank"
-        )
-    return configured
+    """The stage one request runs: the configured one (if any) unless it says ``False``."""
+    return None if wanted is False else configured
 
 
 def build_rerank_stage(

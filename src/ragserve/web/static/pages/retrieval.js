@@ -17,7 +17,7 @@ export async function mount(main) {
   const rerank = h(
     "select",
     { id: "ret-rerank" },
-    ["", "true", "false"].map((r) => h("option", { value: r }, t(`ret.rerank.${r || "default"}`))),
+    ["", "false"].map((r) => h("option", { value: r }, t(`ret.rerank.${r || "default"}`))),
   );
   const submit = h("button", { class: "primary" }, t("ret.search"));
   const form = h(
@@ -32,7 +32,7 @@ export async function mount(main) {
           const body = { collection: currentCollection(), query: query.value, top_k: Number(topK.value) || 5 };
           // Unset fields leave the choice to the collection's and the server's settings.
           if (mode.value) body.mode = mode.value;
-          if (rerank.value) body.rerank = rerank.value === "true";
+          if (rerank.value === "false") body.rerank = false;
           const found = await api("POST", "/api/search", { json: body });
           show(found);
         } catch (err) {
@@ -70,6 +70,7 @@ export async function mount(main) {
         "p",
         { class: "muted ret-summary" },
         `${t("ret.results", { count: found.results.length })} · ${t("ret.mode")}: ${t(`ret.mode.${found.mode || "default"}`)}`,
+        found.reranker ? ` · ${t("ret.rerank")}: ${found.reranker}` : "",
       ),
       h(
         "ol",

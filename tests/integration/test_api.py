@@ -107,8 +107,8 @@ def test_names_are_sanitised_and_types_sniffed(api: httpx.Client, tmp_path) -> N
 
 
 def test_search_delete_and_reindex(api: httpx.Client) -> None:
-    # Dense: every query gets top_k passages with cosine scores (keyword mode, the default,
-    # returns only passages sharing a term).
+    # Dense: every query gets top_k passages with cosine scores (keyword search returns only
+    # passages sharing a term, and hybrid's scores are fused ranks).
     body = {"collection": "samples", "query": "VPN setup", "top_k": 3, "mode": "dense"}
     hits = api.post("/api/search", json=body).json()
     assert len(hits["results"]) == 3 and hits["indexing"] == []

@@ -24,6 +24,9 @@ def test_identifiers_are_kept_whole_and_split() -> None:
     for part in ("os", "path", "join", "dry", "run", "snake", "case", "get", "item", "id"):
         assert part in found
     assert "the" not in terms("the end.") and "end" in terms("the end.")
+    # Plurals of plain words fold; a compound name stays whole, only its parts fold.
+    assert terms("functions libraries classes status") == ["function", "library", "class", "status"]
+    assert terms("os.path.exists") == ["os.path.exists", "os", "path", "exist"]
 
 
 def test_mixed_korean_and_code_keeps_both() -> None:

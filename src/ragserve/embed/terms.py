@@ -8,7 +8,8 @@ stems, roots — so the particle and ending of "환불은" or "환불하려면" 
 ``os.path.join``, ``--dry-run``, ``E0123`` or ``snake_case`` are kept whole AND split into
 their parts, so an exact name matches exactly and its pieces still match prose; Chinese and
 Japanese runs (no spaces between words) become character bigrams. A few English function
-words are dropped. There is no stemming: "functions" does not match "function".
+words are dropped, and plain English words lose a plural ending ("functions", "libraries",
+"classes" match "function", "library", "class"); there is no other stemming.
 
 Change anything here that changes a text's terms and bump :data:`TOKENIZER_VERSION`:
 collections record the version they were indexed with and refuse a different one.
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from kiwipiepy import Kiwi
 
 TOKENIZER_NAME = "kiwi-words"
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 
 _HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f"
 _HAS_HANGUL = re.compile(f"[{_HANGUL}]")
@@ -38,6 +39,7 @@ _CJK_RUN = re.compile(f"[{_CJK}]+")
 # so a sentence's final full stop is not part of its last word.
 _WORD = re.compile(r"(?<![\w-])--?[^\W_][\w-]*|\w+(?:(?:[.:/-]|::)\w+)*")
 _PART = re.compile(r"[^\W_]+")
+_LOWER_WORD = re.compile(r"[a-z]{4,}")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 #: Kiwi tags of content morphemes: common/proper nouns, numerals, verb and adjective stems
@@ -88,6 +90,19 @@ def _korean_terms(text: str) -> Iterator[str]:
             yield form
 
 
+def _singular(word: str) -> str:
+    """A plain English word without its plural ending; anything else unchanged."""
+    if not _LOWER_WORD.fullmatch(word):
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes", "zes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 def _word_terms(word: str) -> Iterator[str]:
     """A word, and when it is a compound (dots, dashes, underscores, camelCase), its parts."""
     if _CJK_RUN.fullmatch(word):
@@ -98,9 +113,9 @@ def _word_terms(word: str) -> Iterator[str]:
     whole = word.lower()
     parts = [p.lower() for piece in _PART.findall(word) for p in _CAMEL.split(piece) if p]
     if whole not in _STOPWORDS:
-        yield whole
+        yield _singular(whole)
     if len(parts) > 1 or (parts and parts[0] != whole):
-        yield from (p for p in parts if p not in _STOPWORDS)
+        yield from (_singular(p) for p in parts if p not in _STOPWORDS)
 
 
 def terms(text: str) -> list[str]:

@@ -54,7 +54,7 @@ class CollectionRow(Base):
     dimension: Mapped[int]
     vector_collection: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The sparse (BM25) side's encoding, e.g. "bm25/kiwi-words/1"; None: the collection has
+    # The sparse (BM25) side's encoding, e.g. "bm25/kiwi-words/2"; None: the collection has
     # no sparse side (made before hybrid search, or with RAGSERVE_SPARSE=off).
     sparse_encoding: Mapped[str | None] = mapped_column(String(100), default=None)
     # dense | sparse | hybrid, overriding the server's RAGSERVE_RETRIEVAL_MODE; None: no override.

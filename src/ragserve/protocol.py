@@ -44,6 +44,9 @@ class Citation(BaseModel):
         None, description="The retrieval score of a reranked passage (unset otherwise)."
     )
     vector: list[float] | None = Field(None, exclude=True, repr=False)
+    # Hybrid results are scored by fused rank, which says nothing of how close a passage is;
+    # the answer's relative floor reads this cosine to the question instead.
+    similarity: float | None = Field(None, exclude=True, repr=False)
 
 
 class Timings(BaseModel):

@@ -72,7 +72,7 @@ def test_extras_split() -> None:
     }
     assert in_extras >= HEAVY
     assert extras["local"] == ["ragserve[onnx,llama]"]
-    assert extras["all"] == ["ragserve[onnx,sentence-transformers,llama,tracing]"]
+    assert extras["all"] == ["ragserve[onnx,sentence-transformers,llama,tracing,multilingual]"]
     makefile = (ROOT / "Makefile").read_text()
     assert 'pip install -e ".[all,dev]"' in makefile, "make run / make test install everything"
 

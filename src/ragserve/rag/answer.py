@@ -100,9 +100,8 @@ class AnswerService:
             sources = await stage.rerank(query, sources, top_k)
             rerank_ms = (time.perf_counter() - t1) * 1000
         # The relative floor is for retrieval scores: reranked passages are already chosen.
-        if sources and sources[0].retrieval_score is None and sources[0].score > 0:
-            floor = sources[0].score * self.settings.min_relative_score
-            sources = [s for s in sources if s.score >= floor]
+        if sources and sources[0].retrieval_score is None:
+            sources = relative_floor(sources, self.settings.min_relative_score)
         retrieval_ms = (time.perf_counter() - t0) * 1000
         model = await self.chat.model_name()
 
@@ -210,3 +209,18 @@ class AnswerService:
             if isinstance(event, DoneEvent):
                 return event.result
         raise AssertionError("stream ended without a result")
+
+
+def relative_floor(sources: list[Citation], fraction: float) -> list[Citation]:
+    """Drop passages scoring under ``fraction`` of the best: a small model answers better
+    from one right passage than from it and four weak ones. Hybrid passages are compared by
+    their cosine to the question (fused-rank scores are nearly flat); the first is kept."""
+    if all(s.similarity is not None for s in sources):
+        best = max(s.similarity or 0.0 for s in sources)
+        if best <= 0:
+            return sources
+        return [sources[0]] + [s for s in sources[1:] if (s.similarity or 0.0) >= best * fraction]
+    if sources[0].score <= 0:
+        return sources
+    floor = sources[0].score * fraction
+    return [s for s in sources if s.score >= floor]

@@ -102,7 +102,7 @@ class Retriever:
             vector = self.embedder.embed_queries([query])[0].tolist()
         sparse = query_vector(query) if plan.mode != "dense" else None
         hits = self.catalog.vectors.search(row.vector_collection, vector, top_k, exclude, sparse)
-        return to_citations(hits)
+        return with_similarity(to_citations(hits), vector if plan.mode == "hybrid" else None)
 
     @tracing.traced("retrieval", "retriever", output=lambda hits: ", ".join(c.source for c in hits))
     async def aretrieve(
@@ -127,7 +127,20 @@ class Retriever:
                 self.catalog.vectors.search, row.vector_collection, vector, top_k, exclude, sparse
             )
         tracing.annotate(ragserve__top_k=top_k, ragserve__hits=len(hits), ragserve__mode=plan.mode)
-        return to_citations(hits)
+        return with_similarity(to_citations(hits), vector if plan.mode == "hybrid" else None)
+
+
+def with_similarity(citations: list[Citation], query: Sequence[float] | None) -> list[Citation]:
+    """Each passage's cosine to the query vector (hybrid results carry their dense vectors)."""
+    if query is None:
+        return citations
+    q = np.asarray(query, dtype=np.float32)
+    q /= float(np.linalg.norm(q)) or 1.0
+    for c in citations:
+        if c.vector is not None:
+            v = np.asarray(c.vector, dtype=np.float32)
+            c.similarity = float(q @ v) / (float(np.linalg.norm(v)) or 1.0)
+    return citations
 
 
 def to_citations(hits: Sequence[SearchHit]) -> list[Citation]:

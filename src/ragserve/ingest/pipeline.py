@@ -471,7 +471,7 @@ class IngestPipeline:
                     # Embedding is the slow part: one small update per embedded window makes
                     # the documents list's bar move, whichever process reads it.
                     done = min(0.99, w.chunks[-1].end / doc.text_chars)
-                    self.catalog.set_document_state(doc.item.document_id, progress=round(done, 3))
+                    self.catalog.documents.set_progress(doc.item.document_id, round(done, 3))
                 if w.last or len(doc.held_chunks) >= WRITE_WINDOW:
                     out.put(
                         _Window(

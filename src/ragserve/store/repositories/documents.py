@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from ragserve.protocol import DocumentSort
 from ragserve.store.db import Database
@@ -65,6 +65,11 @@ class DocumentRepository:
                 for key, value in fields.items():
                     setattr(row, key, value)
             return row
+
+    def set_progress(self, doc_id: str, progress: float) -> None:
+        """Record how far indexing has come; a row not stored (a CLI run's) stays absent."""
+        with self.db.session() as s:
+            s.execute(update(DocumentRow).where(DocumentRow.id == doc_id).values(progress=progress))
 
     def delete(self, doc_id: str) -> None:
         with self.db.session() as s:

@@ -87,7 +87,7 @@ def test_schemathesis_finds_nothing(server: Server, tmp_path: Path) -> None:
     # Its cache and reports go to tmp_path; loopback is never sent through a proxy.
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
     run = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     (tmp_path / "schemathesis.txt").write_text(run.stdout + run.stderr)
     summary = run.stdout[run.stdout.rfind("\n", 0, run.stdout.rfind(" SUMMARY ")) + 1 :]

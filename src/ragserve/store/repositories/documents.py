@@ -90,22 +90,33 @@ class DocumentRepository:
             )
 
     def page(self, collection: str, query: DocumentQuery) -> tuple[list[DocumentRow], int]:
-        """The documents ``query`` selects, and how many match before the page is cut: two
+        """The documents ``query`` selects, and how many match before the page is cut: three
         indexed queries, whatever the collection's size."""
         where: list[ColumnElement[bool]] = [DocumentRow.collection == collection]
         if query.status is not None:
             where.append(DocumentRow.status == query.status)
         if query.name_contains:
-            pattern = f"%{_like_escaped(query.name_contains.lower())}%"
-            where.append(func.lower(DocumentRow.source).like(pattern, escape="\\"))
+            pattern = f"%{_like_escaped(query.name_contains)}%"
+            # SQLite's LIKE ignores (ASCII) case already and can then read the names from
+            # the index; elsewhere ILIKE.
+            source = DocumentRow.source
+            if self.db.engine.dialect.name == "sqlite":
+                where.append(source.like(pattern, escape="\\"))
+            else:
+                where.append(source.ilike(pattern, escape="\\"))
         with self.db.session() as s:
             total = s.scalar(select(func.count()).select_from(DocumentRow).where(*where))
-            rows = select(DocumentRow).where(*where).order_by(*_order(query.sort))
-            if query.limit is not None:
-                rows = rows.limit(query.limit).offset(query.offset)
-            elif query.offset:
-                rows = rows.offset(query.offset)
-            return list(s.scalars(rows)), int(total or 0)
+            order = _order(query.sort)
+            if query.limit is None:  # every match, as before paging
+                rows = select(DocumentRow).where(*where).order_by(*order).offset(query.offset)
+                return list(s.scalars(rows)), int(total or 0)
+            # The page's ids first, from the index alone (a deep offset skips index entries,
+            # not rows); then only those rows.
+            ids = select(DocumentRow.id).where(*where).order_by(*order)
+            page = list(s.scalars(ids.limit(query.limit).offset(query.offset)))
+            found = s.scalars(select(DocumentRow).where(DocumentRow.id.in_(page)))
+            by_id = {r.id: r for r in found}
+            return [by_id[i] for i in page if i in by_id], int(total or 0)
 
     def totals(self) -> dict[str, tuple[dict[str, int], int, int]]:
         """Per collection: documents by status, chunks of ready documents, stored bytes."""

@@ -3,7 +3,8 @@
 conversations: ``title``, ``created_at`` (old rows: their ``updated_at``), ``message_count``
 (old rows: counted from their messages) and an index on ``updated_at`` (newest first).
 documents: ``size_bytes`` of the stored original (old rows: NULL, read from disk when asked)
-and the two (collection, sort key) indexes the paged list reads.
+and the (collection, sort key, id) indexes the paged list reads, in place of the
+plain one on ``collection``.
 
 Revision ID: 0002
 Revises: 0001
@@ -53,12 +54,20 @@ def upgrade() -> None:
         batch.create_index("ix_conversations_updated_at", ["updated_at"])
     with op.batch_alter_table("documents") as batch:
         batch.add_column(sa.Column("size_bytes", sa.Integer(), nullable=True))
-        batch.create_index("ix_documents_collection_source", ["collection", "source"])
-        batch.create_index("ix_documents_collection_updated_at", ["collection", "updated_at"])
+        batch.create_index("ix_documents_collection_source", ["collection", "source", "id"])
+        batch.create_index("ix_documents_collection_updated_at", ["collection", "updated_at", "id"])
+        batch.create_index(
+            "ix_documents_collection_status", ["collection", "status", "source", "id"]
+        )
+        # Each new index begins with the collection: this one only misled the planner into
+        # reading rows where an index alone answers.
+        batch.drop_index("ix_documents_collection")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("documents") as batch:
+        batch.create_index("ix_documents_collection", ["collection"])
+        batch.drop_index("ix_documents_collection_status")
         batch.drop_index("ix_documents_collection_updated_at")
         batch.drop_index("ix_documents_collection_source")
         batch.drop_column("size_bytes")

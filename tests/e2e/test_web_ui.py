@@ -26,19 +26,18 @@ from tests.e2e.web_fixtures import (
     CHROMIUM,
     MARKUP,
     GuardedPage,
-    RecordingFaultServer,
     journey_documents,
-    running_recording_server,
     unused_port,
 )
+from tests.fakes.fault_server import FaultServer, running_fault_server
 
 COLLECTION = "handbook"
 PageFactory = Callable[..., GuardedPage]
 
 
 @pytest.fixture(scope="module")
-def scripted() -> Iterator[tuple[str, RecordingFaultServer]]:
-    with running_recording_server() as started:
+def scripted() -> Iterator[tuple[str, FaultServer]]:
+    with running_fault_server() as started:
         yield started
 
 
@@ -161,7 +160,7 @@ def test_retrieval_test_shows_passages_with_scores_document_and_page(
 def test_markup_in_an_answer_renders_as_text_on_a_phone(
     open_page: PageFactory,
     api: httpx.Client,
-    scripted: tuple[str, RecordingFaultServer],
+    scripted: tuple[str, FaultServer],
 ) -> None:
     """The scripted server answers with markup (a real model cannot be told to)."""
     answer = f"답변: {MARKUP} 입니다 [1]"
@@ -193,11 +192,11 @@ def test_markup_in_an_answer_renders_as_text_on_a_phone(
 def test_stop_ends_the_generation_at_the_backend(
     open_page: PageFactory,
     api: httpx.Client,
-    scripted: tuple[str, RecordingFaultServer],
+    scripted: tuple[str, FaultServer],
 ) -> None:
     """The scripted server streams 300 paced tokens and records the client going away."""
     url, fault = scripted
-    before = len(fault.streams)
+    before = len(fault.gone)
     scripted_backend(api, url, "paced-300-50")
     try:
         guarded = open_page(path="/#/chat")
@@ -209,9 +208,9 @@ def test_stop_ends_the_generation_at_the_backend(
         page.get_by_role("button", name="Stop").click()
         expect(page.locator(".msg.assistant .stopped")).to_have_text("Stopped.")
         deadline = time.monotonic() + 20
-        while len(fault.streams) == before and time.monotonic() < deadline:
+        while len(fault.gone) == before and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert fault.streams[before:] == ["client went away"]
+        assert [model for model, _ in fault.gone[before:]] == ["paced-300-50"]  # left mid-stream
         assert "w299" not in body.inner_text()
         expect(page.get_by_role("button", name="Send")).to_be_enabled()
     finally:
@@ -335,7 +334,7 @@ def test_the_api_key_is_asked_once_and_kept_for_the_tab(
     browser: Browser,
     tmp_path: Path,
     embedder: EmbeddingBackend,
-    scripted: tuple[str, RecordingFaultServer],
+    scripted: tuple[str, FaultServer],
 ) -> None:
     """A server of its own with RAGSERVE_API_KEY set; its chat backend is the scripted one
     (no answer is asked for: only the key prompt is under test)."""
@@ -372,7 +371,7 @@ def test_large_selections_go_in_batches_and_wait_out_a_full_queue(
     browser: Browser,
     tmp_path: Path,
     embedder: EmbeddingBackend,
-    scripted: tuple[str, RecordingFaultServer],
+    scripted: tuple[str, FaultServer],
 ) -> None:
     """A server of its own taking 2 files per request and 2 documents in its queue: five
     files are sent in batches of the size /api/ingest/status gives, and a 429 is waited out."""

@@ -4,19 +4,10 @@ a scripted LLM server that records whether each streamed answer was read to its 
 from __future__ import annotations
 
 import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
 from fpdf import FPDF
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request
-from starlette.requests import Request as StarletteRequest
-from starlette.responses import Response, StreamingResponse
-
-from tests.fakes.fault_server import FaultServer
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -114,54 +105,6 @@ def journey_documents(folder: Path) -> list[Path]:
     broken = folder / "broken.pdf"
     broken.write_bytes(b"%PDF-1.7\n1 0 obj\n<< this is not a real pdf >>\n" + b"\x00" * 64)
     return [policy_pdf(folder / "policy.pdf"), notes, broken]
-
-
-class RecordingFaultServer(FaultServer):
-    """The scripted server, also noting for each streamed answer whether it was read to the
-    end (`finished`) or the client went away first (`client went away`)."""
-
-    def __init__(self) -> None:
-        self.streams: list[str] = []
-        super().__init__()
-
-    async def chat(self, request: StarletteRequest) -> Response:
-        response = await super().chat(request)
-        if isinstance(response, StreamingResponse):
-            inner = response.body_iterator
-
-            async def watched() -> AsyncIterator[str | bytes | memoryview[int]]:
-                finished = False
-                try:
-                    async for chunk in inner:
-                        yield chunk
-                    finished = True
-                finally:
-                    self.streams.append("finished" if finished else "client went away")
-
-            response.body_iterator = watched()
-        return response
-
-
-@contextmanager
-def running_recording_server() -> Iterator[tuple[str, RecordingFaultServer]]:
-    """Start it on a free loopback port; yields its ``/v1`` base URL and the server."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    fault = RecordingFaultServer()
-    server = uvicorn.Server(
-        uvicorn.Config(fault.app, host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1", fault
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 def unused_port() -> int:

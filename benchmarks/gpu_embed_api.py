@@ -7,7 +7,7 @@ one GPU, with the clients spread over them); the chat backend is the tests' scri
 The direct rate (CudaEmbedder.embed_passages on the same texts) is measured first in this
 same run, then the GPU is freed for the servers.
 
-    python -m benchmarks.gpu_embed_api --minilm DIR [--servers 1,4] [--max-batch 128,2048]
+    python -m benchmarks.gpu_embed_api --minilm DIR [--servers 1,4] [--max-batch 512,2048]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import base64
 import json
 import multiprocessing as mp
+import os
 import statistics
 import tempfile
 import time
@@ -103,12 +104,14 @@ def load(
 
 def direct_rate(folder: Path, texts: list[str]) -> tuple[float, float, int]:
     """texts/s and tokens a text of the backend called directly; frees the GPU after."""
+    import numpy as np
     import torch
 
     from ragserve.embed.cuda import CudaEmbedder
+    from ragserve.embed.token_ids import encode
 
     embedder = CudaEmbedder(str(folder), model_id="direct")
-    tokens = sum(len(e) for e in embedder._ids.encode_batch(texts, add_special_tokens=True))
+    tokens = int(np.minimum(encode(embedder._ids, texts).full, embedder.max_tokens).sum())
     embedder.embed_passages(texts[:4096])
     times = []
     for _ in range(3):
@@ -126,7 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minilm", type=Path, required=True)
     parser.add_argument("--servers", default="1,4")
-    parser.add_argument("--max-batch", default="128,2048")
+    parser.add_argument("--max-batch", default="512,2048")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--texts", type=int, default=20000)
@@ -135,6 +138,7 @@ def main() -> None:
     raise_fd_limit()
     folder = args.minilm.resolve()
     texts = chunk_texts(folder / "tokenizer.json", args.texts, seed=3)
+    cores = os.cpu_count() or 1
     rate, tokens_per_text, dim = direct_rate(folder, texts)
     print(f"direct: {rate * tokens_per_text / 1e6:.2f} M tok/s ({rate:.0f} texts/s)", flush=True)
     work = Path(tempfile.mkdtemp())
@@ -153,6 +157,8 @@ def main() -> None:
                             embed_model=str(folder),
                             embed_device="cuda",
                             embed_max_batch=max_batch,
+                            # The servers share the machine's cores for tokenising.
+                            embed_tokenize_processes=str(max(1, cores // n - 1)),
                         )
                     )
                     for i in range(n)

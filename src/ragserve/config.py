@@ -224,6 +224,14 @@ class Settings(BaseSettings):
     embed_threads: int | None = Field(
         None, ge=1, description="CPU threads for the in-process embedder; unset uses all cores."
     )
+    embed_tokenize_processes: int | None = Field(
+        None,
+        ge=0,
+        description="Worker processes that tokenise big embedding calls for the GPU "
+        "embedder; unset: every core but one when the model runs on a CUDA GPU (tokenising "
+        "is what bounds it there), none on the CPU. Lower it when several servers share "
+        "one machine.",
+    )
     embed_timeout_s: float = Field(60.0, gt=0, description="Timeout for one remote batch.")
 
     # --- chunking ----------------------------------------------------------------------------

@@ -122,6 +122,10 @@ class Runtime:
         # Merge about what one forward pass takes (short texts): a bigger merge only makes
         # early requests wait, and smaller ones let responses go out while the next runs.
         merge = max(8, min(settings.embed_max_batch, settings.resolved_embed_batch_tokens // 32))
+        if settings.embeds_on_gpu and "embed_max_batch" not in settings.model_fields_set:
+            # On a GPU one forward pass takes ~65k tokens: a merge of 128 short requests'
+            # texts would leave it mostly idle and keep tokenising off the worker processes.
+            merge = settings.resolved_embed_batch_tokens // 32
         return MergingEmbedder(
             self.embedder,
             max_batch=merge,

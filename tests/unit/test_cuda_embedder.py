@@ -13,7 +13,7 @@ import torch
 
 from ragserve.config import EmbedBackendKind, Settings
 from ragserve.embed import packaged
-from ragserve.embed.cuda import BatchStats, CudaEmbedder, resolve_device
+from ragserve.embed.cuda import POOL_MIN_TEXTS, BatchStats, CudaEmbedder, resolve_device
 from ragserve.embed.onnx import OnnxEmbedder
 from ragserve.embed.registry import build_embedder
 from ragserve.embed.sentence_transformers import SentenceTransformerEmbedder
@@ -141,3 +141,47 @@ def test_waves_overlapped_with_tokenisation_give_the_same_vectors(minilm: CudaEm
         minilm.wave_texts = 512
     assert np.allclose(whole, waved, atol=1e-6)
     assert minilm.embed_passages([]).shape == (0, 384)
+
+
+def test_worker_process_tokenising_gives_the_same_vectors_and_counts_tokens(
+    minilm: CudaEmbedder, reference: SentenceTransformerEmbedder
+) -> None:
+    """Big calls on a GPU tokenise in worker processes; forced on here (two processes) to
+    show the vectors and the token counts do not depend on which path tokenised them."""
+    texts = [passage(3 + (seed * 13) % 40, seed) for seed in range(POOL_MIN_TEXTS + 20)]
+    texts[5] = "Café résumé, 환불은 가능합니다. " + texts[5]  # leaves the ASCII fast path
+    pooled = CudaEmbedder(
+        str(packaged.minilm_folder()),
+        model_id="all-MiniLM-L6-v2",
+        device="cpu",
+        tokenize_processes=2,
+    )
+    try:
+        vectors, counts = pooled.embed_counted("passage", texts)
+    finally:
+        pooled.close()
+    assert np.allclose(vectors, minilm.embed_passages(texts), atol=1e-5)
+    assert (vectors * reference.embed_passages(texts)).sum(axis=1).min() > 0.99999
+    # The counts are what the CPU path reports in /v1/embeddings usage.
+    assert counts.tolist() == [len(o) for o in reference.tokenizer.token_offsets(texts)]
+
+
+def test_the_batcher_hands_each_request_its_own_token_count(minilm: CudaEmbedder) -> None:
+    import asyncio
+
+    from ragserve.embed.request_merging import MergingEmbedder
+
+    batcher = MergingEmbedder(minilm, max_batch=64, delay_s=0.05, piece_tokens=4096)
+    requests = [[passage(n, seed) for n in (5, 30)] for seed in range(4)]
+
+    async def together() -> list[tuple[np.ndarray, int | None]]:
+        return list(await asyncio.gather(*(batcher.aembed_counted("passage", r) for r in requests)))
+
+    try:
+        assert batcher.counts_tokens
+        results = asyncio.run(together())
+    finally:
+        batcher.close()
+    for texts, (vectors, tokens) in zip(requests, results, strict=True):
+        assert tokens == sum(len(o) for o in minilm.tokenizer.token_offsets(texts))
+        assert np.allclose(vectors, minilm.embed_passages(texts), atol=1e-5)

@@ -11,6 +11,7 @@ import numpy.typing as npt
 from tokenizers import Tokenizer
 
 Vectors = npt.NDArray[np.float32]
+Ints = npt.NDArray[np.int32]
 
 
 @runtime_checkable
@@ -42,6 +43,16 @@ class EmbeddingBackend(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CountingBackend(Protocol):
+    """A backend that counts each text's tokens while it embeds them (the CUDA embedder):
+    ``/v1/embeddings`` then reports usage without tokenising the texts a second time."""
+
+    def embed_counted(self, kind: str, texts: Sequence[str]) -> tuple[Vectors, Ints]:
+        """Vectors, and each text's tokens (special tokens excluded, before truncation)."""
+        ...
 
 
 class HFTokenizer:

@@ -1,15 +1,15 @@
 """In-process embeddings on a CUDA GPU: sentence-transformers models in fp16/bf16.
 
-    texts ─▶ tokenizer thread: tokenise a wave, sort by length, cut token-budget batches,
-             pad each into pinned host memory
-          ─▶ caller's thread: async copy to the GPU, forward (PyTorch SDPA attention),
+    texts ─▶ tokenising ahead of the GPU: worker processes for big calls (token_ids.py),
+             a thread for small ones; ids come back as flat int32 arrays
+          ─▶ caller's thread: sort by length, cut token-budget batches, pad with numpy into
+             pinned host memory, async copy to the GPU, forward (PyTorch SDPA attention),
              pooling in fp32 on the GPU, async copy of the pooled rows back
           ─▶ one synchronisation per call, rows back in input order
 
 The GPU never waits on Python between batches of one call: kernels are queued ahead while
-the tokenizer thread (Rust, GIL released) prepares the next wave. ``encode()`` in
-sentence-transformers, by contrast, synchronises after every batch and pads to a fixed
-count, which is why it leaves most of an H100 idle.
+the next wave is tokenised. ``encode()`` in sentence-transformers, by contrast, synchronises
+after every batch and pads to a fixed count, which is why it leaves most of an H100 idle.
 
 The same class runs unchanged on a machine without CUDA (device ``cpu``, fp32): that is how
 the CPU-only tests exercise every line but the copies' pinning, and how the GPU's output is
@@ -21,17 +21,26 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from tokenizers import Encoding, Tokenizer
+from tokenizers import Tokenizer
 
-from ragserve.embed.base import HFTokenizer, PrefixedEmbedder, Vectors, normalize
+from ragserve.embed.base import HFTokenizer, Ints, PrefixedEmbedder, Vectors, normalize
 from ragserve.embed.batch_planning import plan_batches
+from ragserve.embed.token_ids import (
+    SLICE_TEXTS,
+    AsciiFastPath,
+    SpecialTokens,
+    TokenIds,
+    TokenizerPool,
+    pad_rows,
+)
 from ragserve.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,16 @@ CUDA_MAX_BATCH = 4096
 #: (~100k tokens) fills one or two batches, so a merged request of a few thousand texts
 #: already overlaps tokenising with the forward passes; 256, 1024 and 2048 measured slower.
 WAVE_TEXTS = 512
+#: With tokenising in worker processes: texts in one wave of batches (~400k tokens, a few
+#: forward passes), and the least a call must have to be worth the hop to the processes.
+POOL_WAVE_TEXTS = 2048
+POOL_MIN_TEXTS = 256
+
+
+def default_tokenize_processes(device: str, cores: int) -> int:
+    """Worker processes for tokenising: on a GPU every core but the one that feeds it; on
+    the CPU none (the model, not the tokenizer, is what takes the cores there)."""
+    return max(cores - 1, 1) if device == "cuda" and cores > 2 else 0
 
 
 def cuda_available() -> bool:
@@ -118,6 +137,7 @@ class CudaEmbedder(PrefixedEmbedder):
         batch_tokens: int = CUDA_BATCH_TOKENS,
         max_batch: int = CUDA_MAX_BATCH,
         wave_texts: int = WAVE_TEXTS,
+        tokenize_processes: int | None = None,
         query_prefix: str = "",
         passage_prefix: str = "",
     ) -> None:
@@ -151,9 +171,12 @@ class CudaEmbedder(PrefixedEmbedder):
         self.max_tokens = int(model.max_seq_length or 512)
         raw = Tokenizer.from_str(fast.to_str())
         self.tokenizer = HFTokenizer(Tokenizer.from_str(raw.to_str()))
+        # Truncation happens in pad_rows (token_ids.py), so the full lengths stay known.
         raw.no_padding()
-        raw.enable_truncation(self.max_tokens)
+        raw.no_truncation()
         self._ids = raw
+        self._fast_ids = AsciiFastPath(raw)
+        self._specials = SpecialTokens.of(raw)
         pad = raw.token_to_id("[PAD]")
         self._pad_id = int(pad) if pad is not None else 0
 
@@ -172,6 +195,13 @@ class CudaEmbedder(PrefixedEmbedder):
         # (TOKENIZERS_PARALLELISM=false) for the CPU backends, which left one core at work.
         self._cores = os.cpu_count() or 1
         self._slices = ThreadPoolExecutor(self._cores, thread_name_prefix="embed-tokenize")
+        # Threads share one GIL for handing ids to Python; on a GPU that caps tokenising
+        # below the forward pass, so big calls go to worker processes (token_ids.py).
+        processes = default_tokenize_processes(self.device, self._cores)
+        if tokenize_processes is not None:
+            processes = tokenize_processes
+        self._pool = TokenizerPool(raw, processes) if processes > 0 else None
+        self.pool_wave_texts = POOL_WAVE_TEXTS
         # One call at a time owns the device; the MergingEmbedder already serialises, and
         # this keeps direct callers (benchmarks, the CLI) safe too.
         self._lock = threading.Lock()
@@ -192,66 +222,110 @@ class CudaEmbedder(PrefixedEmbedder):
     def close(self) -> None:
         self._tokenizing.shutdown(wait=True)
         self._slices.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.close()
 
     # -- the pipeline --------------------------------------------------------------------------
+    def embed_counted(self, kind: str, texts: Sequence[str]) -> tuple[Vectors, Ints]:
+        """Vectors and each text's token count (special tokens excluded, before truncation),
+        from the one tokenisation the model needs, so callers need not tokenise again."""
+        prefix = self.query_prefix if kind == "query" else self.passage_prefix
+        vectors, full = self._embed_with_lengths([prefix + t for t in texts])
+        return vectors, np.maximum(full - self._specials.total, 0)
+
     def _embed(self, texts: list[str]) -> Vectors:
+        return self._embed_with_lengths(texts)[0]
+
+    def _embed_with_lengths(self, texts: list[str]) -> tuple[Vectors, Ints]:
         if not texts:
-            return np.zeros((0, getattr(self, "_dimension", 1)), dtype=np.float32)
+            empty = np.zeros((0, getattr(self, "_dimension", 1)), dtype=np.float32)
+            return empty, np.zeros(0, dtype=np.int32)
         with self._lock, torch.inference_mode():
             out: list[tuple[list[int], torch.Tensor]] = []
-            waves = [
-                (start, texts[start : start + self.wave_texts])
-                for start in range(0, len(texts), self.wave_texts)
-            ]
-            pending: Future[list[_Prepared]] | None = None
-            for k in range(len(waves)):
-                # A single wave (an API request, a question) skips the hop to the thread.
-                batches = pending.result() if pending else self._prepare(*waves[k])
-                if k + 1 < len(waves):  # tokenise the next wave while this one runs
-                    pending = self._tokenizing.submit(self._prepare, *waves[k + 1])
-                out.extend((b.rows, self._run(b)) for b in batches)
+            lengths: list[Ints] = []
+            for offset, ids in self._waves(texts):
+                lengths.append(ids.full)
+                out.extend((b.rows, self._run(b)) for b in self._batches(offset, ids))
             if self.device == "cuda":
                 torch.cuda.current_stream().synchronize()
             vectors = np.empty((len(texts), out[0][1].shape[1]), dtype=np.float32)
             for rows, pooled in out:
                 vectors[rows] = pooled.numpy()
-        return normalize(vectors)
+        return normalize(vectors), np.concatenate(lengths)
 
-    def _prepare(self, offset: int, texts: list[str]) -> list[_Prepared]:
-        """Tokenise, sort by length, cut token-budget batches, pad into (pinned) memory."""
-        encodings = self._tokenize(texts)
-        lengths = [len(e) for e in encodings]
-        batches = []
-        for batch in plan_batches(lengths, self.batch_tokens, self.max_batch):
-            ids, mask = self._pad([encodings[i] for i in batch], max(lengths[i] for i in batch))
-            tokens = sum(lengths[i] for i in batch)
-            batches.append(_Prepared([offset + i for i in batch], ids, mask, tokens))
-        return batches
+    def _waves(self, texts: list[str]) -> Iterator[tuple[int, TokenIds]]:
+        """(offset, token ids) of consecutive waves of texts, tokenised ahead of the GPU.
 
-    def _tokenize(self, texts: list[str]) -> list[Encoding]:
-        """``encode_batch`` on slices of at least 32 texts, one slice a core, in parallel."""
+        With worker processes, every slice is handed out at once (up to two per process in
+        flight) and waves are cut from what comes back in order; otherwise one thread
+        tokenises the next wave while the caller's thread queues this one's batches.
+        """
+        if self._pool is not None and len(texts) >= POOL_MIN_TEXTS:
+            yield from self._pooled_waves(texts)
+            return
+        starts = range(0, len(texts), self.wave_texts)
+        pending: Future[TokenIds] | None = None
+        for k, start in enumerate(starts):
+            wave = texts[start : start + self.wave_texts]
+            # A single wave (an API request, a question) skips the hop to the thread.
+            ids = pending.result() if pending else self._tokenize(wave)
+            if k + 1 < len(starts):
+                nxt = texts[starts[k + 1] : starts[k + 1] + self.wave_texts]
+                pending = self._tokenizing.submit(self._tokenize, nxt)
+            yield start, ids
+
+    def _pooled_waves(self, texts: list[str]) -> Iterator[tuple[int, TokenIds]]:
+        assert self._pool is not None
+        slices = [
+            (start, texts[start : start + SLICE_TEXTS])
+            for start in range(0, len(texts), SLICE_TEXTS)
+        ]
+        window = 2 * self._pool.processes
+        futures = deque(self._pool.submit(part) for _, part in slices[:window])
+        queued = len(futures)
+        wave: list[TokenIds] = []
+        wave_start = wave_texts = 0
+        for _start, part in slices:
+            wave.append(futures.popleft().result())
+            if queued < len(slices):
+                futures.append(self._pool.submit(slices[queued][1]))
+                queued += 1
+            wave_texts += len(part)
+            if wave_texts >= self.pool_wave_texts:
+                yield wave_start, TokenIds.join(wave)
+                wave, wave_start, wave_texts = [], wave_start + wave_texts, 0
+        if wave:
+            yield wave_start, TokenIds.join(wave)
+
+    def _tokenize(self, texts: list[str]) -> TokenIds:
+        """``encode_batch_fast`` on slices of at least 32 texts, one slice a core, in threads."""
         n = min(self._cores, len(texts) // 32)
         if n <= 1:
-            return list(self._ids.encode_batch(texts, add_special_tokens=True))
+            return self._fast_ids.encode(texts)
         step = -(-len(texts) // n)
         parts = self._slices.map(
-            lambda start: self._ids.encode_batch(
-                texts[start : start + step], add_special_tokens=True
-            ),
+            lambda start: self._fast_ids.encode(texts[start : start + step]),
             range(0, len(texts), step),
         )
-        return [e for part in parts for e in part]
+        return TokenIds.join(list(parts))
 
-    def _pad(self, encodings: Sequence[Encoding], width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
-        for row, e in enumerate(encodings):
-            ids[row, : lengths[row]] = e.ids
-        mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
-        ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
-        if self._pin:  # pinned pages let the copy to the GPU run asynchronously
-            ids_t, mask_t = ids_t.pin_memory(), mask_t.pin_memory()
-        return ids_t, mask_t
+    def _batches(self, offset: int, ids: TokenIds) -> list[_Prepared]:
+        """Sort by length, cut token-budget batches, pad each into (pinned) host memory."""
+        kept = np.minimum(ids.full, self.max_tokens)
+        batches = []
+        for batch in plan_batches(kept.tolist(), self.batch_tokens, self.max_batch):
+            matrix, mask, tokens = pad_rows(
+                ids,
+                batch,
+                max_tokens=self.max_tokens,
+                closing=self._specials.after,
+                pad_id=self._pad_id,
+            )
+            ids_t, mask_t = torch.from_numpy(matrix), torch.from_numpy(mask)
+            if self._pin:  # pinned pages let the copy to the GPU run asynchronously
+                ids_t, mask_t = ids_t.pin_memory(), mask_t.pin_memory()
+            batches.append(_Prepared([offset + i for i in batch], ids_t, mask_t, tokens))
+        return batches
 
     def _run(self, batch: _Prepared) -> torch.Tensor:
         """Queue one batch on the device; returns the pooled rows (in host memory on CUDA,

@@ -108,6 +108,7 @@ def _cuda(settings: Settings, source: str) -> EmbeddingBackend:
         dtype=settings.embed_cuda_dtype,
         batch_tokens=settings.resolved_embed_batch_tokens,
         max_batch=settings.embed_max_batch if explicit else CUDA_MAX_BATCH,
+        tokenize_processes=settings.embed_tokenize_processes,
         query_prefix=settings.embed_query_prefix,
         passage_prefix=settings.embed_passage_prefix,
     )

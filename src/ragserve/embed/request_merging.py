@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from ragserve.embed.base import EmbeddingBackend, TextTokenizer, Vectors
+from ragserve.embed.base import CountingBackend, EmbeddingBackend, Ints, TextTokenizer, Vectors
 from ragserve.observability import metrics
 
 Kind = Literal["query", "passage"]
@@ -47,6 +47,8 @@ class _Request:
     texts: list[str] = field(compare=False)
     future: Future[Vectors] = field(compare=False)
     queued_at: float = field(compare=False, default_factory=time.perf_counter)
+    #: Each text's token count, when the backend reports it (set before the future is).
+    tokens: int | None = field(compare=False, default=None)
 
 
 _STOP_PRIORITY = 99
@@ -85,13 +87,22 @@ class MergingEmbedder:
     def dimension(self) -> int:
         return self.inner.dimension
 
+    @property
+    def counts_tokens(self) -> bool:
+        """True when embedding also counts each request's tokens (``aembed_counted``)."""
+        return isinstance(self.inner, CountingBackend)
+
     def submit(self, kind: Kind, texts: Sequence[str], priority: int) -> Future[Vectors]:
-        future: Future[Vectors] = Future()
+        return self._submit(kind, texts, priority).future
+
+    def _submit(self, kind: Kind, texts: Sequence[str], priority: int) -> _Request:
+        request = _Request(priority, next(self._seq), kind, list(texts), Future())
         if not texts:
-            future.set_result(np.zeros((0, self.dimension), dtype=np.float32))
-            return future
-        self._queue.put(_Request(priority, next(self._seq), kind, list(texts), future))
-        return future
+            request.tokens = 0
+            request.future.set_result(np.zeros((0, self.dimension), dtype=np.float32))
+        else:
+            self._queue.put(request)
+        return request
 
     def _pieces(self, texts: Sequence[str]) -> list[Sequence[str]]:
         pieces: list[Sequence[str]] = []
@@ -124,6 +135,12 @@ class MergingEmbedder:
             await asyncio.wrap_future(self.submit(kind, p, priority)) for p in self._pieces(texts)
         ]
         return np.concatenate(parts)
+
+    async def aembed_counted(self, kind: Kind, texts: Sequence[str]) -> tuple[Vectors, int | None]:
+        """Vectors and the texts' token count (None when the backend does not count)."""
+        request = self._submit(kind, texts, INTERACTIVE)
+        vectors = await asyncio.wrap_future(request.future)
+        return vectors, request.tokens
 
     @property
     def queued(self) -> int:
@@ -174,8 +191,11 @@ class MergingEmbedder:
             priority = _PRIORITY_NAMES.get(r.priority, "bulk")
             metrics.EMBED_QUEUE_TIME.labels(priority).observe(started - r.queued_at)
         metrics.EMBED_BATCH_SIZE.labels(kind).observe(len(texts))
+        counts: Ints | None = None
         try:
-            if kind == "query":
+            if isinstance(self.inner, CountingBackend):
+                vectors, counts = self.inner.embed_counted(kind, texts)
+            elif kind == "query":
                 vectors = self.inner.embed_queries(texts)
             else:
                 vectors = self.inner.embed_passages(texts)
@@ -187,5 +207,7 @@ class MergingEmbedder:
         self.texts_embedded += len(texts)
         offset = 0
         for r in live:
+            if counts is not None:
+                r.tokens = int(counts[offset : offset + len(r.texts)].sum())
             r.future.set_result(vectors[offset : offset + len(r.texts)])
             offset += len(r.texts)

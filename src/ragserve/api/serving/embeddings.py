@@ -36,10 +36,14 @@ class EmbeddingServing:
                 f"{self.embedder.dimension}",
                 "dimensions",
             )
-        # Counting tokens is CPU work: off the event loop, while the model runs.
-        vectors, tokens = await asyncio.gather(
-            self.embedder.aembed("passage", texts), asyncio.to_thread(self._count_tokens, texts)
-        )
+        if self.embedder.counts_tokens:  # the backend counts while it tokenises
+            vectors, counted = await self.embedder.aembed_counted("passage", texts)
+            tokens = counted or 0
+        else:  # counting is CPU work: off the event loop, while the model runs
+            vectors, tokens = await asyncio.gather(
+                self.embedder.aembed("passage", texts),
+                asyncio.to_thread(self._count_tokens, texts),
+            )
         data = [
             EmbeddingData(index=i, embedding=_encode(v, request.encoding_format))
             for i, v in enumerate(vectors)

@@ -1,0 +1,225 @@
+"""Token ids for many texts as flat arrays, tokenised in worker processes.
+
+    texts ─▶ slices ─▶ N processes: encode_batch_fast, ids into one int32 array each
+          ─▶ caller: (lengths, flat ids) ─▶ numpy gathers padded batches, no Python lists
+
+Why processes and not threads: the Rust tokenizer releases the GIL while it encodes, but
+handing the ids to Python (a list of ints per text, then into an array) holds it. On the
+lent 16-core GPU machine that single GIL capped threaded tokenising at about 3.3 M tokens/s,
+under the GPU's ~7.5 M (benchmarks/RESULTS.md, "CUDA embedder"). Each worker process has a
+GIL of its own, and what crosses back is two arrays, pickled as bytes.
+
+Most chunks are plain ASCII. For them a BERT tokenizer's normalizer (Unicode clean-up, accent
+stripping, CJK spacing, all tracked character by character) changes nothing but the case,
+so ``AsciiFastPath`` lowercases in Python and runs the same vocabulary without it: the ids are
+the same (tests/unit/test_token_ids.py checks it) at about 1.7 times the speed.
+
+Truncation is done here, not by the tokenizer, so that the caller also learns each text's
+full length (``/v1/embeddings`` reports the tokens it was sent, as the CPU path does): a row
+longer than the model reads keeps its leading tokens and its closing special tokens, exactly
+what the tokenizer's own truncation gives for a single sequence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import os
+import re
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Encoding, Tokenizer
+
+from ragserve.embed.base import Ints
+
+#: Texts a worker encodes per task: big enough that the hop costs little (~0.1 ms against
+#: ~10 ms of tokenising), small enough that every process has work in a call of 2,048 texts.
+SLICE_TEXTS = 128
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """Every text's ids back to back in ``flat``; text i is ``flat[starts[i]:][:full[i]]``."""
+
+    full: Ints  # tokens of each text, special tokens included, before truncation
+    flat: Ints
+
+    @cached_property
+    def starts(self) -> Ints:
+        starts = np.zeros(len(self.full), dtype=np.int64)
+        np.cumsum(self.full[:-1], out=starts[1:])
+        return starts.astype(np.int32)
+
+    @staticmethod
+    def join(parts: Sequence[TokenIds]) -> TokenIds:
+        if len(parts) == 1:
+            return parts[0]
+        return TokenIds(
+            np.concatenate([p.full for p in parts]), np.concatenate([p.flat for p in parts])
+        )
+
+
+def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> TokenIds:
+    """Tokenise in this process (special tokens added, no truncation, no padding)."""
+    # encode_batch_fast skips the character offsets, which nothing here needs.
+    return _arrays(tokenizer.encode_batch_fast(list(texts), add_special_tokens=True))
+
+
+def _arrays(encodings: Sequence[Encoding]) -> TokenIds:
+    full = np.fromiter((len(e) for e in encodings), dtype=np.int32, count=len(encodings))
+    flat = np.fromiter(
+        itertools.chain.from_iterable(e.ids for e in encodings),
+        dtype=np.int32,
+        count=int(full.sum()),
+    )
+    return TokenIds(full, flat)
+
+
+#: ASCII control characters the BERT normalizer deletes (tab, newline and return it turns
+#: into spaces, which the pre-tokenizer splits on anyway).
+_DELETED_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class AsciiFastPath:
+    """The model's tokenizer, with BERT's normalizer skipped for texts it cannot change.
+
+    Only for tokenizers whose normalizer is ``BertNormalizer``; any other (SentencePiece
+    models' NFKC, say) keeps every text on the full tokenizer.
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.full = tokenizer
+        spec = json.loads(tokenizer.to_str()).get("normalizer") or {}
+        self.plain: Tokenizer | None = None
+        self.lowercase = bool(spec.get("lowercase", True))
+        if spec.get("type") == "BertNormalizer":
+            self.plain = Tokenizer.from_str(tokenizer.to_str())
+            self.plain.normalizer = None
+
+    def encode(self, texts: Sequence[str]) -> TokenIds:
+        if self.plain is None:
+            return encode(self.full, texts)
+        simple = [t.isascii() and _DELETED_CONTROLS.search(t) is None for t in texts]
+        fast = [i for i, ok in enumerate(simple) if ok]
+        if len(fast) == len(texts):
+            return _arrays(self._plain([texts[i] for i in fast]))
+        encodings: list[Encoding | None] = [None] * len(texts)
+        rest = [i for i, ok in enumerate(simple) if not ok]
+        others = self.full.encode_batch_fast([texts[i] for i in rest], add_special_tokens=True)
+        for i, e in zip(rest, others, strict=True):
+            encodings[i] = e
+        for i, e in zip(fast, self._plain([texts[i] for i in fast]), strict=True):
+            encodings[i] = e
+        return _arrays([e for e in encodings if e is not None])
+
+    def _plain(self, texts: list[str]) -> list[Encoding]:
+        assert self.plain is not None
+        if self.lowercase:
+            texts = [t.lower() for t in texts]
+        return list(self.plain.encode_batch_fast(texts, add_special_tokens=True))
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """How many special tokens the tokenizer puts before and after a single text."""
+
+    before: int
+    after: int
+
+    @classmethod
+    def of(cls, tokenizer: Tokenizer) -> SpecialTokens:
+        probe = "hello world"
+        plain = tokenizer.encode(probe, add_special_tokens=False).ids
+        full = tokenizer.encode(probe, add_special_tokens=True).ids
+        for before in range(len(full) - len(plain) + 1):
+            if full[before : before + len(plain)] == plain:
+                return cls(before, len(full) - len(plain) - before)
+        return cls(0, len(full) - len(plain))  # odd templates: count them all as closing
+
+    @property
+    def total(self) -> int:
+        return self.before + self.after
+
+
+def pad_rows(
+    ids: TokenIds,
+    rows: Sequence[int],
+    *,
+    max_tokens: int,
+    closing: int,
+    pad_id: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """The padded id matrix and attention mask of ``rows``, and their real token count.
+
+    A text longer than ``max_tokens`` keeps its first ``max_tokens - closing`` ids and its
+    last ``closing`` (the closing special tokens), as the tokenizer's truncation would.
+    """
+    index = np.asarray(rows, dtype=np.int64)
+    full = ids.full[index].astype(np.int64)
+    kept = np.minimum(full, max_tokens)
+    width = int(kept.max())
+    total = int(kept.sum())
+    starts = ids.starts[index].astype(np.int64)
+    # For every kept token: its row, its column, and where it sits in ``flat``.
+    row_of = np.repeat(np.arange(len(index)), kept)
+    col = np.arange(total) - np.repeat(np.cumsum(kept) - kept, kept)
+    skip = np.repeat(full - kept, kept)  # ids dropped from the middle of a long row
+    source = np.repeat(starts, kept) + col + np.where(col >= max_tokens - closing, skip, 0)
+    matrix = np.full((len(index), width), pad_id, dtype=np.int64)
+    matrix[row_of, col] = ids.flat[source]
+    mask = (np.arange(width)[None, :] < kept[:, None]).astype(np.int64)
+    return matrix, mask, total
+
+
+# -- worker processes ----------------------------------------------------------------------
+_worker_tokenizer: AsciiFastPath | None = None
+
+
+def _start_worker(tokenizer_json: str) -> None:
+    global _worker_tokenizer
+    # One core per process: the pool is the parallelism (Rust's own pool would oversubscribe).
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _worker_tokenizer = AsciiFastPath(Tokenizer.from_str(tokenizer_json))
+
+
+def _encode_in_worker(texts: list[str]) -> TokenIds:
+    assert _worker_tokenizer is not None, "the pool's initializer loads the tokenizer"
+    return _worker_tokenizer.encode(texts)
+
+
+class TokenizerPool:
+    """``processes`` worker processes that tokenise slices of a call side by side."""
+
+    def __init__(self, tokenizer: Tokenizer, processes: int) -> None:
+        tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        self.processes = processes
+        # spawn: a forked child of a process that has initialised CUDA cannot use it, and
+        # fork with threads running is unsafe anyway.
+        self._pool = ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(tokenizer.to_str(),),
+        )
+        # Start every worker now (a spawn costs about a second), not on the first call.
+        list(self._pool.map(_encode_in_worker, [["warm up"]] * processes))
+
+    def submit(self, texts: list[str]) -> Future[TokenIds]:
+        return self._pool.submit(_encode_in_worker, texts)
+
+    def encode(self, texts: Sequence[str]) -> TokenIds:
+        futures = [
+            self.submit(list(texts[i : i + SLICE_TEXTS])) for i in range(0, len(texts), SLICE_TEXTS)
+        ]
+        return TokenIds.join([f.result() for f in futures])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

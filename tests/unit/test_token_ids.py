@@ -1,0 +1,91 @@
+"""Token ids as flat arrays (the CUDA embedder's tokenising): the ASCII fast path gives the
+model tokenizer's exact ids, truncation matches the tokenizer's own, and worker processes
+return what this process computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from ragserve.embed import packaged
+from ragserve.embed.token_ids import (
+    AsciiFastPath,
+    SpecialTokens,
+    TokenizerPool,
+    encode,
+    pad_rows,
+)
+
+#: What chunks of real documents hold: case, digits, punctuation, tabs and newlines, and
+#: text the fast path must leave to the full normalizer (accents, Korean, CJK, controls).
+TEXTS = [
+    "Employees get 25 vacation days per year; see §4.2 (HR-Policy v3.1).",
+    "os.makedirs(name, mode=0o777, exist_ok=False)\n\tRaises FileExistsError!",
+    "CAPITALS and MiXeD case, e-mail: hr@northwind.example, 10,000 EUR.",
+    "Café résumé naïve — accents are stripped by BERT's normalizer.",
+    "환불은 구매 후 14일 이내에 가능합니다. 영수증을 지참하세요.",
+    "中文字符 are spaced out by handle_chinese_chars.",
+    "a control\x07character and a form\x0cfeed are deleted",
+    "",
+    "   leading and trailing spaces   ",
+    "emoji 🙂 and symbols ™ ∑",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    raw = Tokenizer.from_file(str(packaged.minilm_folder() / "tokenizer.json"))
+    raw.no_truncation()
+    raw.no_padding()
+    return raw
+
+
+def ids_of(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
+    return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=True)]
+
+
+def rows(ids: object) -> list[list[int]]:
+    from ragserve.embed.token_ids import TokenIds
+
+    assert isinstance(ids, TokenIds)
+    return [ids.flat[s : s + n].tolist() for s, n in zip(ids.starts, ids.full, strict=True)]
+
+
+def test_the_ascii_fast_path_gives_the_tokenizers_own_ids(tokenizer: Tokenizer) -> None:
+    fast = AsciiFastPath(tokenizer)
+    assert fast.plain is not None, "MiniLM's BertNormalizer qualifies for the fast path"
+    assert rows(fast.encode(TEXTS)) == ids_of(tokenizer, TEXTS)
+    ascii_only = [t for t in TEXTS if t.isascii() and "\x07" not in t and "\x0c" not in t]
+    assert rows(fast.encode(ascii_only)) == ids_of(tokenizer, ascii_only)
+
+
+def test_long_rows_are_truncated_as_the_tokenizer_truncates(tokenizer: Tokenizer) -> None:
+    texts = ["word " * 300, "short one", "Another long text. " * 90]
+    ids = encode(tokenizer, texts)
+    specials = SpecialTokens.of(tokenizer)
+    assert (specials.before, specials.after) == (1, 1)  # [CLS] … [SEP]
+    matrix, mask, total = pad_rows(ids, [0, 1, 2], max_tokens=256, closing=1, pad_id=0)
+    truncating = Tokenizer.from_str(tokenizer.to_str())
+    truncating.enable_truncation(256)
+    expected = ids_of(truncating, texts)
+    assert matrix.shape == (3, 256)
+    for row, want in enumerate(expected):
+        assert matrix[row, : len(want)].tolist() == want
+        assert mask[row].sum() == len(want)
+        assert (matrix[row, len(want) :] == 0).all()
+    assert total == sum(map(len, expected))
+    # The full lengths survive truncation: usage counts what was sent, as on the CPU path.
+    assert ids.full.tolist() == [len(x) for x in ids_of(tokenizer, texts)]
+
+
+def test_worker_processes_return_what_this_process_computes(tokenizer: Tokenizer) -> None:
+    texts = [f"{TEXTS[i % len(TEXTS)]} number {i}" for i in range(300)]
+    pool = TokenizerPool(tokenizer, processes=2)
+    try:
+        pooled = pool.encode(texts)
+    finally:
+        pool.close()
+    local = encode(tokenizer, texts)
+    assert np.array_equal(pooled.full, local.full)
+    assert np.array_equal(pooled.flat, local.flat)

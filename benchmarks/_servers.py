@@ -49,7 +49,11 @@ def _process(args: list[str], ready_url: str, env: dict[str, str], log: Path) ->
     with log.open("ab") as out:
         proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait(ready_url, proc)
+        try:
+            _wait(ready_url, proc)
+        except RuntimeError as exc:  # say why, from the server's own log
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{exc}; its log ({log}) ends:\n{tail}") from None
         yield
     finally:
         proc.send_signal(signal.SIGTERM)

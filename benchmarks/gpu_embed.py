@@ -73,7 +73,36 @@ def tokenizing(embedder: CudaEmbedder, texts: list[str], repeat: int) -> dict[st
     rates["prepare (tokenise, plan, pad, pin)"] = tokens / timed(
         lambda: [embedder._batches(o, ids) for o, ids in embedder._waves(texts)], repeat
     )
+    # The caller's thread with tokenising taken out: what it can feed the GPU at most.
+    waves = list(embedder._waves(texts))
+    rates["plan, pad, pin of tokenised waves"] = tokens / timed(
+        lambda: [embedder._batches(o, ids) for o, ids in waves], repeat
+    )
+
+    def feed() -> None:
+        with torch.inference_mode():
+            for o, ids in waves:
+                for b in embedder._batches(o, ids):
+                    embedder._run(b)
+
+    rates["feed: plan, pad, pin, copy, forward of tokenised waves"] = tokens / timed(feed, repeat)
     return rates
+
+
+def profile_call(embedder: CudaEmbedder, texts: list[str]) -> str:
+    """Where the caller's thread spends one direct call (cProfile sees that thread only)."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    embedder.embed_passages(texts)
+    sync()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+    return out.getvalue()
 
 
 def token_count(embedder: CudaEmbedder, texts: list[str]) -> int:
@@ -90,15 +119,13 @@ def ceiling(embedder: CudaEmbedder, texts: list[str], repeat: int) -> dict[str, 
     for budget in BUDGETS:
         batches = []
         for batch in plan_batches(lengths, budget, 1 << 20):
-            matrix, mask, _ = pad_rows(
-                ids, batch, max_tokens=embedder.max_tokens, closing=1, pad_id=0
-            )
-            batches.append(
-                (
-                    torch.from_numpy(matrix).to(embedder.device),
-                    torch.from_numpy(mask).to(embedder.device),
-                )
-            )
+            matrix, kept = pad_rows(ids, batch, max_tokens=embedder.max_tokens, closing=1, pad_id=0)
+            on_device = torch.from_numpy(matrix).to(embedder.device)
+            width = on_device.shape[1]
+            kept_on_device = torch.from_numpy(kept).to(embedder.device)
+            # A ready 4-D mask, as the embedder passes it: nothing waits for the GPU.
+            mask = torch.arange(width, device=embedder.device)[None, :] < kept_on_device[:, None]
+            batches.append((on_device, mask[:, None, None, :]))
 
         def run(
             batches: list[tuple[torch.Tensor, torch.Tensor]] = batches,
@@ -197,25 +224,32 @@ def merged(
 
 
 def cosine_check(folder: Path, embedder: CudaEmbedder, n: int) -> dict[str, float]:
-    """fp16 on the GPU against the CPU path: the developer machine's fp32 vectors from the
-    original weights, and fp32 on this machine's CPU from the same fp16-stored weights."""
-    texts = json.loads((folder.parent / "minilm_reference_texts.json").read_text())[:n]
+    """fp16 on the GPU against the CPU path: fp32 on this machine's CPU from the same stored
+    weights, and, when they travelled, the developer machine's fp32 vectors from the
+    original weights."""
+    reference_texts = folder.parent / "minilm_reference_texts.json"
+    texts = (
+        json.loads(reference_texts.read_text())[:n]
+        if reference_texts.exists()
+        else chunk_texts(folder / "tokenizer.json", n, seed=1)
+    )
     gpu = embedder.embed_passages(texts)
-    reference = np.load(folder.parent / "minilm_cpu_reference.npy")[:n]
-    vs_dev = (gpu * reference).sum(axis=1)
     cpu = CudaEmbedder(str(folder), model_id="cpu", device="cpu")
     on_cpu = cpu.embed_passages(texts[:512])
     vs_cpu = (gpu[:512] * on_cpu).sum(axis=1)
-    bf16 = CudaEmbedder(str(folder), model_id="bf16", dtype="bfloat16")
-    vs_bf16 = (bf16.embed_passages(texts) * reference).sum(axis=1)
-    return {
-        "texts": len(texts),
-        "min_vs_dev_cpu_fp32": float(vs_dev.min()),
-        "mean_vs_dev_cpu_fp32": float(vs_dev.mean()),
-        "min_vs_local_cpu_fp32": float(vs_cpu.min()),
-        "bf16_min_vs_dev_cpu_fp32": float(vs_bf16.min()),
-        "bf16_mean_vs_dev_cpu_fp32": float(vs_bf16.mean()),
-    }
+    report = {"texts": len(texts), "min_vs_local_cpu_fp32": float(vs_cpu.min())}
+    if reference_texts.exists():
+        reference = np.load(folder.parent / "minilm_cpu_reference.npy")[:n]
+        vs_dev = (gpu * reference).sum(axis=1)
+        bf16 = CudaEmbedder(str(folder), model_id="bf16", dtype="bfloat16")
+        vs_bf16 = (bf16.embed_passages(texts) * reference).sum(axis=1)
+        report |= {
+            "min_vs_dev_cpu_fp32": float(vs_dev.min()),
+            "mean_vs_dev_cpu_fp32": float(vs_dev.mean()),
+            "bf16_min_vs_dev_cpu_fp32": float(vs_bf16.min()),
+            "bf16_mean_vs_dev_cpu_fp32": float(vs_bf16.mean()),
+        }
+    return report
 
 
 def model_report(
@@ -235,6 +269,7 @@ def model_report(
     print(name, "ceiling", report["ceiling"], flush=True)
     report["direct"] = direct(embedder, texts, tokens, args.repeat)
     print(name, "direct", report["direct"], flush=True)
+    print(profile_call(embedder, texts), flush=True)
     report["merged"] = {
         str(mb): merged(embedder, texts, mb, args.clients, args.seconds) for mb in (128, 2048)
     }
@@ -291,7 +326,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--check-texts", type=int, default=2048)
     parser.add_argument("--only", default="minilm,bert")
+    parser.add_argument(
+        "--budgets", default=",".join(map(str, BUDGETS)), help="token budgets to try"
+    )
     args = parser.parse_args()
+    BUDGETS[:] = [int(b) for b in args.budgets.split(",")]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     print(f"device: {device}, torch {torch.__version__}", flush=True)
     texts = chunk_texts(args.minilm / "tokenizer.json", args.texts, seed=2)

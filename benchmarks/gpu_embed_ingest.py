@@ -112,7 +112,7 @@ def main() -> None:
             # What the embed stage is bound by: the tokenizer alone on the same texts.
             ids = getattr(embedder, "_ids", None)
             t2 = time.perf_counter()
-            n_tokens = sum(len(e) for e in embedder._tokenize(texts)) if ids else 0
+            n_tokens = int(embedder._tokenize(texts).full.sum()) if ids else 0
             print(
                 f"embedder {type(embedder).__name__}, TOKENIZERS_PARALLELISM="
                 f"{os.environ.get('TOKENIZERS_PARALLELISM')}, tokenizer alone "

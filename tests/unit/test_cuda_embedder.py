@@ -13,7 +13,7 @@ import torch
 
 from ragserve.config import EmbedBackendKind, Settings
 from ragserve.embed import packaged
-from ragserve.embed.cuda import POOL_MIN_TEXTS, BatchStats, CudaEmbedder, resolve_device
+from ragserve.embed.cuda import BatchStats, CudaEmbedder, resolve_device
 from ragserve.embed.onnx import OnnxEmbedder
 from ragserve.embed.registry import build_embedder
 from ragserve.embed.sentence_transformers import SentenceTransformerEmbedder
@@ -148,7 +148,7 @@ def test_worker_process_tokenising_gives_the_same_vectors_and_counts_tokens(
 ) -> None:
     """Big calls on a GPU tokenise in worker processes; forced on here (two processes) to
     show the vectors and the token counts do not depend on which path tokenised them."""
-    texts = [passage(3 + (seed * 13) % 40, seed) for seed in range(POOL_MIN_TEXTS + 20)]
+    texts = [passage(3 + (seed * 13) % 40, seed) for seed in range(40)]
     texts[5] = "Café résumé, 환불은 가능합니다. " + texts[5]  # leaves the ASCII fast path
     pooled = CudaEmbedder(
         str(packaged.minilm_folder()),
@@ -156,6 +156,7 @@ def test_worker_process_tokenising_gives_the_same_vectors_and_counts_tokens(
         device="cpu",
         tokenize_processes=2,
     )
+    pooled.pool_min_texts, pooled.pool_wave_texts = 8, 16  # a small call, three waves
     try:
         vectors, counts = pooled.embed_counted("passage", texts)
     finally:

@@ -28,12 +28,11 @@ import multiprocessing
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
+from multiprocessing.pool import AsyncResult
 
 import numpy as np
-import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
 from ragserve.embed.base import Ints
@@ -154,8 +153,8 @@ def pad_rows(
     max_tokens: int,
     closing: int,
     pad_id: int,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
-    """The padded id matrix and attention mask of ``rows``, and their real token count.
+) -> tuple[Ints, Ints]:
+    """The padded id matrix of ``rows`` and each row's length in it.
 
     A text longer than ``max_tokens`` keeps its first ``max_tokens - closing`` ids and its
     last ``closing`` (the closing special tokens), as the tokenizer's truncation would.
@@ -171,10 +170,9 @@ def pad_rows(
     col = np.arange(total) - np.repeat(np.cumsum(kept) - kept, kept)
     skip = np.repeat(full - kept, kept)  # ids dropped from the middle of a long row
     source = np.repeat(starts, kept) + col + np.where(col >= max_tokens - closing, skip, 0)
-    matrix = np.full((len(index), width), pad_id, dtype=np.int64)
+    matrix = np.full((len(index), width), pad_id, dtype=np.int32)
     matrix[row_of, col] = ids.flat[source]
-    mask = (np.arange(width)[None, :] < kept[:, None]).astype(np.int64)
-    return matrix, mask, total
+    return matrix, kept.astype(np.int32)
 
 
 # -- worker processes ----------------------------------------------------------------------
@@ -202,24 +200,22 @@ class TokenizerPool:
         tokenizer.no_padding()
         self.processes = processes
         # spawn: a forked child of a process that has initialised CUDA cannot use it, and
-        # fork with threads running is unsafe anyway.
-        self._pool = ProcessPoolExecutor(
-            processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(tokenizer.to_str(),),
+        # fork with threads running is unsafe anyway. A Pool starts every worker now (a
+        # spawn costs a second or more); ProcessPoolExecutor would start them one by one
+        # under the first big call, and that call would wait for the imports.
+        self._pool = multiprocessing.get_context("spawn").Pool(
+            processes, initializer=_start_worker, initargs=(tokenizer.to_str(),)
         )
-        # Start every worker now (a spawn costs about a second), not on the first call.
-        list(self._pool.map(_encode_in_worker, [["warm up"]] * processes))
 
-    def submit(self, texts: list[str]) -> Future[TokenIds]:
-        return self._pool.submit(_encode_in_worker, texts)
+    def submit(self, texts: list[str]) -> AsyncResult[TokenIds]:
+        return self._pool.apply_async(_encode_in_worker, (texts,))
 
     def encode(self, texts: Sequence[str]) -> TokenIds:
-        futures = [
+        pending = [
             self.submit(list(texts[i : i + SLICE_TEXTS])) for i in range(0, len(texts), SLICE_TEXTS)
         ]
-        return TokenIds.join([f.result() for f in futures])
+        return TokenIds.join([p.get() for p in pending])
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.terminate()
+        self._pool.join()

@@ -139,6 +139,15 @@ def world(
     runtime.close()
 
 
+def _named(kw: dict[str, object], name: str) -> dict[str, object]:
+    """The request's JSON body with ``{c}`` in its top-level strings naming ``name``."""
+    body = kw.get("json")
+    if not isinstance(body, dict):
+        return kw
+    named = {k: v.format(c=name) if isinstance(v, str) else v for k, v in body.items()}
+    return {**kw, "json": named}
+
+
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -193,9 +202,9 @@ def test_access_matrix(world: World, role: str | None) -> None:
 
         def refused(method: str, path: str, **kw: object) -> None:
             """404 exactly as for a missing collection, or 403 naming the role needed."""
-            got = bob.request(method, path.format(c=c), **kw)  # type: ignore[arg-type]
+            got = bob.request(method, path.format(c=c), **_named(kw, c))  # type: ignore[arg-type]
             if not see:
-                other = bob.request(method, path.format(c=MISSING), **kw)  # type: ignore[arg-type]
+                other = bob.request(method, path.format(c=MISSING), **_named(kw, MISSING))  # type: ignore[arg-type]
                 assert got.status_code == 404 and other.status_code == 404, got.text
                 assert got.content.replace(c.encode(), MISSING.encode()) == other.content
             else:
@@ -203,9 +212,9 @@ def test_access_matrix(world: World, role: str | None) -> None:
                 assert "role" in got.json()["error"]["message"]
 
         def allowed(method: str, path: str, status: int = 200, **kw: object) -> httpx.Response:
-            got = bob.request(method, path.format(c=c), **kw)  # type: ignore[arg-type]
+            got = bob.request(method, path.format(c=c), **_named(kw, c))  # type: ignore[arg-type]
             if not see:
-                other = bob.request(method, path.format(c=MISSING), **kw)  # type: ignore[arg-type]
+                other = bob.request(method, path.format(c=MISSING), **_named(kw, MISSING))  # type: ignore[arg-type]
                 assert got.status_code == 404 and other.status_code == 404, (path, got.text)
                 assert got.content.replace(c.encode(), MISSING.encode()) == other.content
             else:
@@ -223,11 +232,11 @@ def test_access_matrix(world: World, role: str | None) -> None:
         allowed("GET", f"/api/collections/{{c}}/documents/{doc}")
         allowed("GET", f"/api/collections/{{c}}/documents/{doc}/file")
         allowed("GET", "/api/collections/{c}/documents/events")
-        allowed("POST", "/api/search", json={"collection": c, "query": "vacation days"})
-        allowed("POST", "/api/chat", json={"collection": c, "message": "Vacation days?"})
+        allowed("POST", "/api/search", json={"collection": "{c}", "query": "vacation days"})
+        allowed("POST", "/api/chat", json={"collection": "{c}", "message": "Vacation days?"})
         allowed(
             "POST", "/v1/chat/completions",
-            json={"model": f"rag:{c}", "messages": [{"role": "user", "content": "Vacation?"}]},
+            json={"model": "rag:{c}", "messages": [{"role": "user", "content": "Vacation?"}]},
         )  # fmt: skip
         made = bob.post("/api/conversations", json={"collection": c})
         assert made.status_code == (201 if see else 404), made.text
@@ -286,7 +295,8 @@ def test_access_matrix(world: World, role: str | None) -> None:
                 assert got.content.replace(job.encode(), other_job.encode()) == other.content
 
         # Not collection-bound: any key with the read (or ingest) scope; admin routes refused.
-        assert bob.post("/v1/embeddings", json={"input": "hi"}).status_code == 200
+        model = next(m for m in models if not m.startswith("rag:"))
+        assert bob.post("/v1/embeddings", json={"input": "hi", "model": model}).status_code == 200
         assert bob.get("/api/ingest/status").status_code == 200
         for path in ("/api/resources/backends", "/api/doctor", "/api/audit"):
             assert bob.get(path).status_code == 403, path
@@ -306,10 +316,12 @@ def test_keys_revoked_expired_or_of_a_disabled_user_are_refused(world: World) ->
         assert alice.delete(f"/api/keys/{key_id}").status_code == 204
         assert read_only.get("/api/collections").status_code == 401  # at once
         read_only.close()
-
-    expired = cli(world.env, "keys", "create", "alice", "--expires", "2020-01-01T00:00:00")
-    response = httpx.get(f"{world.url}/api/me", headers=_bearer(expired.splitlines()[-1]))
-    assert response.status_code == 401
+        old = alice.post(
+            "/api/keys", json={"scopes": ["read"], "expires_at": "2020-01-01T00:00:00Z"}
+        )
+        assert old.status_code == 201, old.text
+        expired = httpx.get(f"{world.url}/api/me", headers=_bearer(old.json()["key"]))
+        assert expired.status_code == 401
 
     # The command line revokes a key of the running server: refused on its next request.
     fresh = cli(world.env, "keys", "create", "alice", "--scope", "read", "--name", "cli")
@@ -318,8 +330,6 @@ def test_keys_revoked_expired_or_of_a_disabled_user_are_refused(world: World) ->
     key_number = fresh.split("key ", 1)[1].split(" ", 1)[0]
     cli(world.env, "keys", "revoke", key_number)
     assert httpx.get(f"{world.url}/api/me", headers=_bearer(fresh_key)).status_code == 401
-    listing = cli(world.env, "keys", "list", "alice")
-    assert "revoked" in listing and fresh_key not in listing
 
 
 def test_backend_keys_are_encrypted_and_metadata_addresses_refused(world: World) -> None:

@@ -107,6 +107,7 @@ def _concrete(path: str) -> str:
     """A path template with its parameters filled in with values of the right shape."""
     values = {"name": "handbook", "doc_id": str(uuid.uuid4()), "job_id": str(uuid.uuid4())}
     values["conversation_id"] = str(uuid.uuid4())
+    values.update(key_id="1", kind="user", member="someone")
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 

@@ -332,6 +332,16 @@ def test_keys_revoked_expired_or_of_a_disabled_user_are_refused(world: World) ->
     time.sleep(KEY_CACHE_TTL_S)  # the server reuses a key's principal for at most this long
     assert httpx.get(f"{world.url}/api/me", headers=_bearer(fresh_key)).status_code == 401
 
+    # A disabled user's keys are refused too (written by another process, as the CLI does).
+    db = Database.in_dir(world.data_dir)
+    directory = UserDirectory(db)
+    _, carol = directory.create_user("carol", False, "test")
+    assert httpx.get(f"{world.url}/api/me", headers=_bearer(carol.secret)).status_code == 200
+    directory.set_disabled("carol", True, "test")
+    db.close()
+    time.sleep(KEY_CACHE_TTL_S)
+    assert httpx.get(f"{world.url}/api/me", headers=_bearer(carol.secret)).status_code == 401
+
 
 def test_backend_keys_are_encrypted_and_metadata_addresses_refused(world: World) -> None:
     with world.client("root") as root:

@@ -3,6 +3,7 @@ address), backend keys sealed at rest, API key format, and the upgrade from 0004
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from pathlib import Path
 
@@ -136,3 +137,19 @@ def test_an_upgrade_from_0004_gives_existing_data_to_the_first_admin(tmp_path: P
         command.downgrade(config, "0004")
         assert connection.execute(text("SELECT count(*) FROM documents")).scalar() == 1
     engine.dispose()
+
+
+def test_sso_users_are_made_on_first_login_and_their_groups_follow_the_claims(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'sso.db'}")
+    directory = UserDirectory(db)
+    first = asyncio.run(directory.upsert_sso_user("sub-1", "dana", None, ["hr", "all"], False))
+    assert first.via == "session" and first.groups == {"hr", "all"} and not first.is_admin
+    again = asyncio.run(directory.upsert_sso_user("sub-1", "dana", "d@x", ["eng"], True))
+    assert again.user_id == first.user_id and again.groups == {"eng"} and again.is_admin
+    assert first.user_id is not None
+    assert asyncio.run(directory.principal_for_user(first.user_id)) == again
+    directory.set_disabled("dana", True, "test")
+    assert asyncio.run(directory.principal_for_user(first.user_id)) is None
+    db.close()

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
 from ragserve.access.principal import Role
-from ragserve.api.deps import AccessDep, Chat
+from ragserve.api.deps import Access, AccessDep, Chat
 from ragserve.api.errors import raises
 from ragserve.api.routes import event_stream
 from ragserve.errors import (
@@ -57,7 +57,7 @@ async def chat(body: ChatRequest, serving: Chat, access: AccessDep) -> Streaming
     return sse_response(serving.stream(prepared))
 
 
-def _authorize(body: ChatRequest, access: AccessDep) -> None:
+def _authorize(body: ChatRequest, access: Access) -> None:
     """The conversation is the caller's and its collection readable, before anything runs."""
     conversation = access.conversation(body.conversation_id) if body.conversation_id else None
     default = conversation.collection if conversation else access.settings.collection

@@ -1,5 +1,6 @@
 """Access rules that need no server: backend address classification (never contacting an
-address), backend keys sealed at rest, API key format, and the upgrade from 0004."""
+address), backend keys sealed at rest, API key format, the upgrade from 0004, SSO users,
+and forwarded headers believed only from trusted proxies."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
+from starlette.types import Message, Receive, Scope, Send
 
 from ragserve.access.directory import UserDirectory
+from ragserve.access.forwarded import TrustedProxies
 from ragserve.access.netguard import blocked_reason, check_backend_url, networks
 from ragserve.access.policy import Policy
 from ragserve.access.principal import Role
@@ -153,3 +156,35 @@ def test_sso_users_are_made_on_first_login_and_their_groups_follow_the_claims(
     directory.set_disabled("dana", True, "test")
     assert asyncio.run(directory.principal_for_user(first.user_id)) is None
     db.close()
+
+
+def _seen_through(trusted: list[str], peer: str, headers: dict[str, str]) -> tuple[str, str]:
+    """(client address, scheme) an app behind TrustedProxies sees for one request."""
+    seen: dict[str, object] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.update(scope)
+
+    async def nothing() -> Message:
+        return {"type": "http.request"}
+
+    async def ignore(message: Message) -> None:
+        return None
+
+    scope: Scope = {
+        "type": "http", "scheme": "http", "client": (peer, 5000),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }  # fmt: skip
+    asyncio.run(TrustedProxies(app, networks(trusted))(scope, nothing, ignore))
+    client = seen["client"]
+    assert isinstance(client, tuple)
+    return str(client[0]), str(seen["scheme"])
+
+
+def test_forwarded_headers_count_only_from_trusted_proxies() -> None:
+    forwarded = {"X-Forwarded-For": "203.0.113.9, 10.0.0.2", "X-Forwarded-Proto": "https"}
+    # From anyone else they are ignored: a client cannot pick its address or claim https.
+    assert _seen_through([], "198.51.100.7", forwarded) == ("198.51.100.7", "http")
+    assert _seen_through(["10.0.0.0/8"], "198.51.100.7", forwarded) == ("198.51.100.7", "http")
+    # From a trusted proxy: the nearest address that is not a trusted proxy, and its scheme.
+    assert _seen_through(["10.0.0.0/8"], "10.0.0.1", forwarded) == ("203.0.113.9", "https")

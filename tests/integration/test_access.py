@@ -32,6 +32,7 @@ from ragserve.store.tables import BackendRow
 from tests.apiserver import running_app, wait_for_documents
 
 SECRET_KEY = "server-secret-for-fernet-0f3c"
+METRICS_TOKEN = "metrics-token-5b2a"
 BACKEND_KEY = "sk-backend-key-that-must-stay-hidden-7d1e"
 HANDBOOK = b"# Handbook\n\nEvery employee gets 25 vacation days a year.\n"
 MEMO = b"# Memo\n\nThe office closes at six.\n"
@@ -109,6 +110,7 @@ def world(
         llm_max_tokens=4,
         secret_key=SECRET_KEY,
         auth_failures_per_minute=20,
+        metrics_token=METRICS_TOKEN,
     )
     env = {**os.environ, "RAGSERVE_DATA_DIR": str(data_dir)}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2] / "src"), *sys.path])
@@ -160,7 +162,9 @@ def test_once_a_user_exists_every_route_needs_a_key(world: World) -> None:
             assert response.status_code == 401, (path, response.text)
         assert anonymous.get("/healthz").status_code == 200
         assert anonymous.get("/readyz").status_code == 200
-        assert anonymous.get("/metrics").status_code == 403  # no token or network configured
+        assert anonymous.get("/metrics").status_code == 401
+        scraped = anonymous.get("/metrics", headers=_bearer(METRICS_TOKEN))
+        assert scraped.status_code == 200 and "ragserve_" in scraped.text
     with world.client("bob") as bob:
         me = bob.get("/api/me").json()
         assert me["name"] == "bob" and me["via"] == "key" and not me["admin"]

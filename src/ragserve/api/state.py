@@ -3,8 +3,13 @@ parts once in the app's lifespan. Nothing is built here: ``runtime.py`` builds t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from ragserve.access.directory import UserDirectory
+from ragserve.access.policy import Policy
+from ragserve.access.ratelimit import RateLimiter
+from ragserve.api.serving.access import AccessServing
 from ragserve.api.serving.chat import ChatServing
 from ragserve.api.serving.collections import CollectionServing
 from ragserve.api.serving.conversations import ConversationServing
@@ -20,6 +25,8 @@ from ragserve.api.serving.resources import ResourceServing
 from ragserve.api.serving.search import SearchServing
 from ragserve.config import Settings
 from ragserve.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,12 @@ class Serving:
     doctor: DoctorServing
     metrics: MetricsServing
     readiness: Readiness
+    users: UserDirectory
+    policy: Policy
+    access: AccessServing
+    #: Requests per user key or session, and failed sign-ins per client address.
+    key_limits: RateLimiter
+    failures: RateLimiter
 
     @classmethod
     def over(cls, runtime: Runtime) -> Serving:
@@ -47,6 +60,12 @@ class Serving:
         retriever = answers.retriever
         jobs = JobServing(catalog, ingest, embedder)
         readiness = Readiness(embedder, catalog, chain)
+        users, policy = UserDirectory(runtime.database), Policy(runtime.database)
+        if not settings.secret_key:
+            log.warning(
+                "RAGSERVE_SECRET_KEY is not set: backend API keys added on the Resources page "
+                "are stored unencrypted"
+            )
         return cls(
             settings=settings,
             collections=CollectionServing(catalog, ingest, embedder),
@@ -58,10 +77,17 @@ class Serving:
             chat=ChatServing(settings, answers, retriever, catalog),
             openai=OpenAIServing(settings, catalog, answers, retriever, chain, [embedder.model_id]),
             embeddings=EmbeddingServing(embedder),
-            resources=ResourceServing(settings, catalog, chain, runtime.reload_chain, embedder),
+            resources=ResourceServing(
+                settings, catalog, chain, runtime.reload_chain, embedder, runtime.secrets
+            ),
             doctor=DoctorServing(settings, catalog, embedder, chain),
             metrics=MetricsServing(ingest, embedder, chain, catalog, readiness),
             readiness=readiness,
+            users=users,
+            policy=policy,
+            access=AccessServing(users, policy),
+            key_limits=RateLimiter(settings.rate_limit_per_minute),
+            failures=RateLimiter(settings.auth_failures_per_minute),
         )
 
     async def aclose(self) -> None:

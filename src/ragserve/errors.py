@@ -23,6 +23,7 @@
     │   ├── Overloaded                 ingestion queue full: retry after ``retry_after`` s
     │   ├── RequestTooLarge            too many files or bytes in one request
     │   ├── Unauthorized               missing or wrong API key
+    │   │   └── SignInFailed           an OpenID sign-in that fails its checks (state, nonce...)
     │   └── Forbidden                  an admin route without the admin key
     ├── EmbeddingError                 the embedder failed or returned the wrong shape
     └── BackendError                   a chat or embedding server failed
@@ -181,6 +182,10 @@ class RequestTooLarge(RequestRejected):
 
 
 class Unauthorized(RequestRejected):
+    pass
+
+
+class SignInFailed(Unauthorized):
     pass
 
 

@@ -7,6 +7,7 @@
 /api/conversations                stored conversations: list, create, rename, delete
 /api/resources                    chat backends, their models and order; the embedding model
 /v1/models /v1/chat/completions /v1/embeddings    the OpenAI-compatible facade
+/api/auth/config /auth/login /auth/callback /auth/logout    sign-in (OpenID Connect), sessions
 /                                 the web UI (static files)
 """
 
@@ -27,6 +28,7 @@ from ragserve.api.deps import require_api_key
 from ragserve.api.limits import BodySizeLimit
 from ragserve.api.request_metrics import RequestMetrics
 from ragserve.api.routes import (
+    auth,
     chat,
     collections,
     conversations,
@@ -40,6 +42,7 @@ from ragserve.api.routes import (
     search,
 )
 from ragserve.api.security_headers import SecurityHeaders
+from ragserve.api.session import SessionAuth
 from ragserve.api.state import Serving
 from ragserve.config import Settings
 from ragserve.errors import Unauthorized
@@ -83,10 +86,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 2**20))
     app.add_middleware(RequestMetrics)
+    # A session cookie becomes request.state.principal (after its CSRF check) for the
+    # key check that runs later, in each route's dependencies.
+    app.add_middleware(SessionAuth)
     # Outermost, so error answers (413, 401...) carry the headers too.
     app.add_middleware(SecurityHeaders)
     app.include_router(health.router, responses=errors.raises())
     app.include_router(metrics.router, responses=errors.raises())
+    # Before the key check: sign-in is how a browser gets credentials.
+    app.include_router(auth.router)
     guarded = [Depends(require_api_key)]
     for module in (
         collections,

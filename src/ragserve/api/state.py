@@ -4,7 +4,9 @@ parts once in the app's lifespan. Nothing is built here: ``runtime.py`` builds t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from ragserve.api.serving.auth import AuthServing
 from ragserve.api.serving.chat import ChatServing
 from ragserve.api.serving.collections import CollectionServing
 from ragserve.api.serving.conversations import ConversationServing
@@ -18,8 +20,10 @@ from ragserve.api.serving.metrics import MetricsServing
 from ragserve.api.serving.openai import OpenAIServing
 from ragserve.api.serving.resources import ResourceServing
 from ragserve.api.serving.search import SearchServing
+from ragserve.api.session import SessionStore
 from ragserve.config import Settings
 from ragserve.runtime import Runtime
+from ragserve.store.repositories.sessions import SessionRepository
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Serving:
     doctor: DoctorServing
     metrics: MetricsServing
     readiness: Readiness
+    auth: AuthServing
 
     @classmethod
     def over(cls, runtime: Runtime) -> Serving:
@@ -62,7 +67,30 @@ class Serving:
             doctor=DoctorServing(settings, catalog, embedder, chain),
             metrics=MetricsServing(ingest, embedder, chain, catalog, readiness),
             readiness=readiness,
+            auth=AuthServing(
+                settings,
+                SessionStore(
+                    SessionRepository(runtime.database),
+                    max_age=timedelta(hours=settings.session_max_age_h),
+                    idle=timedelta(minutes=settings.session_idle_min),
+                ),
+                _PENDING_USERS,
+            ),
         )
 
     async def aclose(self) -> None:
         await self.openai.aclose()
+        await self.auth.aclose()
+
+
+class _UsersPending:
+    """Stand-in until the users branch's ``UserDirectory`` is merged: nobody can sign in."""
+
+    async def principal_for_user(self, user_id: int) -> None:
+        return None
+
+    async def upsert_sso_user(self, *args: object) -> None:
+        return None
+
+
+_PENDING_USERS = _UsersPending()

@@ -1,0 +1,1 @@
+"""Who may do what: identities, keys, access rules, and single sign-on."""

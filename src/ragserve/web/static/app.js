@@ -1,7 +1,7 @@
 // The shell: header (navigation, who is signed in, language switch) and a hash router that
 // mounts one page at a time. Pages are modules with mount(main) returning an optional cleanup.
 import { hasAccount, isAdmin, whoAmI } from "./account.js";
-import { signOut, usingKey } from "./auth.js";
+import { authConfig, signOut, usingKey } from "./auth.js";
 import { h, replace } from "./dom.js";
 import { LANGUAGES, lang, setLang, t } from "./i18n.js";
 
@@ -24,6 +24,7 @@ const main = document.getElementById("main");
 const header = document.getElementById("top");
 let cleanup = null;
 let who = null;
+let signIn = null;
 
 function route() {
   const name = location.hash.replace(/^#\/?/, "").split("?")[0];
@@ -31,7 +32,12 @@ function route() {
 }
 
 function account() {
-  if (!who || who.via === "open") return null;
+  if (!who || who.via === "open") {
+    // Nobody needs to sign in yet (an open server), but single sign-on makes the first user.
+    if (!signIn || !signIn.oidc) return null;
+    const back = encodeURIComponent(location.pathname + location.hash);
+    return h("div", { class: "account" }, h("a", { class: "button small", id: "sign-in", href: `${signIn.login_url}?return_to=${back}` }, t("auth.signIn")));
+  }
   return h(
     "div",
     { class: "account" },
@@ -83,7 +89,7 @@ function renderHeader() {
 
 async function show() {
   try {
-    who = await whoAmI();
+    [who, signIn] = await Promise.all([whoAmI(), authConfig()]);
   } catch {
     who = null; // not signed in and the sign-in was cancelled: pages show their own errors
   }

@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ragserve.access.commands import groups_app, keys_app, users_app
 from ragserve.bench.commands import bench_app
 from ragserve.config import Settings
 from ragserve.errors import RagserveError
@@ -41,6 +42,9 @@ app = typer.Typer(
 collections_app = typer.Typer(help="List, inspect and delete collections.")
 app.add_typer(collections_app, name="collections")
 app.add_typer(bench_app, name="bench")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(groups_app, name="groups")
 
 out = Console()
 err = Console(stderr=True)
@@ -351,6 +355,9 @@ def serve(
         port=settings.port if port is None else port,
         timeout_graceful_shutdown=int(max(settings.shutdown_grace_s, 1)),
         log_level="info",
+        # Forwarded headers are believed only from RAGSERVE_TRUSTED_PROXIES (the app's
+        # TrustedProxies), never by uvicorn's own loopback default.
+        proxy_headers=False,
     )
 
 

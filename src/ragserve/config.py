@@ -377,6 +377,49 @@ class Settings(BaseSettings):
         "which models it serves, seconds.",
     )
 
+    # --- users and access (README, "Users and access") --------------------------------------
+    secret_key: str | None = Field(
+        None,
+        description="Encrypts backend API keys stored through the Resources page (Fernet); "
+        "unset: they are stored as given, and the server says so at startup.",
+    )
+    backend_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (JSON list) a stored backend may use although "
+        "they are link-local or cloud-metadata ranges, refused otherwise.",
+    )
+    rate_limit_per_minute: int = Field(
+        1200,
+        ge=0,
+        description="Requests a minute per user key or session (as many in a burst); more get "
+        "429 + Retry-After. 0: no limit. The single RAGSERVE_API_KEY is not limited.",
+    )
+    auth_failures_per_minute: int = Field(
+        30,
+        ge=0,
+        description="Failed sign-ins a minute per client address before 429 + Retry-After. "
+        "0: no limit.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxy addresses or networks (JSON list) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; from anyone else they are ignored.",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="If set, /metrics needs `Authorization: Bearer TOKEN` (or an allowed network).",
+    )
+    metrics_networks: list[str] = Field(
+        default_factory=list,
+        description="Client networks (JSON list) that may read /metrics without the token. "
+        "With neither set, /metrics is open until the first user exists, then refused.",
+    )
+    open_docs: bool = Field(
+        False,
+        description="Serve /docs and /openapi.json to anyone; off: they need a key once users "
+        "exist or RAGSERVE_API_KEY is set.",
+    )
+
     # --- ingestion service -------------------------------------------------------------------
     ingest_queue_capacity: int = Field(
         1000,

@@ -21,10 +21,11 @@
     ├── RequestRejected                the server will not take this request as it is
     │   ├── InvalidRequest             a well-formed body asking for something impossible
     │   ├── Overloaded                 ingestion queue full: retry after ``retry_after`` s
+    │   │   └── RateLimited            too many requests for this key or client address
     │   ├── RequestTooLarge            too many files or bytes in one request
     │   ├── Unauthorized               missing or wrong API key
     │   │   └── SignInFailed           an OpenID sign-in that fails its checks (state, nonce...)
-    │   └── Forbidden                  an admin route without the admin key
+    │   └── Forbidden                  an admin route without the admin key, a role too low
     ├── EmbeddingError                 the embedder failed or returned the wrong shape
     └── BackendError                   a chat or embedding server failed
         ├── BackendUnavailable         connect error, DNS, refused, 5xx
@@ -175,6 +176,10 @@ class Overloaded(RequestRejected):
     def __init__(self, message: str, retry_after: int) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class RateLimited(Overloaded):
+    pass
 
 
 class RequestTooLarge(RequestRejected):

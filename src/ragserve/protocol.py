@@ -131,6 +131,10 @@ class CollectionUpdate(RequestBody):
     )
 
 
+RoleName = Literal["viewer", "editor", "owner"]
+ScopeName = Literal["read", "ingest", "admin"]
+
+
 class CollectionInfo(BaseModel):
     name: str
     embedding_model: str
@@ -153,6 +157,11 @@ class CollectionInfo(BaseModel):
         None,
         description="How its keyword (BM25) side was made; null: it has none (re-index it "
         "for `sparse` and `hybrid`).",
+    )
+    role: RoleName | None = Field(
+        None,
+        description="The caller's role on it: viewer (search, chat), editor (also documents), "
+        "owner (also sharing and deleting); admins and single-key callers are owners.",
     )
 
 
@@ -605,3 +614,58 @@ class EmbeddingInfo(BaseModel):
     collections: int = Field(description="Collections indexed with this model.")
     swappable: Literal[False] = False
     note: str = Field(description="Why the model cannot be changed here, in a sentence.")
+
+
+# --- users and access ------------------------------------------------------------------------
+PRINCIPAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$"
+
+
+class Me(BaseModel):
+    id: int | None = Field(description="The user's id; null in single-key and open mode.")
+    name: str
+    admin: bool
+    scopes: list[ScopeName]
+    groups: list[str]
+    via: Literal["key", "session", "single-key", "open"]
+
+
+class KeyInfo(BaseModel):
+    id: int
+    name: str
+    scopes: list[ScopeName]
+    prefix: str = Field(description="The key's first characters, to tell keys apart.")
+    created_at: AwareDatetime
+    expires_at: AwareDatetime | None = None
+    last_used_at: AwareDatetime | None = None
+    revoked: bool = False
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("", max_length=200)
+    scopes: list[ScopeName] = Field(min_length=1, max_length=3)
+    expires_at: AwareDatetime | None = Field(None, description="ISO 8601 with an offset.")
+
+
+class KeyCreated(KeyInfo):
+    key: str = Field(description="The key itself: shown this once, never stored.")
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["user", "group"]
+    name: str = Field(pattern=PRINCIPAL_NAME)
+    role: RoleName
+
+
+class NameOnly(BaseModel):
+    name: str
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: AwareDatetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]

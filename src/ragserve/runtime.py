@@ -20,6 +20,7 @@ from functools import cached_property
 
 from pydantic import ValidationError
 
+from ragserve.access.secretbox import SecretBox
 from ragserve.config import BackendSpec, Settings, VectorStoreKind
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.embed.request_merging import MergingEmbedder
@@ -100,6 +101,11 @@ class Runtime:
         return store
 
     @cached_property
+    def secrets(self) -> SecretBox:
+        """Seals backend API keys stored through the Resources page (RAGSERVE_SECRET_KEY)."""
+        return SecretBox(self.settings.secret_key)
+
+    @cached_property
     def catalog(self) -> Catalog:
         return Catalog(self.database, self.vectors, sparse_for_new=self.settings.sparse)
 
@@ -139,6 +145,7 @@ class Runtime:
         for row in self.catalog.backends.ordered():
             try:
                 fields = {k: v for k, v in row.spec.items() if k != "name"}
+                fields["api_key"] = self.secrets.open(fields.get("api_key"))
                 specs.append(BackendSpec(name=row.name, **fields))
             except ValidationError as exc:
                 broken[row.name] = f"stored entry does not parse: {exc.errors()[0]['msg']}"

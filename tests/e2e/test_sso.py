@@ -45,6 +45,7 @@ def site(
             oidc_client_id=CLIENT_ID,
             oidc_scopes="openid profile email groups",
             oidc_admin_groups=[ADMIN_GROUP],
+            trusted_proxies=["127.0.0.1/32"],  # for the TLS-proxy test's X-Forwarded-Proto
         )
         runtime = Runtime(settings, embedder=embedder)
         with (

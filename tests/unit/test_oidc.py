@@ -27,7 +27,7 @@ from ragserve.config import Settings
 from ragserve.errors import SignInFailed
 from ragserve.store.db import Database
 from ragserve.store.repositories.sessions import SessionRepository
-from ragserve.store.tables import OidcLoginRow, utcnow
+from ragserve.store.tables import OidcLoginRow, UserRow, utcnow
 
 ISSUER = "https://id.example.test"
 CLIENT = "ragserve"
@@ -166,6 +166,8 @@ async def test_state_mismatch_and_reuse_are_refused(db: Database) -> None:
 
 
 def test_sessions_end_at_expiry_idle_and_logout(db: Database) -> None:
+    with db.session() as s:
+        s.add_all([UserRow(id=7, name="seven"), UserRow(id=8, name="eight")])
     repo = SessionRepository(db)
     store = SessionStore(repo, max_age=timedelta(hours=1), idle=timedelta(minutes=5))
     new = store.create(7, None)

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     # A path, query or body that does not match the schema (answered by _validation_error).
     (RequestValidationError, 400, "invalid_request_error"),
+    (errors.RateLimited, 429, "rate_limit_error"),
     (errors.Overloaded, 429, "overloaded_error"),
     (errors.RequestTooLarge, 413, "request_too_large"),
     (errors.Unauthorized, 401, "authentication_error"),
@@ -51,7 +52,10 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     (errors.RagserveError, 500, "internal_error"),
 ]
 
-_CODES: dict[type[Exception], str] = {errors.Overloaded: "ingest_queue_full"}
+_CODES: dict[type[Exception], str] = {
+    errors.Overloaded: "ingest_queue_full",
+    errors.RateLimited: "rate_limited",
+}
 
 
 #: What any route may answer besides what it declares: a bug is still an OpenAI-shaped body.

@@ -3,9 +3,14 @@ parts once in the app's lifespan. Nothing is built here: ``runtime.py`` builds t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ragserve.access.directory import UserDirectory
+from ragserve.access.policy import Policy
+from ragserve.access.ratelimit import RateLimiter
+from ragserve.api.serving.access import AccessServing
 from ragserve.api.serving.auth import AuthServing
 from ragserve.api.serving.chat import ChatServing
 from ragserve.api.serving.collections import CollectionServing
@@ -25,6 +30,8 @@ from ragserve.config import Settings
 from ragserve.runtime import Runtime
 from ragserve.store.repositories.sessions import SessionRepository
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Serving:
@@ -42,6 +49,12 @@ class Serving:
     doctor: DoctorServing
     metrics: MetricsServing
     readiness: Readiness
+    users: UserDirectory
+    policy: Policy
+    access: AccessServing
+    #: Requests per user key or session, and failed sign-ins per client address.
+    key_limits: RateLimiter
+    failures: RateLimiter
     auth: AuthServing
 
     @classmethod
@@ -52,6 +65,12 @@ class Serving:
         retriever = answers.retriever
         jobs = JobServing(catalog, ingest, embedder)
         readiness = Readiness(embedder, catalog, chain)
+        users, policy = UserDirectory(runtime.database), Policy(runtime.database)
+        if not settings.secret_key:
+            log.warning(
+                "RAGSERVE_SECRET_KEY is not set: backend API keys added on the Resources page "
+                "are stored unencrypted"
+            )
         return cls(
             settings=settings,
             collections=CollectionServing(catalog, ingest, embedder),
@@ -63,10 +82,17 @@ class Serving:
             chat=ChatServing(settings, answers, retriever, catalog),
             openai=OpenAIServing(settings, catalog, answers, retriever, chain, [embedder.model_id]),
             embeddings=EmbeddingServing(embedder),
-            resources=ResourceServing(settings, catalog, chain, runtime.reload_chain, embedder),
+            resources=ResourceServing(
+                settings, catalog, chain, runtime.reload_chain, embedder, runtime.secrets
+            ),
             doctor=DoctorServing(settings, catalog, embedder, chain),
             metrics=MetricsServing(ingest, embedder, chain, catalog, readiness),
             readiness=readiness,
+            users=users,
+            policy=policy,
+            access=AccessServing(users, policy),
+            key_limits=RateLimiter(settings.rate_limit_per_minute),
+            failures=RateLimiter(settings.auth_failures_per_minute),
             auth=AuthServing(
                 settings,
                 SessionStore(
@@ -74,23 +100,10 @@ class Serving:
                     max_age=timedelta(hours=settings.session_max_age_h),
                     idle=timedelta(minutes=settings.session_idle_min),
                 ),
-                _PENDING_USERS,
+                users,
             ),
         )
 
     async def aclose(self) -> None:
         await self.openai.aclose()
         await self.auth.aclose()
-
-
-class _UsersPending:
-    """Stand-in until the users branch's ``UserDirectory`` is merged: nobody can sign in."""
-
-    async def principal_for_user(self, user_id: int) -> None:
-        return None
-
-    async def upsert_sso_user(self, *args: object) -> None:
-        return None
-
-
-_PENDING_USERS = _UsersPending()

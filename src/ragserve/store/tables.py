@@ -59,6 +59,11 @@ class CollectionRow(Base):
     sparse_encoding: Mapped[str | None] = mapped_column(String(100), default=None)
     # dense | sparse | hybrid, overriding the server's RAGSERVE_RETRIEVAL_MODE; None: no override.
     retrieval_mode: Mapped[str | None] = mapped_column(String(20), default=None)
+    # The user who owns it; None: made before users existed, or in single-key/open mode
+    # (only admins and those keys see it; the first admin claims them all).
+    # A plain column, not a foreign key: adding one would make SQLite rebuild this table,
+    # and dropping the old one would cascade to every document.
+    owner_id: Mapped[int | None] = mapped_column(default=None, index=True)
 
 
 class DocumentRow(Base):
@@ -106,6 +111,8 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     collection: Mapped[str] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who asked for it (None: single-key/open mode, or before users existed).
+    user_id: Mapped[int | None] = mapped_column(default=None, index=True)
 
 
 class JobItemRow(Base):
@@ -133,6 +140,8 @@ class ConversationRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Kept beside the JSON so the list counts messages without reading every conversation.
     message_count: Mapped[int] = mapped_column(default=0)
+    # Its user: nobody else lists or reads it (None: single-key/open mode).
+    user_id: Mapped[int | None] = mapped_column(default=None, index=True)
 
 
 class BackendRow(Base):
@@ -146,13 +155,93 @@ class BackendRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class UserRow(Base):
+    """Someone who signs in with a key (``ragserve users create``) or through SSO."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    # The OpenID Connect ``sub`` of an SSO user (None: made on the command line).
+    sso_subject: Mapped[str | None] = mapped_column(String(500), unique=True, default=None)
+    email: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """A user's API key: only its SHA-256 is kept; ``prefix`` is shown to tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class GroupRow(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GroupMemberRow(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class CollectionMemberRow(Base):
+    """A user or group's role on a collection: viewer, editor or owner."""
+
+    __tablename__ = "collection_members"
+
+    collection: Mapped[str] = mapped_column(
+        ForeignKey("collections.name", ondelete="CASCADE"), primary_key=True
+    )
+    principal_type: Mapped[str] = mapped_column(String(10), primary_key=True)  # user | group
+    # The user's or group's name (names never change; deleting one deletes its shares).
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))
+
+    __table_args__ = (Index("ix_collection_members_principal", "principal_type", "principal"),)
+
+
+class AuditRow(Base):
+    """Who created, shared, deleted or reconfigured what."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(500))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class SessionRow(Base):
     """A browser session after single sign-on (migration 0006); the cookie's id and the CSRF
     token are stored only as SHA-256 hashes."""
 
     __tablename__ = "sessions"
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     csrf_hash: Mapped[str] = mapped_column(String(64))
     id_token: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

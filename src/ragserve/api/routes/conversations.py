@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 
-from ragserve.api.deps import Conversations
+from ragserve.access.principal import Role
+from ragserve.api.deps import AccessDep, Conversations
 from ragserve.api.errors import raises
 from ragserve.api.routes import ConversationIdPath
-from ragserve.errors import NotFound, RequestTooLarge
+from ragserve.errors import CollectionNotFound, Forbidden, NotFound, RequestTooLarge
 from ragserve.protocol import (
     COLLECTION_NAME,
     ConversationCreate,
@@ -38,14 +39,16 @@ _TOTAL_COUNT = {
 def list_conversations(
     conversations: Conversations,
     response: Response,
+    access: AccessDep,
     collection: Annotated[
         str | None, Query(pattern=COLLECTION_NAME, description="Only this collection's.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[ConversationSummary]:
-    """Stored conversations, most recently updated first (no turns: GET one for those)."""
-    page, total = conversations.page(collection, limit, offset)
+    """The caller's stored conversations, most recently updated first (no turns: GET one
+    for those)."""
+    page, total = conversations.page(collection, limit, offset, access.owner_filter)
     response.headers["X-Total-Count"] = str(total)
     return page
 
@@ -54,13 +57,16 @@ def list_conversations(
     "",
     status_code=201,
     response_model=ConversationSummary,
-    responses=raises(RequestValidationError, RequestTooLarge),
+    responses=raises(RequestValidationError, RequestTooLarge, CollectionNotFound, Forbidden),
 )
 def create_conversation(
-    body: ConversationCreate, conversations: Conversations
+    body: ConversationCreate, conversations: Conversations, access: AccessDep
 ) -> ConversationSummary:
-    """An empty conversation; pass its id as `conversation_id` to /api/chat."""
-    return conversations.create(body)
+    """An empty conversation, the caller's; pass its id as `conversation_id` to /api/chat.
+    A named collection must be one the caller may read."""
+    if body.collection is not None:
+        access.collection(body.collection, Role.viewer)
+    return conversations.create(body, access.principal.user_id)
 
 
 @router.get(
@@ -69,9 +75,10 @@ def create_conversation(
     responses=raises(RequestValidationError, NotFound),
 )
 def get_conversation(
-    conversation_id: ConversationIdPath, conversations: Conversations
+    conversation_id: ConversationIdPath, conversations: Conversations, access: AccessDep
 ) -> ConversationInfo:
     """A stored conversation's turns, oldest first."""
+    access.conversation(str(conversation_id))
     return conversations.get(str(conversation_id))
 
 
@@ -81,9 +88,13 @@ def get_conversation(
     responses=raises(RequestValidationError, RequestTooLarge, NotFound),
 )
 def rename_conversation(
-    conversation_id: ConversationIdPath, body: ConversationRename, conversations: Conversations
+    conversation_id: ConversationIdPath,
+    body: ConversationRename,
+    conversations: Conversations,
+    access: AccessDep,
 ) -> ConversationSummary:
     """Rename a conversation."""
+    access.conversation(str(conversation_id))
     return conversations.rename(str(conversation_id), body.title)
 
 
@@ -93,8 +104,9 @@ def rename_conversation(
     responses=raises(RequestValidationError, NotFound),
 )
 def delete_conversation(
-    conversation_id: ConversationIdPath, conversations: Conversations
+    conversation_id: ConversationIdPath, conversations: Conversations, access: AccessDep
 ) -> Response:
     """Delete a conversation and its turns."""
+    access.conversation(str(conversation_id))
     conversations.delete(str(conversation_id))
     return Response(status_code=204)

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
 
-from ragserve.api.deps import DocumentEventsDep, Documents, require_admin
+from ragserve.access.principal import Role
+from ragserve.api.deps import AccessDep, DocumentEventsDep, Documents
 from ragserve.api.errors import raises
 from ragserve.api.routes import CollectionNamePath, DocumentIdPath, event_stream
 from ragserve.errors import (
@@ -58,6 +60,8 @@ _UPLOAD_ERRORS = raises(
     IngestError,
     EmbeddingMismatch,
     Overloaded,
+    Forbidden,
+    CollectionNotFound,
 )
 
 
@@ -69,31 +73,37 @@ _UPLOAD_ERRORS = raises(
     responses=_UPLOAD_ERRORS,
 )
 async def upload_documents(
-    name: CollectionNamePath, request: Request, documents: Documents
+    name: CollectionNamePath, request: Request, documents: Documents, access: AccessDep
 ) -> JobInfo:
     """Upload one or many files (multipart field `files`); returns the ingestion job.
 
     Files are checked here (type sniffed from content, size, name) and indexed in the
     background: follow the job or the documents' status. A full queue answers 429 with
-    Retry-After; nothing of a refused request is kept. The collection is created if missing.
+    Retry-After; nothing of a refused request is kept. The collection is created if missing
+    (owned by the caller); an existing one needs the editor role.
     """
-    return await documents.upload(name, request)
+    creates = await asyncio.to_thread(access.upload_target, name)
+    job = await documents.upload(name, request)
+    await asyncio.to_thread(access.claim, name if creates else None, job.id)
+    return job
 
 
 @router.post(
     "/from-paths",
     status_code=202,
     response_model=JobInfo,
-    dependencies=[Depends(require_admin)],
     responses=raises(
         RequestValidationError, Forbidden, RequestTooLarge, EmbeddingMismatch, Overloaded
     ),
 )
 def ingest_paths(
-    name: CollectionNamePath, body: PathIngestRequest, documents: Documents
+    name: CollectionNamePath, body: PathIngestRequest, documents: Documents, access: AccessDep
 ) -> JobInfo:
     """Admin: index files or folders already on the server (under RAGSERVE_INGEST_ROOTS)."""
-    return documents.ingest_paths(name, body.paths)
+    access.admin("required")
+    job = documents.ingest_paths(name, body.paths)
+    access.claim(job_id=job.id)
+    return job
 
 
 _TOTAL_COUNT = {
@@ -109,13 +119,14 @@ _TOTAL_COUNT = {
     response_model=list[DocumentInfo],
     responses={
         200: {"description": "A page of documents", "headers": _TOTAL_COUNT},
-        **raises(RequestValidationError, CollectionNotFound),
+        **raises(RequestValidationError, CollectionNotFound, Forbidden),
     },
 )
 def list_documents(
     name: CollectionNamePath,
     documents: Documents,
     response: Response,
+    access: AccessDep,
     status: Annotated[DocStatus | None, Query()] = None,
     q: Annotated[
         str | None, Query(max_length=200, description="Only names containing this (any case).")
@@ -136,6 +147,7 @@ def list_documents(
     `X-Total-Count` header counts every match. A cancelled document is `failed` with the
     error `cancelled`.
     """
+    access.collection(name, Role.viewer)
     page, total = documents.page(
         name, status=status, name_contains=q, sort=sort, limit=limit, offset=offset
     )
@@ -152,13 +164,14 @@ def list_documents(
             "then for each stored change, until nothing is queued or indexing",
             ["document"],
         ),
-        **raises(RequestValidationError, CollectionNotFound),
+        **raises(RequestValidationError, CollectionNotFound, Forbidden),
     },
 )
 async def document_events(
     name: CollectionNamePath,
     request: Request,
     events: DocumentEventsDep,
+    access: AccessDep,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -173,6 +186,7 @@ async def document_events(
     Ends when the client leaves or nothing is queued or indexing; EventSource reconnects
     (after `retry`) with Last-Event-ID and misses nothing.
     """
+    await asyncio.to_thread(access.collection, name, Role.viewer)
     events.check(name)
     return sse_response(events.stream(name, request.is_disconnected, last_event_id))
 
@@ -180,11 +194,12 @@ async def document_events(
 @router.get(
     "/{doc_id:uuid}",
     response_model=DocumentInfo,
-    responses=raises(RequestValidationError, NotFound),
+    responses=raises(RequestValidationError, NotFound, Forbidden),
 )
 def get_document(
-    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents
+    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents, access: AccessDep
 ) -> DocumentInfo:
+    access.collection(name, Role.viewer)
     return documents.get(name, str(doc_id))
 
 
@@ -205,13 +220,14 @@ _FILE_TYPES: dict[str, dict[str, Any]] = {
             "formats as an `application/octet-stream` attachment.",
             "content": _FILE_TYPES,
         },
-        **raises(RequestValidationError, NotFound),
+        **raises(RequestValidationError, NotFound, Forbidden),
     },
 )
 def document_file(
-    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents
+    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents, access: AccessDep
 ) -> FileResponse:
     """The document's original file, as uploaded (what citations open)."""
+    access.collection(name, Role.viewer)
     original = documents.original(name, str(doc_id))
     quoted = quote(original.filename, safe="")
     return FileResponse(
@@ -227,24 +243,29 @@ def document_file(
 @router.post(
     "/{doc_id:uuid}/cancel",
     response_model=DocumentInfo,
-    responses=raises(RequestValidationError, NotFound),
+    responses=raises(RequestValidationError, NotFound, Forbidden),
 )
 def cancel_document(
-    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents
+    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents, access: AccessDep
 ) -> DocumentInfo:
     """Stop a queued or indexing document: it ends `failed` with the error `cancelled`, its
     chunks removed and its file kept (re-index brings it back). Any other is returned as is."""
+    access.collection(name, Role.editor)
     return documents.cancel(name, str(doc_id))
 
 
 @router.delete(
-    "/{doc_id:uuid}", status_code=204, responses=raises(RequestValidationError, NotFound)
+    "/{doc_id:uuid}",
+    status_code=204,
+    responses=raises(RequestValidationError, NotFound, Forbidden),
 )
 def delete_document(
-    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents
+    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents, access: AccessDep
 ) -> Response:
     """Delete a document and its chunks; queued or in-flight work for it is dropped."""
+    access.collection(name, Role.editor)
     documents.delete(name, str(doc_id))
+    access.record("document.delete", f"{name}/{doc_id}")
     return Response(status_code=204)
 
 
@@ -252,10 +273,13 @@ def delete_document(
     "/{doc_id:uuid}/reindex",
     status_code=202,
     response_model=JobInfo,
-    responses=raises(RequestValidationError, NotFound, EmbeddingMismatch, Overloaded),
+    responses=raises(RequestValidationError, NotFound, EmbeddingMismatch, Overloaded, Forbidden),
 )
 def reindex_document(
-    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents
+    name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents, access: AccessDep
 ) -> JobInfo:
     """Parse and embed a document again from its stored file."""
-    return documents.reindex(name, str(doc_id))
+    access.collection(name, Role.editor)
+    job = documents.reindex(name, str(doc_id))
+    access.claim(job_id=job.id)
+    return job

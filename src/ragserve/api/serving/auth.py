@@ -17,7 +17,7 @@ import httpx
 from ragserve.access.oidc import OidcClient, PendingLogin, identity_from_claims
 from ragserve.api.session import NewSession, PrincipalSource, SessionStore, digest
 from ragserve.config import Settings
-from ragserve.errors import InvalidRequest, SignInFailed
+from ragserve.errors import InvalidRequest, NotFound, SignInFailed
 from ragserve.protocol import AuthConfig
 from ragserve.store.tables import OidcLoginRow, utcnow
 
@@ -96,9 +96,12 @@ class AuthServing:
         who = identity_from_claims(
             claims, self.settings.oidc_groups_claim, self.settings.oidc_admin_groups
         )
-        principal = await self.directory.upsert_sso_user(
-            who.subject, who.name, who.email, list(who.groups), who.admin
-        )
+        try:
+            principal = await self.directory.upsert_sso_user(
+                who.subject, who.name, who.email, list(who.groups), who.admin
+            )
+        except NotFound as exc:  # the user exists and is disabled
+            raise SignInFailed(f"the account {who.name!r} is disabled here") from exc
         if principal is None or principal.user_id is None:
             raise SignInFailed(f"the account {who.name!r} is disabled here")
         new = await asyncio.to_thread(self.sessions.create, principal.user_id, id_token)

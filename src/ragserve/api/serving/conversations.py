@@ -60,17 +60,18 @@ class ConversationServing:
         )
 
     def page(
-        self, collection: str | None, limit: int, offset: int
+        self, collection: str | None, limit: int, offset: int, user_id: int | None = None
     ) -> tuple[list[ConversationSummary], int]:
-        rows, total = self.conversations.page(collection, limit, offset)
+        rows, total = self.conversations.page(collection, limit, offset, user_id)
         return [summary(r) for r in rows], total
 
-    def create(self, body: ConversationCreate) -> ConversationSummary:
+    def create(self, body: ConversationCreate, user_id: int | None = None) -> ConversationSummary:
         row = ConversationRow(
             id=str(uuid.uuid4()),
             collection=body.collection or self.settings.collection,
             messages=[],
             title=body.title,
+            user_id=user_id,
         )
         self.conversations.save(row)
         saved = self.conversations.get(row.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from ragserve.embed.request_merging import MergingEmbedder
 from ragserve.errors import NotFound
@@ -11,6 +12,8 @@ from ragserve.protocol import IngestStatusResponse, JobInfo, JobItem
 from ragserve.store.catalog import Catalog
 from ragserve.store.tables import DocumentStatus, JobItemRow, JobRow
 
+#: Newest jobs searched for the ones a caller may see.
+SCAN_FOR_VISIBLE = 1000
 TERMINAL = {DocumentStatus.ready.value, DocumentStatus.failed.value}
 
 
@@ -51,8 +54,13 @@ class JobServing:
         self.ingest.cancel_job(job_id)
         return self.get(job_id)
 
-    def recent(self, limit: int) -> list[JobInfo]:
-        return [job_info(job, items) for job, items in self.catalog.recent_jobs(limit)]
+    def recent(self, limit: int, visible: Callable[[JobRow], bool] | None = None) -> list[JobInfo]:
+        """The newest jobs; with ``visible``, the newest of those it lets through (looked
+        for among at most ``SCAN_FOR_VISIBLE`` of the newest)."""
+        if visible is None:
+            return [job_info(job, items) for job, items in self.catalog.recent_jobs(limit)]
+        found = self.catalog.recent_jobs(max(limit, SCAN_FOR_VISIBLE))
+        return [job_info(job, items) for job, items in found if visible(job)][:limit]
 
     def status(self) -> IngestStatusResponse:
         status = self.ingest.status()

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
+from ragserve.access.netguard import check_backend_url, networks
+from ragserve.access.secretbox import SecretBox
 from ragserve.config import BackendSpec, Settings
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.errors import BackendProtocolError, BackendSpecError, NotFound
@@ -43,13 +45,17 @@ class ResourceServing:
         chain: ChatChain,
         reload: Callable[[], None],
         embedder: EmbeddingBackend,
+        secrets: SecretBox | None = None,
     ) -> None:
-        """``reload`` rebuilds the chain from the store and the settings (blocking)."""
+        """``reload`` rebuilds the chain from the store and the settings (blocking);
+        ``secrets`` seals the API keys stored (None: stored as given)."""
         self.settings = settings
         self.catalog = catalog
         self.chain = chain
         self.reload = reload
         self.embedder = embedder
+        self.secrets = secrets or SecretBox(None)
+        self.allow = networks(settings.backend_allowlist)
 
     def listing(self) -> list[BackendInfo]:
         """The chain in order with each member's circuit: stored first, then the settings'."""
@@ -83,8 +89,12 @@ class ResourceServing:
     async def put(self, name: str, body: BackendResource) -> list[BackendInfo]:
         """Add or replace a stored backend: built first, stored only if it builds."""
         spec = _spec(name, body)
+        if spec.base_url is not None:
+            await asyncio.to_thread(self._refuse_blocked, spec.base_url)
         await asyncio.to_thread(self.chain.build, spec)  # refused here: nothing is stored
-        row = BackendRow(name=name, spec=spec.model_dump(exclude={"name"}), position=body.position)
+        stored = spec.model_dump(exclude={"name"})
+        stored["api_key"] = self.secrets.seal(spec.api_key)
+        row = BackendRow(name=name, spec=stored, position=body.position)
         await asyncio.to_thread(self.catalog.backends.save, row)
         await asyncio.to_thread(self.reload)
         return self.listing()
@@ -111,6 +121,7 @@ class ResourceServing:
     async def models(self, body: ModelProbeRequest) -> ModelProbeResponse:
         """The model ids an endpoint serves (its ``/models``), asked with a short timeout."""
         base = normalised_base_url(body.base_url)
+        await asyncio.to_thread(self._refuse_blocked, base)
         url = f"{base}/models"
         timeout = httpx.Timeout(self.settings.models_probe_timeout_s)
         try:
@@ -129,6 +140,12 @@ class ResourceServing:
                 url,
             ) from exc
         return ModelProbeResponse(base_url=base, models=ids)
+
+    def _refuse_blocked(self, url: str) -> None:
+        """Link-local and cloud-metadata addresses are refused (RAGSERVE_BACKEND_ALLOWLIST)."""
+        reason = check_backend_url(url, self.allow)
+        if reason is not None:
+            raise BackendSpecError(f"base_url refused: {reason}", "base_url")
 
     def embedding(self) -> EmbeddingInfo:
         remote = self.settings.embed_base_url

@@ -23,10 +23,13 @@ class ConversationRepository:
             s.merge(row)
 
     def page(
-        self, collection: str | None, limit: int, offset: int
+        self, collection: str | None, limit: int, offset: int, user_id: int | None = None
     ) -> tuple[list[ConversationRow], int]:
-        """Most recently updated first (``messages`` not loaded), and how many in all."""
+        """Most recently updated first (``messages`` not loaded), and how many in all;
+        with ``user_id``, only that user's."""
         where = [] if collection is None else [ConversationRow.collection == collection]
+        if user_id is not None:
+            where.append(ConversationRow.user_id == user_id)
         with self.db.session() as s:
             total = s.scalar(select(func.count()).select_from(ConversationRow).where(*where))
             rows = s.scalars(

@@ -19,7 +19,7 @@ from alembic import op
 from ragserve.store.tables import UTCDateTime
 
 revision = "0006"
-down_revision = "0004"  # "0005" once the users branch is merged
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -28,7 +28,13 @@ def upgrade() -> None:
     op.create_table(
         "sessions",
         sa.Column("id_hash", sa.String(64), primary_key=True),
-        sa.Column("user_id", sa.Integer(), nullable=False, index=True),
+        sa.Column(
+            "user_id",
+            sa.Integer(),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
         sa.Column("csrf_hash", sa.String(64), nullable=False),
         sa.Column("id_token", sa.Text(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),

@@ -18,13 +18,13 @@ ADMIN_GROUP = "ragserve-admins"
 
 
 @contextmanager
-def running_provider(port: int, redirect_uri: str, logout_uri: str) -> Iterator[str]:
+def running_provider(port: int, redirect_uris: list[str], logout_uri: str) -> Iterator[str]:
     """Start the provider; yields its issuer URL and stops it after."""
     if not MODULE.exists():
         raise RuntimeError(f"{MODULE} is missing: run `make oidc`")
     env = {**os.environ, "OIDC_PROVIDER_MODULE": str(MODULE)}
     proc = subprocess.Popen(
-        ["node", str(SCRIPT), str(port), redirect_uri, logout_uri],
+        ["node", str(SCRIPT), str(port), ",".join(redirect_uris), logout_uri],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,  # its development-mode warnings
@@ -41,3 +41,5 @@ def running_provider(port: int, redirect_uri: str, logout_uri: str) -> Iterator[
     finally:
         proc.terminate()
         proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()

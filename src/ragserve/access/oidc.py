@@ -93,7 +93,8 @@ def identity_from_claims(
         groups = ()
     subject = str(claims["sub"])
     email = claims.get("email")
-    name = claims.get("preferred_username") or claims.get("name") or email or subject
+    # A handle people can type in the share dialog before a display name with spaces.
+    name = claims.get("preferred_username") or email or claims.get("name") or subject
     return SsoIdentity(
         subject=subject,
         name=str(name),

@@ -132,8 +132,8 @@ export async function mount(main) {
           keys.map((k) =>
             h(
               "tr",
-              { dataset: { id: String(k.id) } },
-              h("th", { scope: "row" }, k.name),
+              { dataset: { id: String(k.id) }, class: k.revoked ? "revoked" : null },
+              h("th", { scope: "row" }, k.name || "–"),
               cell("keys.scope", scopesOf(k)),
               cell("keys.prefix", k.prefix ? `${k.prefix}…` : null),
               cell("keys.created", formatDate(k.created_at)),
@@ -142,7 +142,9 @@ export async function mount(main) {
               h(
                 "td",
                 { class: "actions" },
-                h(
+                k.revoked
+                  ? h("span", { class: "badge revoked" }, t("keys.revoked"))
+                  : h(
                   "button",
                   {
                     type: "button",

@@ -96,8 +96,7 @@ function showSignIn(wrong, cfg) {
         h("h2", { id: "auth-title" }, t("auth.signIn")),
         wrong ? h("p", { class: "error" }, t("auth.wrong")) : h("p", {}, t(cfg.oidc ? "auth.textSso" : "auth.text")),
         sso,
-        h("label", { for: "api-key" }, t("auth.useKey")),
-        input,
+        h("div", { class: "field" }, h("label", { for: "api-key" }, t("auth.useKey")), input),
         h(
           "div",
           { class: "row end" },

@@ -30,8 +30,9 @@ SESSION_COOKIE = "ragserve_session"
 CSRF_COOKIE = "ragserve_csrf"
 CSRF_HEADER = "x-csrf-token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Paths a session may authenticate; static files never cost a session lookup.
-SESSION_PATHS = ("/api/", "/v1/", "/auth/")
+#: Paths a session may authenticate (the API docs too, when they need a key); static files
+#: never cost a session lookup.
+SESSION_PATHS = ("/api/", "/v1/", "/auth/", "/docs", "/redoc", "/openapi.json")
 #: The last-use time is written at most this often, not on every request.
 TOUCH_EVERY = timedelta(seconds=60)
 
@@ -142,7 +143,6 @@ class SessionAuth:
         if dataclasses.is_dataclass(principal) and hasattr(principal, "via"):
             principal = dataclasses.replace(principal, via="session")  # type: ignore[type-var]
         scope.setdefault("state", {})["principal"] = principal
-        scope["state"]["session_id"] = session_id
         await self.app(scope, receive, send)
 
 

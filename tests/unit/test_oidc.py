@@ -21,6 +21,7 @@ from ragserve.access.oidc import (
     safe_return_path,
     verify_id_token,
 )
+from ragserve.access.principal import Principal
 from ragserve.api.serving.auth import AuthServing
 from ragserve.api.session import SessionStore, csrf_matches, digest
 from ragserve.config import Settings
@@ -133,7 +134,7 @@ class _Directory:
     async def principal_for_user(self, user_id: int) -> None:
         return None
 
-    async def upsert_sso_user(self, *args: object) -> None:
+    async def upsert_sso_user(self, *args: object) -> Principal:
         raise AssertionError("a refused sign-in must not create a user")
 
 

@@ -11,18 +11,18 @@ cannot read. Requests carrying ``Authorization`` are left to the key check (no c
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ragserve.access.principal import Principal
 from ragserve.store.repositories.sessions import SessionRepository
 from ragserve.store.tables import SessionRow, utcnow
 
@@ -44,7 +44,7 @@ def digest(secret: str) -> str:
 class PrincipalSource(Protocol):
     """What the session middleware needs of the user directory (``UserDirectory``)."""
 
-    async def principal_for_user(self, user_id: int) -> Any: ...
+    async def principal_for_user(self, user_id: int) -> Principal | None: ...
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,6 @@ class SessionAuth:
             )
             await response(scope, receive, send)
             return
-        if dataclasses.is_dataclass(principal) and hasattr(principal, "via"):
-            principal = dataclasses.replace(principal, via="session")  # type: ignore[type-var]
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 

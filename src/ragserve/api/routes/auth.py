@@ -20,7 +20,7 @@ from ragserve.api.session import (
     clear_session_cookies,
     set_session_cookies,
 )
-from ragserve.errors import BackendError, InvalidRequest, SignInFailed
+from ragserve.errors import BackendError, NotFound, SignInFailed
 from ragserve.protocol import AuthConfig, LogoutResult
 
 router = APIRouter(tags=["auth"])
@@ -58,7 +58,7 @@ def auth_config(auth: Auth) -> AuthConfig:
     response_class=RedirectResponse,
     responses={
         302: {"description": "To the OpenID provider"},
-        **raises(RequestValidationError, InvalidRequest, BackendError),
+        **raises(RequestValidationError, NotFound, BackendError),
     },
 )
 async def login(
@@ -87,7 +87,7 @@ async def login(
     response_class=RedirectResponse,
     responses={
         302: {"description": "Signed in: to the page the sign-in started from"},
-        **raises(RequestValidationError, InvalidRequest, SignInFailed, BackendError),
+        **raises(RequestValidationError, NotFound, SignInFailed, BackendError),
     },
 )
 async def callback(

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
 from ragserve.access.oidc import OidcClient, PendingLogin, identity_from_claims
+from ragserve.access.principal import Principal
 from ragserve.api.session import NewSession, PrincipalSource, SessionStore, digest
 from ragserve.config import Settings
-from ragserve.errors import InvalidRequest, NotFound, SignInFailed
+from ragserve.errors import NotFound, SignInFailed
 from ragserve.protocol import AuthConfig
 from ragserve.store.tables import OidcLoginRow, utcnow
 
@@ -31,7 +32,7 @@ class SsoDirectory(PrincipalSource, Protocol):
 
     async def upsert_sso_user(
         self, subject: str, name: str, email: str | None, groups: Sequence[str], admin: bool
-    ) -> Any: ...
+    ) -> Principal: ...
 
 
 class AuthServing:
@@ -56,8 +57,8 @@ class AuthServing:
         return AuthConfig(oidc=on, login_url="/auth/login" if on else None, key_login=True)
 
     def _client(self) -> OidcClient:
-        if self.oidc is None:
-            raise InvalidRequest(
+        if self.oidc is None:  # the sign-in routes are not there
+            raise NotFound(
                 "single sign-on is not set up: set RAGSERVE_OIDC_ISSUER and RAGSERVE_OIDC_CLIENT_ID"
             )
         return self.oidc
@@ -102,8 +103,8 @@ class AuthServing:
             )
         except NotFound as exc:  # the user exists and is disabled
             raise SignInFailed(f"the account {who.name!r} is disabled here") from exc
-        if principal is None or principal.user_id is None:
-            raise SignInFailed(f"the account {who.name!r} is disabled here")
+        if principal.user_id is None:
+            raise SignInFailed(f"the provider's user {who.name!r} got no account")
         new = await asyncio.to_thread(self.sessions.create, principal.user_id, id_token)
         return new, row.return_to
 

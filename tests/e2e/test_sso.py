@@ -118,7 +118,7 @@ def test_the_first_user_signs_in_from_the_header_and_is_no_admin(
     expect(page.get_by_role("link", name="Resources")).to_have_count(0)
     expect(page.get_by_role("link", name="My keys")).to_be_visible()
     # Not only hidden: the server refuses a non-admin the Resources store.
-    assert page.request.get(server + "/api/resources").status == 403
+    assert page.request.get(server + "/api/resources/backends").status == 403
 
     session = cookie(bob.context, "ragserve_session")
     assert session["httpOnly"] is True and session["sameSite"] == "Lax"

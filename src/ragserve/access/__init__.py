@@ -9,3 +9,7 @@ netguard     backend URLs refused in link-local and cloud-metadata ranges
 ratelimit    per-key and per-client token buckets (429 + Retry-After)
 forwarded    X-Forwarded-* honoured only from RAGSERVE_TRUSTED_PROXIES
 """
+
+from ragserve.access.principal import Principal, Role
+
+__all__ = ["Principal", "Role"]

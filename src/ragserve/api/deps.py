@@ -124,8 +124,10 @@ def current_principal(request: Request) -> Principal:
                 principal = user
         request.state.principal = principal
     if principal.is_user:
-        bucket = f"user:{principal.user_id}" if principal.via == "session" else _bearer(request)
-        wait = serving.key_limits.take(bucket or f"user:{principal.user_id}")
+        # Per key (its public prefix, never the secret), or per user for a session.
+        token = _bearer(request) if principal.via == "key" else None
+        bucket = f"key:{token.rsplit('_', 1)[0]}" if token else f"user:{principal.user_id}"
+        wait = serving.key_limits.take(bucket)
         if wait:
             raise RateLimited("too many requests for this key", retry_after(wait))
     return principal

@@ -44,7 +44,7 @@ def list_keys(access: AccessDep, api: AccessApi) -> list[KeyInfo]:
     "/keys",
     status_code=201,
     response_model=KeyCreated,
-    responses=raises(RequestValidationError, InvalidRequest),
+    responses=raises(RequestValidationError, InvalidRequest, Forbidden),
 )
 def create_key(body: KeyCreate, access: AccessDep, api: AccessApi) -> KeyCreated:
     """A new key for the caller, with some of the calling key's scopes; `key` is shown once."""

@@ -7,7 +7,7 @@ from typing import cast
 from ragserve.access.directory import UserDirectory
 from ragserve.access.policy import Policy
 from ragserve.access.principal import Principal
-from ragserve.errors import CollectionNotFound, InvalidRequest, NotFound
+from ragserve.errors import CollectionNotFound, Forbidden, InvalidRequest, NotFound
 from ragserve.protocol import (
     AuditEntry,
     KeyCreate,
@@ -62,9 +62,7 @@ class AccessServing:
     def create_key(self, p: Principal, body: KeyCreate) -> KeyCreated:
         user = self.users.users.get(p.user_id) if p.user_id is not None else None
         if user is None:
-            raise InvalidRequest(
-                "keys belong to users; create one with `ragserve users create NAME`", "scopes"
-            )
+            raise Forbidden("keys belong to users; create one with `ragserve users create NAME`")
         if not set(body.scopes) <= p.scopes:
             raise InvalidRequest("a key cannot have scopes this key lacks", "scopes")
         row, key = self.users.create_key(user, body.name, body.scopes, body.expires_at, p.name)

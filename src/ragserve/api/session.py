@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragserve.access.principal import Principal
+from ragserve.api.errors import describe
+from ragserve.errors import Forbidden
 from ragserve.store.repositories.sessions import SessionRepository
 from ragserve.store.tables import SessionRow, utcnow
 
@@ -100,9 +101,10 @@ def csrf_matches(row: SessionRow, token: str | None) -> bool:
     return token is not None and secrets.compare_digest(digest(token), row.csrf_hash)
 
 
-def _refusal(status: int, kind: str, message: str) -> Response:
-    body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+def _refusal(exc: Exception) -> Response:
+    # Middleware runs outside the app's exception handlers: the same table shapes the answer.
+    status, body = describe(exc)
+    return JSONResponse(body.model_dump(), status_code=status)
 
 
 class SessionAuth:
@@ -133,10 +135,10 @@ class SessionAuth:
             row, request.headers.get(CSRF_HEADER)
         ):
             response = _refusal(
-                403,
-                "permission_error",
-                "this request needs the X-CSRF-Token header of your session "
-                "(the web UI sends it; scripts should use an API key instead)",
+                Forbidden(
+                    "this request needs the X-CSRF-Token header of your session "
+                    "(the web UI sends it; scripts should use an API key instead)"
+                )
             )
             await response(scope, receive, send)
             return

@@ -129,3 +129,10 @@ def test_an_upgrade_from_0004_gives_existing_data_to_the_first_admin(tmp_path: P
     assert policy.role(someone, "team") == Role.viewer
     assert later.id != admin.id
     db.close()
+
+    # And back: downgrading drops what 0005 added and keeps every document.
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+        assert connection.execute(text("SELECT count(*) FROM documents")).scalar() == 1
+    engine.dispose()

@@ -99,8 +99,8 @@ def downgrade() -> None:
     for table, column in (("collections", "owner_id"), ("jobs", "user_id"),
                           ("conversations", "user_id")):  # fmt: skip
         op.drop_index(f"ix_{table}_{column}", table)
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column(column)
+        # A plain DROP COLUMN (SQLite 3.35+), again no rebuild that would cascade.
+        op.drop_column(table, column)
     for name in ("audit_log", "collection_members", "group_members", "groups", "api_keys"):
         op.drop_table(name)
     op.drop_table("users")

@@ -267,9 +267,13 @@ def test_logout_ends_the_session_here_and_at_the_provider(
     assert not [c for c in alice.context.cookies() if c["name"] == "ragserve_session"]
     gone = httpx.get(server + "/api/me", headers={"Cookie": f"ragserve_session={old}"})
     assert gone.status_code == 401
-    expect(
-        page.get_by_role("dialog").get_by_role("link", name="Sign in with single sign-on")
-    ).to_be_visible()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("link", name="Sign in with single sign-on")).to_be_visible()
+    # A forged answer (a state this browser never got) is refused, and the UI says why.
+    dialog.get_by_role("button", name="Cancel").click()
+    page.goto(server + "/auth/callback?state=forged&code=forged")
+    expect(page.locator("#signin-error")).to_contain_text("not started in this browser")
+    assert "signin_error" not in page.url
 
 
 def test_behind_a_tls_proxy_the_cookies_are_secure(server: str) -> None:
@@ -301,6 +305,9 @@ def test_behind_a_tls_proxy_the_cookies_are_secure(server: str) -> None:
         cookies = back.headers.get_list("set-cookie")
         session = next(c for c in cookies if c.startswith("ragserve_session="))
         assert all(flag in session for flag in ("HttpOnly", "Secure", "SameSite=lax"))
-        # A replayed callback (same state) is refused: each sign-in works once.
+        # A replayed callback (same state) is refused: each sign-in works once. The browser
+        # goes back to the UI with the reason, and no session.
         again = app.get(callback, headers=pinned)
-        assert again.status_code == 401
+        assert again.status_code == 302
+        assert "signin_error=" in again.headers["location"]
+        assert "ragserve_session" not in again.headers.get("set-cookie", "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -86,8 +87,11 @@ async def login(
     status_code=302,
     response_class=RedirectResponse,
     responses={
-        302: {"description": "Signed in: to the page the sign-in started from"},
-        **raises(RequestValidationError, NotFound, SignInFailed, BackendError),
+        302: {
+            "description": "Signed in: to the page the sign-in started from; refused: to the "
+            "UI with `signin_error`"
+        },
+        **raises(RequestValidationError, NotFound, BackendError),
     },
 )
 async def callback(
@@ -98,12 +102,16 @@ async def callback(
     error: Annotated[str | None, Query(max_length=512)] = None,
     error_description: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> RedirectResponse:
-    """The provider's answer: verify it, create or refresh the user, open a session."""
-    if error is not None or code is None:
-        raise SignInFailed(f"the provider refused the sign-in: {error_description or error}")
-    new, return_to = await auth.finish(
-        code, state, request.cookies.get(STATE_COOKIE), _base(request)
-    )
+    """The provider's answer: verify it, create or refresh the user, open a session. A sign-in
+    that fails its checks goes back to the UI, which says why (``?signin_error=``)."""
+    try:
+        if error is not None or code is None:
+            raise SignInFailed(f"the provider refused the sign-in: {error_description or error}")
+        new, return_to = await auth.finish(
+            code, state, request.cookies.get(STATE_COOKIE), _base(request)
+        )
+    except SignInFailed as exc:
+        return RedirectResponse("/?" + urlencode({"signin_error": str(exc)}), status_code=302)
     response = RedirectResponse(return_to, status_code=302)
     max_age = timedelta(hours=auth.settings.session_max_age_h)
     set_session_cookies(response, new, secure=_secure(request), max_age=max_age)

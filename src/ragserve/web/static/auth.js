@@ -9,6 +9,9 @@ const STORE = "ragserve.apiKey";
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 let asking = null;
 let config = null;
+// A refused single sign-on comes back as ?signin_error=...: shown once on the sign-in screen.
+let failure = new URLSearchParams(location.search).get("signin_error");
+if (failure) history.replaceState(null, "", location.pathname + location.hash);
 
 function cookie(name) {
   for (const part of document.cookie.split(";")) {
@@ -94,6 +97,7 @@ function showSignIn(wrong, cfg) {
         "form",
         { method: "dialog" },
         h("h2", { id: "auth-title" }, t("auth.signIn")),
+        failure ? h("p", { class: "error", id: "signin-error" }, t("auth.failed", { message: failure })) : null,
         wrong ? h("p", { class: "error" }, t("auth.wrong")) : h("p", {}, t(cfg.oidc ? "auth.textSso" : "auth.text")),
         sso,
         h("div", { class: "field" }, h("label", { for: "api-key" }, t("auth.useKey")), input),
@@ -105,6 +109,7 @@ function showSignIn(wrong, cfg) {
         ),
       ),
     );
+    failure = null;
     dialog.addEventListener("close", () => {
       const key = input.value.trim();
       dialog.remove();

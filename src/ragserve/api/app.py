@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     _docs(app)
     # Without the principal check: sign-in is how a browser gets credentials.
-    app.include_router(auth.router)
+    app.include_router(auth.router, responses=errors.raises())
     guarded = [Depends(current_principal)]
     for module in (
         collections,

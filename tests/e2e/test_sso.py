@@ -203,6 +203,10 @@ def test_an_owner_shares_a_collection_and_the_other_user_sees_it(
     expect(shared).to_contain_text("viewer")
     expect(shared.get_by_role("button", name="Share")).to_have_count(0)
     expect(shared.get_by_role("button", name="Delete")).to_have_count(0)
+    # A viewer's Documents page offers no upload (the server would refuse it).
+    bob.page.goto(server + "/#/documents")
+    expect(bob.page.locator("#viewer-note")).to_be_visible()
+    expect(bob.page.locator(".drop")).to_be_hidden()
 
 
 def test_my_keys_shows_a_new_secret_once_and_revokes(

@@ -1,8 +1,9 @@
 """Users, groups, keys and shares over the SQL store: what the CLI and the server both use.
 
-Keys are checked against the database on every request (an indexed lookup), so a key
-revoked or a user disabled on the command line is refused from the next request on; only
-"does any user exist" is cached, for at most ``USERS_EXIST_TTL_S``.
+A key's principal is kept for at most ``KEY_CACHE_TTL_S`` per process (each lookup is a few
+SQL reads, per request): a key revoked or a user disabled on the command line is refused
+within that second, and through the API (which clears the cache) at once. "Does any user
+exist" is cached as long.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from ragserve.store.tables import ApiKeyRow, UserRow
 
 #: Seconds the server may keep believing no user exists after the first one is created.
 USERS_EXIST_TTL_S = 1.0
+#: Seconds a key's principal is reused before the database is asked again.
+KEY_CACHE_TTL_S = 1.0
+#: Most keys cached (a flood of valid keys cannot grow it past this).
+KEY_CACHE_SIZE = 10_000
 #: A key's last use is written at most this often (a write per request would be wasteful).
 TOUCH_EVERY = timedelta(seconds=60)
 
@@ -46,6 +51,7 @@ class UserDirectory:
         self.audit_log = AuditRepository(db)
         self._exist: tuple[float, bool] = (0.0, False)
         self._lock = threading.Lock()
+        self._principals: dict[str, tuple[float, Principal]] = {}
 
     # -- requests ----------------------------------------------------------------------------
     def has_users(self) -> bool:
@@ -59,7 +65,23 @@ class UserDirectory:
 
     def authenticate(self, key: str) -> Principal | None:
         """The key's user, or None if it is unknown, revoked, expired or its user disabled."""
-        found = self.keys.with_user(key_digest(key))
+        digest = key_digest(key)
+        cached = self._principals.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_TTL_S:
+            return cached[1]
+        principal = self._lookup(digest)
+        if principal is not None:
+            if len(self._principals) >= KEY_CACHE_SIZE:
+                self._principals.clear()
+            self._principals[digest] = (time.monotonic(), principal)
+        return principal
+
+    def forget_keys(self) -> None:
+        """Drop cached principals: a change made here applies from the next request."""
+        self._principals.clear()
+
+    def _lookup(self, digest: str) -> Principal | None:
+        found = self.keys.with_user(digest)
         if found is None:
             return None
         row, user = found
@@ -137,10 +159,12 @@ class UserDirectory:
     def set_disabled(self, name: str, disabled: bool, actor: str) -> None:
         user = self.user(name)
         self.users.update(user.id, disabled=disabled)
+        self.forget_keys()
         self.record(actor, "user.disable" if disabled else "user.enable", name)
 
     def delete_user(self, name: str, actor: str) -> None:
         self.users.delete(self.user(name).id)
+        self.forget_keys()
         self.record(actor, "user.delete", name)
 
     def create_key(
@@ -181,6 +205,7 @@ class UserDirectory:
         if row is None or (user_id is not None and row.user_id != user_id):
             raise NotFound(f"no key {key_id}")
         self.keys.revoke(key_id, datetime.now(UTC))
+        self.forget_keys()
         self.record(actor, "key.revoke", row.prefix)
 
     def group_add(self, group: str, user: str, actor: str) -> None:

@@ -8,7 +8,7 @@ COLLECTION ?= samples
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup run test lint bench clean chromium deploy-tools promtool
+.PHONY: setup run test lint bench clean chromium deploy-tools promtool oidc
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -62,7 +62,19 @@ promtool:
 		$$SUDO apt-get update -qq && \
 		$$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
 
-test: setup chromium deploy-tools promtool
+# Sign-in tests run a real OpenID provider: the certified oidc-provider package on the
+# machine's Node (tests/fixtures/oidc_provider.mjs), pinned and kept under .tools/oidc.
+OIDC_PROVIDER := oidc-provider@9.6.0
+OIDC_STAMP    := $(TOOLS)/oidc/.installed-9.6.0
+
+$(OIDC_STAMP):
+	mkdir -p $(TOOLS)/oidc
+	npm install --silent --prefix $(TOOLS)/oidc --no-save --no-package-lock $(OIDC_PROVIDER)
+	touch $(OIDC_STAMP)
+
+oidc: $(OIDC_STAMP)
+
+test: setup chromium deploy-tools promtool oidc
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
 
 lint: setup

@@ -450,6 +450,43 @@ class Settings(BaseSettings):
         description="How long the embedding batcher waits for more requests to share a batch.",
     )
 
+    # --- single sign-on (OpenID Connect) and browser sessions -------------------------------
+    oidc_issuer: OptionalUrl = Field(
+        None,
+        description="OpenID provider's issuer URL (its `/.well-known/openid-configuration` "
+        "is read); set with `RAGSERVE_OIDC_CLIENT_ID` to turn on single sign-on.",
+    )
+    oidc_client_id: str | None = Field(None, description="Client id registered at the provider.")
+    oidc_client_secret: str | None = Field(
+        None,
+        description="Client secret, for providers that register ragserve as a confidential "
+        "client; unset: a public client (PKCE alone).",
+    )
+    oidc_scopes: str = Field(
+        "openid profile email",
+        description="Scopes asked for, space-separated (add the one your provider needs for "
+        "the group claim, e.g. `groups`).",
+    )
+    oidc_groups_claim: str = Field(
+        "groups", description="ID-token claim holding the user's groups (a list or a string)."
+    )
+    oidc_admin_groups: list[str] = Field(
+        default_factory=list,
+        description="Groups whose members are admins (JSON list); membership is read at "
+        "every sign-in.",
+    )
+    public_url: OptionalUrl = Field(
+        None,
+        description="The URL users reach ragserve at (`https://rag.example.com`), for the "
+        "sign-in redirect; unset: taken from each request.",
+    )
+    session_max_age_h: float = Field(
+        12.0, gt=0, description="A browser session ends this many hours after sign-in."
+    )
+    session_idle_min: float = Field(
+        60.0, gt=0, description="A browser session unused for this many minutes ends."
+    )
+
     # --- tracing (destinations come from LANGFUSE_* and OTEL_EXPORTER_OTLP_* variables) ----
     trace_content: bool = Field(
         True,

@@ -24,6 +24,7 @@
     │   │   └── RateLimited            too many requests for this key or client address
     │   ├── RequestTooLarge            too many files or bytes in one request
     │   ├── Unauthorized               missing or wrong API key
+    │   │   └── SignInFailed           an OpenID sign-in that fails its checks (state, nonce...)
     │   └── Forbidden                  an admin route without the admin key, a role too low
     ├── EmbeddingError                 the embedder failed or returned the wrong shape
     └── BackendError                   a chat or embedding server failed
@@ -186,6 +187,10 @@ class RequestTooLarge(RequestRejected):
 
 
 class Unauthorized(RequestRejected):
+    pass
+
+
+class SignInFailed(Unauthorized):
     pass
 
 

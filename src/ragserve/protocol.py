@@ -336,6 +336,22 @@ class HealthResponse(BaseModel):
     checks: dict[str, str] = Field(default_factory=dict)
 
 
+# --- sign-in ----------------------------------------------------------------------------------
+class AuthConfig(BaseModel):
+    """How the web UI may sign in."""
+
+    oidc: bool = Field(description="Single sign-on through an OpenID provider is set up.")
+    login_url: str | None = Field(description="Where the SSO button sends the browser.")
+    key_login: bool = Field(True, description="Signing in with an API key works.")
+
+
+class LogoutResult(BaseModel):
+    logout_url: str | None = Field(
+        description="Where to send the browser to end the provider's session too (none when "
+        "the provider offers no logout endpoint)."
+    )
+
+
 # --- OpenAI-compatible facade ---------------------------------------------------------------------
 class ModelCard(BaseModel):
     id: str

@@ -352,7 +352,7 @@ def test_the_api_key_is_asked_once_and_kept_for_the_tab(
         page = guarded.page
         page.goto(url + "/#/collections")
         dialog = page.get_by_role("dialog")
-        expect(dialog).to_contain_text("API key needed")
+        expect(dialog).to_contain_text("Sign in")
         dialog.get_by_label("API key").fill("wrong")
         dialog.get_by_role("button", name="Use this key").click()
         expect(page.get_by_role("dialog")).to_contain_text("That key was refused")

@@ -8,6 +8,7 @@
 /api/resources                    chat backends, their models and order; the embedding model
 /api/me /api/keys /api/users /api/groups /api/audit /api/collections/…/members    access
 /v1/models /v1/chat/completions /v1/embeddings    the OpenAI-compatible facade
+/api/auth/config /auth/login /auth/callback /auth/logout    sign-in (OpenID Connect), sessions
 /                                 the web UI (static files)
 """
 
@@ -33,6 +34,7 @@ from ragserve.api.limits import BodySizeLimit
 from ragserve.api.request_metrics import RequestMetrics
 from ragserve.api.routes import (
     access,
+    auth,
     chat,
     collections,
     conversations,
@@ -46,6 +48,7 @@ from ragserve.api.routes import (
     search,
 )
 from ragserve.api.security_headers import SecurityHeaders
+from ragserve.api.session import SessionAuth
 from ragserve.api.state import Serving
 from ragserve.config import Settings
 from ragserve.errors import Forbidden, RateLimited, Unauthorized
@@ -93,6 +96,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_request_mb * 2**20))
     app.add_middleware(RequestMetrics)
+    # A session cookie becomes request.state.principal (after its CSRF check) for the
+    # key check that runs later, in each route's dependencies.
+    app.add_middleware(SessionAuth)
     # Outermost, so error answers (413, 401...) carry the headers too.
     app.add_middleware(SecurityHeaders)
     # Outside even that: every part sees the client address and scheme it may believe.
@@ -104,6 +110,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         responses=errors.raises(Unauthorized, Forbidden),
     )
     _docs(app)
+    # Without the principal check: sign-in is how a browser gets credentials.
+    app.include_router(auth.router, responses=errors.raises())
     guarded = [Depends(current_principal)]
     for module in (
         collections,

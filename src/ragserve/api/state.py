@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from ragserve.access.directory import UserDirectory
 from ragserve.access.policy import Policy
 from ragserve.access.ratelimit import RateLimiter
 from ragserve.api.serving.access import AccessServing
+from ragserve.api.serving.auth import AuthServing
 from ragserve.api.serving.chat import ChatServing
 from ragserve.api.serving.collections import CollectionServing
 from ragserve.api.serving.conversations import ConversationServing
@@ -23,8 +25,10 @@ from ragserve.api.serving.metrics import MetricsServing
 from ragserve.api.serving.openai import OpenAIServing
 from ragserve.api.serving.resources import ResourceServing
 from ragserve.api.serving.search import SearchServing
+from ragserve.api.session import SessionStore
 from ragserve.config import Settings
 from ragserve.runtime import Runtime
+from ragserve.store.repositories.sessions import SessionRepository
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class Serving:
     #: Requests per user key or session, and failed sign-ins per client address.
     key_limits: RateLimiter
     failures: RateLimiter
+    auth: AuthServing
 
     @classmethod
     def over(cls, runtime: Runtime) -> Serving:
@@ -88,7 +93,17 @@ class Serving:
             access=AccessServing(users, policy),
             key_limits=RateLimiter(settings.rate_limit_per_minute),
             failures=RateLimiter(settings.auth_failures_per_minute),
+            auth=AuthServing(
+                settings,
+                SessionStore(
+                    SessionRepository(runtime.database),
+                    max_age=timedelta(hours=settings.session_max_age_h),
+                    idle=timedelta(minutes=settings.session_idle_min),
+                ),
+                users,
+            ),
         )
 
     async def aclose(self) -> None:
         await self.openai.aclose()
+        await self.auth.aclose()

@@ -1,6 +1,6 @@
 // Requests to the ragserve API: JSON in and out, errors as ApiError with the server's message,
-// a 401 answered by asking for the key once and retrying, and SSE read from fetch (so the
-// Authorization header goes along, which EventSource cannot send).
+// a 401 answered by the sign-in screen and a retry, and SSE read from fetch (so the
+// Authorization or X-CSRF-Token header goes along, which EventSource cannot send).
 import { askForKey, authHeaders } from "./auth.js";
 import { t } from "./i18n.js";
 
@@ -25,7 +25,7 @@ function url(path, query) {
 
 async function send(method, path, { json, query, signal, headers } = {}) {
   for (;;) {
-    const init = { method, signal, headers: { ...authHeaders(), ...(headers || {}) } };
+    const init = { method, signal, headers: { ...authHeaders(method), ...(headers || {}) } };
     if (json !== undefined) {
       init.body = JSON.stringify(json);
       init.headers["Content-Type"] = "application/json";

@@ -1,5 +1,7 @@
-// The shell: header, navigation, language switch, and a hash router that mounts one page at
-// a time. Pages are modules with mount(main) returning an optional cleanup function.
+// The shell: header (navigation, who is signed in, language switch) and a hash router that
+// mounts one page at a time. Pages are modules with mount(main) returning an optional cleanup.
+import { hasAccount, isAdmin, whoAmI } from "./account.js";
+import { authConfig, signOut, usingKey } from "./auth.js";
 import { h, replace } from "./dom.js";
 import { LANGUAGES, lang, setLang, t } from "./i18n.js";
 
@@ -10,19 +12,49 @@ const PAGES = {
   resources: () => import("./pages/resources.js"),
   retrieval: () => import("./pages/retrieval.js"),
   status: () => import("./pages/status.js"),
+  keys: () => import("./pages/keys.js"),
+};
+// Who may see each page's link (every page checks again at the server).
+const VISIBLE = {
+  resources: isAdmin,
+  keys: hasAccount,
 };
 
 const main = document.getElementById("main");
 const header = document.getElementById("top");
 let cleanup = null;
+let who = null;
+let signIn = null;
 
 function route() {
   const name = location.hash.replace(/^#\/?/, "").split("?")[0];
   return PAGES[name] ? name : "chat";
 }
 
+function account() {
+  if (!who || who.via === "open") {
+    // Nobody needs to sign in yet (an open server), but single sign-on makes the first user.
+    if (!signIn || !signIn.oidc) return null;
+    const back = encodeURIComponent(location.pathname + location.hash);
+    return h("div", { class: "account" }, h("a", { class: "button small", id: "sign-in", href: `${signIn.login_url}?return_to=${back}` }, t("auth.signIn")));
+  }
+  return h(
+    "div",
+    { class: "account" },
+    h(
+      "span",
+      { class: "who", id: "who-am-i" },
+      h("span", { class: "sr-only" }, `${t("account.signedInAs")} `),
+      who.name,
+      who.admin ? h("span", { class: "badge admin-badge" }, t("account.admin")) : null,
+    ),
+    h("button", { type: "button", class: "small", id: "sign-out", onclick: signOut }, t(usingKey() ? "account.forgetKey" : "account.signOut")),
+  );
+}
+
 function renderHeader() {
   const active = route();
+  const visible = Object.keys(PAGES).filter((name) => !VISIBLE[name] || VISIBLE[name](who));
   const select = h(
     "select",
     { id: "lang", onchange: () => setLang(select.value) },
@@ -37,7 +69,7 @@ function renderHeader() {
       h(
         "ul",
         {},
-        Object.keys(PAGES).map((name) =>
+        visible.map((name) =>
           h(
             "li",
             {},
@@ -50,11 +82,17 @@ function renderHeader() {
         ),
       ),
     ),
+    account(),
     h("div", { class: "field inline lang" }, h("label", { for: "lang", class: "sr-only" }, t("lang.label")), select),
   );
 }
 
 async function show() {
+  try {
+    [who, signIn] = await Promise.all([whoAmI(), authConfig()]);
+  } catch {
+    who = null; // not signed in and the sign-in was cancelled: pages show their own errors
+  }
   renderHeader();
   if (cleanup) cleanup();
   cleanup = null;

@@ -89,7 +89,7 @@ export class UploadQueue {
       const xhr = new XMLHttpRequest();
       this.xhr = xhr;
       xhr.open("POST", collectionPath(this.collection, "/documents"));
-      for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+      for (const [k, v] of Object.entries(authHeaders("POST"))) xhr.setRequestHeader(k, v);
       for (const item of batch) item.state = "uploading";
       xhr.upload.onprogress = (ev) => {
         if (!ev.lengthComputable) return;

@@ -1,8 +1,10 @@
-// Collections: create (showing the embedding model it will use), counts and sizes, delete.
+// Collections: create (showing the embedding model it will use), counts and sizes, your role,
+// sharing (owners) and delete.
 import { api, collectionPath } from "../api.js";
 import { confirmDialog } from "../dialogs.js";
 import { formatBytes, h, replace } from "../dom.js";
 import { formatDate, t } from "../i18n.js";
+import { shareDialog } from "../sharing.js";
 import { loadCollections, setCollection } from "../state.js";
 
 export async function embeddingInfo() {
@@ -61,6 +63,8 @@ export async function mount(main) {
       replace(list, h("p", { class: "muted" }, t("common.none")));
       return;
     }
+    // Servers with user accounts say the caller's role; those without share nothing.
+    const roles = rows.some((c) => c.role);
     const cell = (key, value) => h("td", { dataset: { label: t(key) } }, value === undefined || value === null ? "–" : String(value));
     replace(
       list,
@@ -71,7 +75,7 @@ export async function mount(main) {
         h(
           "thead",
           {},
-          h("tr", {}, [t("coll.name"), t("coll.model"), t("coll.documents"), t("coll.ready"), t("coll.chunks"), t("coll.size"), t("coll.created"), t("docs.actions")].map((c) => h("th", { scope: "col" }, c))),
+          h("tr", {}, [t("coll.name"), t("coll.model"), t("coll.documents"), t("coll.ready"), t("coll.chunks"), t("coll.size"), t("coll.created"), roles ? t("coll.role") : null, t("docs.actions")].filter(Boolean).map((c) => h("th", { scope: "col" }, c))),
         ),
         h(
           "tbody",
@@ -87,11 +91,17 @@ export async function mount(main) {
               cell("coll.chunks", c.chunks),
               cell("coll.size", c.stored_bytes !== undefined ? formatBytes(c.stored_bytes) : undefined),
               cell("coll.created", formatDate(c.created_at)),
+              roles ? cell("coll.role", c.role ? t(`share.role.${c.role}`) : null) : null,
               h(
                 "td",
                 { class: "actions" },
                 h("a", { href: "#/documents", onclick: () => setCollection(c.name) }, t("coll.open")),
-                h(
+                c.role === "owner"
+                  ? h("button", { type: "button", class: "small share-open", "aria-label": `${t("share.open")}: ${c.name}`, onclick: () => shareDialog(c.name) }, t("share.open"))
+                  : null,
+                c.role && c.role !== "owner"
+                  ? null
+                  : h(
                   "button",
                   {
                     type: "button",

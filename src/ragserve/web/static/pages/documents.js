@@ -13,8 +13,12 @@ const SORTS = { "-updated": "docs.sortNewest", updated: "docs.sortOldest", name:
 const STATUSES = ["queued", "indexing", "ready", "failed"];
 
 export async function mount(main) {
-  await loadCollections(true);
+  const collections = await loadCollections(true);
   let collection = currentCollection();
+  // Viewers search and chat; uploads, re-index and delete need the editor role (the server
+  // refuses them anyway: this only keeps the controls away from people who cannot use them).
+  const editable = () => (collections.find((c) => c.name === collection) || {}).role !== "viewer";
+  const viewerNote = h("p", { class: "notice", id: "viewer-note" }, t("docs.viewerOnly"));
   const view = { offset: 0, sort: "-updated", status: "", q: "" };
   let rows = [];
   let total = 0;
@@ -167,11 +171,13 @@ export async function mount(main) {
       h(
         "td",
         { class: "actions" },
-        d.status === "queued" || d.status === "indexing" ? act(t("docs.cancel"), () => api("POST", path("/cancel"))) : null,
-        d.status === "ready" || d.status === "failed" ? act(t("docs.reindex"), () => api("POST", path("/reindex"))) : null,
-        act(t("common.delete"), async () => {
-          if (await confirmDialog(t("docs.deleteConfirm", { name: d.source }))) await api("DELETE", path(""));
-        }, "small danger"),
+        editable() && (d.status === "queued" || d.status === "indexing") ? act(t("docs.cancel"), () => api("POST", path("/cancel"))) : null,
+        editable() && (d.status === "ready" || d.status === "failed") ? act(t("docs.reindex"), () => api("POST", path("/reindex"))) : null,
+        editable()
+          ? act(t("common.delete"), async () => {
+              if (await confirmDialog(t("docs.deleteConfirm", { name: d.source }))) await api("DELETE", path(""));
+            }, "small danger")
+          : null,
       ),
     );
   }
@@ -264,8 +270,16 @@ export async function mount(main) {
       });
   }
 
+  function showRole() {
+    const can = editable();
+    dropZone.hidden = !can;
+    uploadSection.hidden = !can;
+    viewerNote.hidden = can;
+  }
+
   function switchCollection(name) {
     collection = name;
+    showRole();
     streamBroken = false;
     view.offset = 0;
     makeQueue();
@@ -279,12 +293,15 @@ export async function mount(main) {
     return null;
   }
   makeQueue();
+  const uploadSection = h("section", { "aria-label": t("docs.uploads") }, uploadNote, uploadList, uploadControls);
+  showRole();
   replace(
     main,
     h("h1", {}, t("docs.title")),
     collectionPicker(switchCollection),
+    viewerNote,
     dropZone,
-    h("section", { "aria-label": t("docs.uploads") }, uploadNote, uploadList, uploadControls),
+    uploadSection,
     h(
       "div",
       { class: "row filters" },

@@ -50,13 +50,19 @@ SETS: dict[str, dict[str, Any]] = {
         "data": "en-small-all-minilm-l6-v2-int8",
         "collection": "pydocs",
         # Dense: the data dirs' keyword indexes were made by an older term tokenizer.
-        "env": {"RAGSERVE_EMBED_MODEL": "all-MiniLM-L6-v2-int8", "RAGSERVE_RETRIEVAL_MODE": "dense"},
+        "env": {
+            "RAGSERVE_EMBED_MODEL": "all-MiniLM-L6-v2-int8",
+            "RAGSERVE_RETRIEVAL_MODE": "dense",
+        },
     },
     "ko": {
         "qa": ROOT / "eval" / "gimp-ko.jsonl",
         "data": "ko-korean-multilingual-e5-small-q4",
         "collection": "gimp",
-        "env": {"RAGSERVE_EMBED_MODEL": "multilingual-e5-small-q4", "RAGSERVE_RETRIEVAL_MODE": "dense"},
+        "env": {
+            "RAGSERVE_EMBED_MODEL": "multilingual-e5-small-q4",
+            "RAGSERVE_RETRIEVAL_MODE": "dense",
+        },
     },
 }
 
@@ -150,7 +156,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def table(results: list[tuple[str, str, dict[str, Any]]]) -> str:
     head = (
         f"{'model':<22} {'mode':<10} {'n':>3} {'answer':>7} {'cited':>6} {'ans+cit':>8} "
-        f"{'vs base':>8} {'fact a+c':>9} {'limit':>6} {'TTFT p50/p99 ms':>17} {'total p50/p99 ms':>18}"
+        f"{'vs base':>8} {'fact a+c':>9} {'limit':>6} {'TTFT p50/p99 ms':>17} "
+        f"{'total p50/p99 ms':>18}"
     )
     lines = [head, "-" * len(head)]
     base = results[0][2]["answered_cited"] if results else 0.0
@@ -170,7 +177,9 @@ async def run_model(
 ) -> dict[str, list[dict[str, Any]]]:
     with Runtime(settings) as runtime:
         # Load the embedder and start the chat model outside the timed questions.
-        await runtime.answers.stream(questions[0].question, collection, answer_mode="extractive").__anext__()
+        await runtime.answers.stream(
+            questions[0].question, collection, answer_mode="extractive"
+        ).__anext__()
         if "generate" in modes:
             await runtime.chain.model_name()
         out: dict[str, list[dict[str, Any]]] = {}

@@ -271,7 +271,6 @@ class SearchRequest(RequestBody):
         description="Rerank with the server's reranker (RAGSERVE_RERANK), if one is "
         "configured; false skips it for this request.",
     )
-    answer_mode: AnswerMode | None = Field(None, description=_ANSWER_MODE_HELP)
 
 
 class SearchResponse(BaseModel):
@@ -313,6 +312,7 @@ class ChatRequest(RequestBody):
         description="Rerank with the server's reranker (RAGSERVE_RERANK), if one is "
         "configured; false skips it for this request.",
     )
+    answer_mode: AnswerMode | None = Field(None, description=_ANSWER_MODE_HELP)
 
 
 class ConversationInfo(BaseModel):

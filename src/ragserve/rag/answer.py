@@ -100,9 +100,7 @@ class AnswerService:
         answer is made (unset: the setting)."""
         started = time.perf_counter()
         requested = answer_mode or self.settings.answer_mode
-        extract = requested == "extractive" or (
-            requested == "auto" and self._chat_model_too_weak()
-        )
+        extract = requested == "extractive" or (requested == "auto" and self._chat_model_too_weak())
         query, rewrite_ms = question, None
         # An extractive answer needs no model, so neither does its query.
         if history and self.settings.rewrite_followups and not extract:
@@ -150,6 +148,7 @@ class AnswerService:
                     history,
                     context_window=await self.chat.context_window(),
                     max_tokens=max_tokens or self.settings.llm_max_tokens,
+                    compact=self._embedded_model_answers() is not None,
                 )
                 async for delta in stream_counting(
                     self.chat,
@@ -220,17 +219,24 @@ class AnswerService:
             )
         )
 
-    def _chat_model_too_weak(self) -> bool:
-        """True when the chat model answering now is the packaged embedded one and its
-        measured accuracy is under the setting's threshold."""
-        if not isinstance(self.chat, ChatChain) or self.settings.embedded_gguf is not None:
-            return False
+    def _embedded_model_answers(self) -> str | None:
+        """The GGUF path (empty: the packaged one) when the chain member that would answer
+        now is the embedded llama.cpp server, else None."""
+        if not isinstance(self.chat, ChatChain):
+            return None
         members = self.chat.members
         live = [m for m in members if m.breaker.state is not BreakerState.open] or members[:1]
+        if not live or live[0].spec.kind != "embedded":
+            return None
+        return str(self.settings.embedded_gguf or "")
+
+    def _chat_model_too_weak(self) -> bool:
+        """True when the chat model answering now is the packaged embedded one and its
+        measured accuracy is under the setting's threshold (a GGUF of the user's choice is
+        trusted: they picked it)."""
         return (
-            bool(live)
-            and live[0].spec.kind == "embedded"
-            and PACKAGED_MODEL_ACCURACY < self.settings.answer_auto_min_accuracy
+            self._embedded_model_answers() == ""
+            and self.settings.answer_auto_min_accuracy > PACKAGED_MODEL_ACCURACY
         )
 
     async def _extract(self, question: str, sources: Sequence[Citation]) -> list[str]:
@@ -239,9 +245,7 @@ class AnswerService:
         vectors = None
         if candidates:
             # One batched pass over the question and a few dozen short sentences.
-            vectors = await embed_texts(
-                self.embedder, [question] + [c.text for c in candidates]
-            )
+            vectors = await embed_texts(self.embedder, [question] + [c.text for c in candidates])
         chosen = await asyncio.to_thread(extractive.choose, question, candidates, vectors)
         return extractive.render(chosen)
 

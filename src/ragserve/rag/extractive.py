@@ -110,7 +110,7 @@ def choose(
     scores = scores - 0.01 * np.asarray([c.rank for c in cands], dtype=np.float32)
     order = np.argsort(-scores, kind="stable")
     best = float(scores[order[0]])
-    chosen = []
+    chosen: list[ExtractedSentence] = []
     for i in order[:MAX_SENTENCES]:
         if chosen and float(scores[i]) < best * RELATIVE_FLOOR:
             break

@@ -173,8 +173,7 @@ class OpenAIServing:
             choices=[
                 Choice(
                     message=ChoiceMessage(
-                        content=result.answer
-                        + sources_block(result.citations, result.answer_mode)
+                        content=result.answer + sources_block(result.citations, result.answer_mode)
                     )
                 )
             ],

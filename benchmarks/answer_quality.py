@@ -38,6 +38,7 @@ from typing import Any
 
 from benchmarks._common import OUT, machine, percentiles
 from ragserve.config import Settings
+from ragserve.errors import BackendError
 from ragserve.eval.metrics import source_matches
 from ragserve.eval.questions import Question, load_questions, select_split
 from ragserve.rag.answer import DoneEvent
@@ -110,11 +111,18 @@ async def run_one(runtime: Runtime, q: Question, collection: str, mode: str) -> 
     started = time.perf_counter()
     first: float | None = None
     result = None
-    async for ev in runtime.answers.stream(q.question, collection, answer_mode=mode):  # type: ignore[arg-type]
-        if isinstance(ev, DoneEvent):
-            result = ev.result
-        elif first is None:
-            first = (time.perf_counter() - started) * 1000
+    try:
+        async for ev in runtime.answers.stream(q.question, collection, answer_mode=mode):  # type: ignore[arg-type]
+            if isinstance(ev, DoneEvent):
+                result = ev.result
+            elif first is None:
+                first = (time.perf_counter() - started) * 1000
+    except BackendError as exc:
+        # An answer past RAGSERVE_LLM_TOTAL_TIMEOUT_S (600 s) is a wrong one, as for a user.
+        total = (time.perf_counter() - started) * 1000
+        return {"id": q.id, "type": q.tags.get("type", ""), "mode": mode, "answer": "",
+                "error": str(exc), "answered": False, "cited": False, "answered_cited": False,
+                "in_passages": False, "ttft_ms": first or total, "total_ms": total}  # fmt: skip
     total = (time.perf_counter() - started) * 1000
     assert result is not None
     ref = q.reference_answer or ""
@@ -183,8 +191,15 @@ async def run_model(
         if "generate" in modes:
             await runtime.chain.model_name()
         out: dict[str, list[dict[str, Any]]] = {}
+        OUT.mkdir(exist_ok=True)
         for mode in modes:
-            out[mode] = [await run_one(runtime, q, collection, mode) for q in questions]
+            out[mode] = []
+            for q in questions:
+                row = await run_one(runtime, q, collection, mode)
+                out[mode].append(row)
+                # Each answer as it comes: a long run stopped halfway still says something.
+                with (OUT / "answer-quality-progress.jsonl").open("a") as progress:
+                    progress.write(json.dumps({"gguf": str(settings.embedded_gguf), **row}) + "\n")
         await runtime.chain.aclose()
         return out
 
@@ -201,6 +216,7 @@ def main() -> None:
         help="NAME=PATH: another embedded model to compare (SmolLM2 is always the first row)",
     )
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    parser.add_argument("--type", default="", help="only questions of this type (fact...)")
     parser.add_argument("--data-root", type=Path, default=Path("/work/evaldata"))
     parser.add_argument("--tag", default="", help="suffix of the JSON log's name")
     args = parser.parse_args()
@@ -215,6 +231,8 @@ def main() -> None:
             for q in covered(select_split(load_questions(spec["qa"]), args.split), data)
             if q.reference_answer
         ]
+        if args.type:
+            questions = [q for q in questions if q.tags.get("type") == args.type]
         if args.limit:
             questions = questions[: args.limit]
         os.environ.update(spec["env"])

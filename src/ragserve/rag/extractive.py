@@ -27,8 +27,12 @@ from ragserve.embed.base import Vectors
 from ragserve.embed.terms import terms
 from ragserve.protocol import Citation, Highlight
 
-# A sentence ends at . ! ? 。 followed by space, or at a line break (lists, code, headings).
-_BOUNDARY = re.compile(r"(?<=[.!?。])\s+|\s*\n\s*")
+# A sentence ends at . ! ? 。 followed by space (not after "e.g." and the like), or at a line
+# break (lists, code, headings).
+_BOUNDARY = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<=[.!?。])\s+|\s*\n\s*")
+# A line that introduces what follows: a signature ("bisect.insort(a, x)"), a heading, a
+# term being defined — short, and not ending a sentence.
+_LEAD = re.compile(r"[^\n]{2,160}(?<![.!?。])")
 # What a highlight covers: a word with its attached particles, or an identifier.
 _WORD = re.compile(r"[\w.:/-]*\w")
 
@@ -52,6 +56,8 @@ class Candidate:
     n: int
     rank: int
     terms: frozenset[str]
+    #: The line just before, when it introduces this sentence (see ``_LEAD``); quoted with it.
+    lead: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +65,21 @@ class ExtractedSentence:
     text: str
     n: int
     score: float
+    lead: str = ""
 
 
-def split_sentences(text: str) -> list[str]:
+def split_sentences(text: str) -> list[tuple[str, str]]:
+    """(lead, sentence) pairs; ``lead`` is the introducing line before it, or empty."""
     out = []
+    previous = ""
     for part in _BOUNDARY.split(text):
         part = part.strip()
+        lead, previous = previous, part
         if len(part) < MIN_SENTENCE_CHARS:
             continue
         if len(part) > MAX_SENTENCE_CHARS:
             part = part[:MAX_SENTENCE_CHARS].rsplit(" ", 1)[0] + " …"
-        out.append(part)
+        out.append((lead if _LEAD.fullmatch(lead) else "", part))
     return out
 
 
@@ -77,11 +87,13 @@ def candidates(sources: Sequence[Citation]) -> list[Candidate]:
     seen: set[str] = set()
     out = []
     for rank, source in enumerate(sources[:PASSAGES]):
-        for sentence in split_sentences(source.text):
+        for lead, sentence in split_sentences(source.text):
             if sentence in seen:  # overlapping chunks repeat their seam
                 continue
             seen.add(sentence)
-            out.append(Candidate(sentence, source.n, rank, frozenset(terms(sentence))))
+            out.append(
+                Candidate(sentence, source.n, rank, frozenset(terms(f"{lead} {sentence}")), lead)
+            )
     return out
 
 
@@ -114,13 +126,17 @@ def choose(
     for i in order[:MAX_SENTENCES]:
         if chosen and float(scores[i]) < best * RELATIVE_FLOOR:
             break
-        chosen.append(ExtractedSentence(cands[i].text, cands[i].n, float(scores[i])))
+        chosen.append(ExtractedSentence(cands[i].text, cands[i].n, float(scores[i]), cands[i].lead))
     return chosen
 
 
 def render(sentences: Sequence[ExtractedSentence]) -> list[str]:
     """The answer's pieces, one per sentence, each with its marker (streamed one by one)."""
-    return [f"{'' if i == 0 else chr(10)}{s.text} [{s.n}]" for i, s in enumerate(sentences)]
+    pieces = []
+    for i, s in enumerate(sentences):
+        lead = f"{s.lead}\n" if s.lead else ""
+        pieces.append(f"{'' if i == 0 else chr(10)}{lead}{s.text} [{s.n}]")
+    return pieces
 
 
 def highlights(answer: str, question: str) -> list[Highlight]:

@@ -217,6 +217,7 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions")
     parser.add_argument("--type", default="", help="only questions of this type (fact...)")
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first N questions")
     parser.add_argument("--data-root", type=Path, default=Path("/work/evaldata"))
     parser.add_argument("--tag", default="", help="suffix of the JSON log's name")
     args = parser.parse_args()
@@ -233,6 +234,7 @@ def main() -> None:
         ]
         if args.type:
             questions = [q for q in questions if q.tags.get("type") == args.type]
+        questions = questions[args.skip :]
         if args.limit:
             questions = questions[: args.limit]
         os.environ.update(spec["env"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -154,6 +154,23 @@ class Settings(BaseSettings):
     )
     llm_total_timeout_s: float = Field(
         600.0, gt=0, description="Longest time one answer may take, seconds."
+    )
+
+    answer_mode: Literal["generate", "extractive", "auto"] = Field(
+        "auto",
+        description="`generate`: the chat model writes each answer; `extractive`: the "
+        "retrieved passages' best sentences, quoted with their citations, no model (fast, "
+        "always grounded); `auto`: extractive when the chat model is the packaged embedded "
+        "one and its measured accuracy is under `answer_auto_min_accuracy`, or when no chat "
+        "backend is reachable, else generate. A request's `answer_mode` overrides it.",
+    )
+    answer_auto_min_accuracy: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="`auto` generates with the packaged embedded model only if its measured "
+        "share of fact questions answered correctly with a correct citation "
+        "(benchmarks/answer_quality.py; SmolLM2-135M: 0.5) is at least this.",
     )
 
     # --- embedded llama.cpp server -----------------------------------------------------------

@@ -57,16 +57,44 @@ class Timings(BaseModel):
     total_ms: float
 
 
+#: How an answer is made: ``generate`` (the chat model writes it), ``extractive`` (the
+#: passages' best sentences, quoted and cited, no model), ``auto`` (extractive when the chat
+#: model is one measured too weak to answer, or none is reachable; see RAGSERVE_ANSWER_MODE).
+AnswerMode = Literal["generate", "extractive", "auto"]
+_ANSWER_MODE_HELP = (
+    "`generate`: the chat model writes the answer; `extractive`: the retrieved passages' "
+    "best sentences, each cited, no model; `auto`: extractive when the chat model is one "
+    "measured too weak or none is reachable. Unset: RAGSERVE_ANSWER_MODE."
+)
+
+
+class Highlight(BaseModel):
+    """A span of the answer text that shares a word with the question (extractive answers)."""
+
+    start: int = Field(ge=0, description="Offset of the first character, in code points.")
+    end: int = Field(ge=0, description="Offset after the last character, in code points.")
+
+
 class AskResult(BaseModel):
     answer: str
+    answer_mode: Literal["generate", "extractive"] = Field(
+        "generate",
+        description="`generate`: written by the chat model; `extractive`: sentences quoted "
+        "from the passages, no model.",
+    )
+    highlights: list[Highlight] = Field(
+        default_factory=list,
+        description="Extractive answers: the words matching the question, as spans of `answer`.",
+    )
     citations: list[Citation] = Field(description="Sources cited in the answer, by number.")
     sources: list[Citation] = Field(description="Every passage the model was given.")
     query: str = Field(description="The standalone query used for retrieval.")
     collection: str
     model: str
-    attribution: Literal["model", "similarity", "none"] = Field(
+    attribution: Literal["model", "similarity", "quoted", "none"] = Field(
         description="`model`: the model wrote the [n] markers; `similarity`: the model wrote "
-        "none, so each answer sentence was matched to its closest source by embedding."
+        "none, so each answer sentence was matched to its closest source by embedding; "
+        "`quoted`: an extractive answer, each sentence quoted from the source it cites."
     )
     indexing: list[str] = Field(
         default_factory=list,
@@ -293,6 +321,7 @@ class ChatRequest(RequestBody):
         description="Rerank with the server's reranker (RAGSERVE_RERANK), if one is "
         "configured; false skips it for this request.",
     )
+    answer_mode: AnswerMode | None = Field(None, description=_ANSWER_MODE_HELP)
 
 
 class ConversationInfo(BaseModel):
@@ -417,6 +446,9 @@ class ChatCompletionRequest(RequestBody):
         description="ragserve extension: rerank with the server's reranker "
         "(RAGSERVE_RERANK), if one is configured; false skips it for this request.",
     )
+    answer_mode: AnswerMode | None = Field(
+        None, description="ragserve extension, for `rag:` models: " + _ANSWER_MODE_HELP
+    )
 
 
 class Usage(BaseModel):
@@ -446,6 +478,9 @@ class ChatCompletionResponse(BaseModel):
     citations: list[Citation] = Field(
         default_factory=list, description="ragserve: the sources cited in the answer."
     )
+    ragserve_answer_mode: Literal["generate", "extractive"] | None = Field(
+        None, description="ragserve: how the answer was made (see `answer_mode`)."
+    )
 
 
 class DeltaMessage(BaseModel):
@@ -467,6 +502,9 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     usage: Usage | None = None
     citations: list[Citation] | None = None
+    ragserve_answer_mode: Literal["generate", "extractive"] | None = Field(
+        None, description="ragserve, on the last chunk: how the answer was made."
+    )
 
 
 #: Most texts in one embeddings request (OpenAI's own limit).

@@ -55,7 +55,11 @@ def test_embedded_default_ingest_then_ask_json(workdir: Path) -> None:
     assert result["sources"][0]["page"] == 2
     for citation in result["citations"]:
         assert set(citation) >= {"n", "source", "page", "heading", "text"}
-    assert result["model"] == "smollm2-135m-instruct"
+    # The packaged model measured too weak to answer (benchmarks/RESULTS.md, "Answer
+    # quality"): the default `auto` mode quotes the passages instead, and says so.
+    assert result["answer_mode"] == "extractive"
+    assert result["model"] == "extractive"
+    assert result["citations"] and result["attribution"] == "quoted"
 
 
 def test_ask_streams_the_answer_then_lists_sources(

@@ -60,3 +60,24 @@ def test_query_and_passage_prefixes_reach_the_model(embedder: EmbeddingBackend) 
         prefixed.embed_passages(["cats"]), embedder.embed_passages(["passage: cats"])
     )
     assert not np.allclose(prefixed.embed_queries(["cats"]), embedder.embed_queries(["cats"]))
+
+
+def test_compact_prompt_gives_a_small_model_few_passages_and_no_headers_to_copy() -> None:
+    sources = [_source(i, f"Passage {i} text.") for i in range(1, 6)]
+    messages, used = build_messages(
+        "What now?", sources, [], context_window=4096, max_tokens=256, compact=True
+    )
+    prompt = messages[-1]["content"]
+    assert [s.n for s in used] == [1, 2, 3]
+    assert "[1] Passage 1 text." in prompt and "doc1.md" not in prompt and ", H" not in prompt
+
+
+def test_a_dotted_name_does_not_end_an_answer_sentence() -> None:
+    from ragserve.rag.citations import answer_sentences
+
+    answer = "The default maxsize of functools.lru_cache is 128. Python 3.11 added it."
+    spans = answer_sentences(answer)
+    assert [answer[s:e].strip() for s, e in spans] == [
+        "The default maxsize of functools.lru_cache is 128.",
+        "Python 3.11 added it.",
+    ]

@@ -1,4 +1,9 @@
-"""Answering a question: retrieve, pack, stream the model's tokens, then cite."""
+"""Answering a question: retrieve, pack, stream the model's tokens, then cite.
+
+Or, in the extractive mode, stream the passages' best sentences with their citations and no
+model at all (``rag/extractive.py``); ``auto`` takes it when the chat model is the packaged
+one measured too weak to answer, or when no chat backend can be reached.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,25 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from ragserve.breaker import BreakerState
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.embed.request_merging import BACKGROUND
+from ragserve.errors import BackendError
 from ragserve.llm.base import ChatBackend, ChatMessage, TokenUsage, stream_counting
+from ragserve.llm.chain import ChatChain
+from ragserve.llm.embedded import PACKAGED_MODEL_ACCURACY
 from ragserve.observability import metrics, tracing
-from ragserve.protocol import AskResult, Citation, SearchMode, Timings, Usage
+from ragserve.protocol import (
+    AnswerMode,
+    AskResult,
+    Citation,
+    Highlight,
+    SearchMode,
+    Timings,
+    Usage,
+)
+from ragserve.rag import extractive
 from ragserve.rag.citations import Attribution, cited_numbers
 from ragserve.rag.prompt import build_messages
 from ragserve.rag.rerank.base import RerankStage, choose_stage
@@ -21,6 +39,8 @@ from ragserve.rag.rewrite import standalone_query
 from ragserve.store.catalog import Catalog
 
 NO_SOURCES_ANSWER = "I could not find anything about this in the collection {name!r}."
+#: The ``model`` of an extractive answer: none wrote it.
+EXTRACTIVE_MODEL = "extractive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +91,19 @@ class AnswerService:
         session_id: str | None = None,
         mode: SearchMode | None = None,
         rerank: bool | None = None,
+        answer_mode: AnswerMode | None = None,
     ) -> AsyncIterator[AnswerEvent]:
         """Token events as the model writes, then one DoneEvent with citations.
         ``session_id`` (the conversation) groups this question's trace with its siblings;
         ``mode`` is the retrieval mode asked for (unset: the collection's or the default);
-        ``rerank``: False skips the configured reranker (if any)."""
+        ``rerank``: False skips the configured reranker (if any); ``answer_mode``: how the
+        answer is made (unset: the setting)."""
         started = time.perf_counter()
+        requested = answer_mode or self.settings.answer_mode
+        extract = requested == "extractive" or (requested == "auto" and self._chat_model_too_weak())
         query, rewrite_ms = question, None
-        if history and self.settings.rewrite_followups:
+        # An extractive answer needs no model, so neither does its query.
+        if history and self.settings.rewrite_followups and not extract:
             query = await standalone_query(self.chat, history, question)
             rewrite_ms = (time.perf_counter() - started) * 1000
         t0 = time.perf_counter()
@@ -103,50 +128,77 @@ class AnswerService:
         if sources and sources[0].retrieval_score is None:
             sources = relative_floor(sources, self.settings.min_relative_score)
         retrieval_ms = (time.perf_counter() - t0) * 1000
-        model = await self.chat.model_name()
 
         first_token_ms: float | None = None
         parts: list[str] = []
         used: list[Citation] = []
         messages: list[ChatMessage] = []
         counted = TokenUsage()
+        model = EXTRACTIVE_MODEL
         if not sources:
             text = NO_SOURCES_ANSWER.format(name=collection)
             parts.append(text)
             yield TokenEvent(text)
-        else:
-            messages, used = build_messages(
-                question,
-                sources,
-                history,
-                context_window=await self.chat.context_window(),
-                max_tokens=max_tokens or self.settings.llm_max_tokens,
-            )
-            async for delta in stream_counting(
-                self.chat,
-                messages,
-                max_tokens=max_tokens or self.settings.llm_max_tokens,
-                temperature=self.settings.llm_temperature if temperature is None else temperature,
-                usage=counted,
-            ):
+        elif not extract:
+            try:
+                model = await self.chat.model_name()
+                messages, used = build_messages(
+                    question,
+                    sources,
+                    history,
+                    context_window=await self.chat.context_window(),
+                    max_tokens=max_tokens or self.settings.llm_max_tokens,
+                    compact=self._embedded_model_answers() is not None,
+                )
+                async for delta in stream_counting(
+                    self.chat,
+                    messages,
+                    max_tokens=max_tokens or self.settings.llm_max_tokens,
+                    temperature=(
+                        self.settings.llm_temperature if temperature is None else temperature
+                    ),
+                    usage=counted,
+                ):
+                    if first_token_ms is None:
+                        first_token_ms = (time.perf_counter() - started) * 1000
+                    parts.append(delta)
+                    yield TokenEvent(delta)
+            except BackendError:
+                # `auto` answers from the passages when no model can; once tokens reached
+                # the user, or when generation was asked for, the failure is reported.
+                if requested != "auto" or parts:
+                    raise
+                extract, model, messages, counted = True, EXTRACTIVE_MODEL, [], TokenUsage()
+        highlights: list[Highlight] = []
+        if sources and extract:
+            used = sources
+            for piece in await self._extract(question, sources):
                 if first_token_ms is None:
                     first_token_ms = (time.perf_counter() - started) * 1000
-                parts.append(delta)
-                yield TokenEvent(delta)
+                parts.append(piece)
+                yield TokenEvent(piece)
 
-        usage = await self._usage(counted, messages, "".join(parts))
-        metrics.PROMPT_TOKENS.observe(usage.prompt_tokens)
-        metrics.COMPLETION_TOKENS.observe(usage.completion_tokens)
         answer = "".join(parts).strip()
-        numbers = cited_numbers(answer, len(used))
-        attribution = "model" if numbers else "none"
-        if not numbers and used:
-            answer, numbers = await self._attribute(answer, used)
-            attribution = "similarity" if numbers else "none"
+        if extract:
+            usage = Usage()
+            numbers = cited_numbers(answer, max((c.n for c in used), default=0))
+            attribution = "quoted" if numbers else "none"
+            highlights = extractive.highlights(answer, question) if numbers else []
+        else:
+            usage = await self._usage(counted, messages, "".join(parts))
+            metrics.PROMPT_TOKENS.observe(usage.prompt_tokens)
+            metrics.COMPLETION_TOKENS.observe(usage.completion_tokens)
+            numbers = cited_numbers(answer, len(used))
+            attribution = "model" if numbers else "none"
+            if not numbers and used:
+                answer, numbers = await self._attribute(answer, used)
+                attribution = "similarity" if numbers else "none"
         by_number = {c.n: c for c in used}
         yield DoneEvent(
             AskResult(
                 answer=answer,
+                answer_mode="extractive" if extract else "generate",
+                highlights=highlights,
                 citations=[by_number[n] for n in numbers],
                 sources=used,
                 query=query,
@@ -166,6 +218,36 @@ class AnswerService:
                 notice=plan.notice,
             )
         )
+
+    def _embedded_model_answers(self) -> str | None:
+        """The GGUF path (empty: the packaged one) when the chain member that would answer
+        now is the embedded llama.cpp server, else None."""
+        if not isinstance(self.chat, ChatChain):
+            return None
+        members = self.chat.members
+        live = [m for m in members if m.breaker.state is not BreakerState.open] or members[:1]
+        if not live or live[0].spec.kind != "embedded":
+            return None
+        return str(self.settings.embedded_gguf or "")
+
+    def _chat_model_too_weak(self) -> bool:
+        """True when the chat model answering now is the packaged embedded one and its
+        measured accuracy is under the setting's threshold (a GGUF of the user's choice is
+        trusted: they picked it)."""
+        return (
+            self._embedded_model_answers() == ""
+            and self.settings.answer_auto_min_accuracy > PACKAGED_MODEL_ACCURACY
+        )
+
+    async def _extract(self, question: str, sources: Sequence[Citation]) -> list[str]:
+        """The extractive answer's pieces: the best sentences, each with its marker."""
+        candidates = await asyncio.to_thread(extractive.candidates, sources)
+        vectors = None
+        if candidates:
+            # One batched pass over the question and a few dozen short sentences.
+            vectors = await embed_texts(self.embedder, [question] + [c.text for c in candidates])
+        chosen = await asyncio.to_thread(extractive.choose, question, candidates, vectors)
+        return extractive.render(chosen)
 
     async def _usage(
         self, counted: TokenUsage, messages: Sequence[ChatMessage], answer: str

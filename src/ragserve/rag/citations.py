@@ -24,7 +24,8 @@ from ragserve.embed.base import EmbeddingBackend, Vectors
 from ragserve.protocol import Citation
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+# A full stop inside a word (functools.lru_cache, 3.11, e.g) does not end the sentence.
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\w))+[.!?]*")
 _WORD = re.compile(r"\w+")
 
 #: Cosine similarity a sentence needs to be attributed to a source (MiniLM scale).

@@ -2,8 +2,8 @@
 
 event: meta       {"conversation_id", "collection"}
 event: token      {"text"}                        one per streamed piece
-event: citations  {"citations", "sources", "attribution", "indexing"}
-event: done       the whole AskResult
+event: citations  {"citations", "sources", "attribution", "indexing", "answer_mode", "highlights"}
+event: done       the whole AskResult (``answer_mode`` says whether a model wrote it)
 event: error      {"error": {...}}                instead of citations/done, then the end
 """
 
@@ -86,6 +86,7 @@ class ChatServing:
                 session_id=conv_id,
                 mode=chat.request.mode,
                 rerank=chat.request.rerank,
+                answer_mode=chat.request.answer_mode,
             ):
                 if isinstance(ev, DoneEvent):
                     result = ev.result
@@ -105,6 +106,8 @@ class ChatServing:
                 "sources": [c.model_dump() for c in result.sources],
                 "attribution": result.attribution,
                 "indexing": result.indexing,
+                "answer_mode": result.answer_mode,
+                "highlights": [h.model_dump() for h in result.highlights],
             },
         )
         if chat.conversation is not None:

@@ -3,8 +3,9 @@
 A model named ``rag:<collection>`` answers from that collection: the last user message is the
 question, earlier user/assistant turns are the history. Citations come twice: as a
 "Sources:" block at the end of the text (what any client shows) and as a ``citations`` field
-(what a client that knows ragserve reads). Other model names pass through to the chat
-backend unchanged when ``RAGSERVE_EXPOSE_BACKEND_MODELS`` is on.
+(what a client that knows ragserve reads). An extractive answer (no model wrote it) says so
+in a line before "Sources:" and in ``ragserve_answer_mode``. Other model names pass through
+to the chat backend unchanged when ``RAGSERVE_EXPOSE_BACKEND_MODELS`` is on.
 """
 
 from __future__ import annotations
@@ -47,17 +48,21 @@ log = logging.getLogger(__name__)
 
 RAG_PREFIX = "rag:"
 
+#: Appended to an extractive answer, so any client's reader knows no model wrote it.
+EXTRACTIVE_LABEL = "(Extractive answer: sentences quoted from the sources; no model wrote it.)"
 
-def sources_block(citations: Sequence[Citation]) -> str:
-    """The citations as text appended to an answer."""
+
+def sources_block(citations: Sequence[Citation], answer_mode: str = "generate") -> str:
+    """The citations (and an extractive answer's label) as text appended to an answer."""
+    label = f"\n\n{EXTRACTIVE_LABEL}" if answer_mode == "extractive" else ""
     if not citations:
-        return ""
+        return label
     lines = []
     for c in citations:
         where = f", p. {c.page}" if c.page else ""
         heading = f" — {c.heading}" if c.heading else ""
         lines.append(f"[{c.n}] {c.source}{where}{heading}")
-    return "\n\nSources:\n" + "\n".join(lines)
+    return label + "\n\nSources:\n" + "\n".join(lines)
 
 
 class OpenAIServing:
@@ -151,6 +156,7 @@ class OpenAIServing:
             temperature=request.temperature,
             mode=request.retrieval_mode,
             rerank=request.rerank,
+            answer_mode=request.answer_mode,
         )
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
@@ -166,11 +172,14 @@ class OpenAIServing:
             model=request.model,
             choices=[
                 Choice(
-                    message=ChoiceMessage(content=result.answer + sources_block(result.citations))
+                    message=ChoiceMessage(
+                        content=result.answer + sources_block(result.citations, result.answer_mode)
+                    )
                 )
             ],
             usage=result.usage,
             citations=result.citations,
+            ragserve_answer_mode=result.answer_mode,
         )
 
     async def stream(
@@ -197,10 +206,15 @@ class OpenAIServing:
         try:
             async for ev in self._answer(request, collection, question, history):
                 if isinstance(ev, DoneEvent):
-                    block = sources_block(ev.result.citations)
+                    block = sources_block(ev.result.citations, ev.result.answer_mode)
                     if block:
                         yield chunk(DeltaMessage(content=block))
-                    yield chunk(DeltaMessage(), "stop", citations=ev.result.citations)
+                    yield chunk(
+                        DeltaMessage(),
+                        "stop",
+                        citations=ev.result.citations,
+                        ragserve_answer_mode=ev.result.answer_mode,
+                    )
                     usage = ev.result.usage
                 else:
                     yield chunk(DeltaMessage(content=ev.text))

@@ -23,19 +23,49 @@ function chip(cite, onChip) {
   );
 }
 
-/** Answer text with each [n] that has a source turned into a chip; the rest stays text. */
-export function answerNodes(text, citations, onChip) {
+/**
+ * Plain text with the highlighted spans wrapped in <mark>. Spans count code points (the
+ * server's offsets), so the text is walked as code points, not UTF-16 units.
+ */
+function markedNodes(text, offset, highlights) {
+  if (!highlights || !highlights.length) return [text];
+  const chars = Array.from(text);
+  const nodes = [];
+  let cursor = 0;
+  for (const { start, end } of highlights) {
+    const s = Math.max(start - offset, cursor);
+    const e = Math.min(end - offset, chars.length);
+    if (e <= s) continue;
+    nodes.push(chars.slice(cursor, s).join(""), h("mark", {}, chars.slice(s, e).join("")));
+    cursor = e;
+  }
+  nodes.push(chars.slice(cursor).join(""));
+  return nodes;
+}
+
+/**
+ * Answer text with each [n] that has a source turned into a chip; the rest stays text,
+ * with the words of an extractive answer that match the question marked.
+ */
+export function answerNodes(text, citations, onChip, highlights = []) {
   const byN = new Map((citations || []).map((c) => [c.n, c]));
   const nodes = [];
   let last = 0;
+  let lastPoint = 0; // `last` in code points, for the highlight offsets
+  const piece = (end) => {
+    const part = text.slice(last, end);
+    nodes.push(...markedNodes(part, lastPoint, highlights));
+    lastPoint += Array.from(part).length;
+  };
   for (const match of text.matchAll(MARKER)) {
     const cites = match[1].split(/[,;]/).map((n) => byN.get(Number(n.trim())));
     if (cites.some((c) => !c)) continue;
-    nodes.push(text.slice(last, match.index));
+    piece(match.index);
     for (const cite of cites) nodes.push(chip(cite, onChip));
     last = match.index + match[0].length;
+    lastPoint += Array.from(match[0]).length;
   }
-  nodes.push(text.slice(last));
+  piece(text.length);
   return nodes;
 }
 
@@ -233,6 +263,7 @@ export async function mount(main) {
     thread.setAttribute("aria-busy", "true");
     let citations = null;
     let answer = null;
+    let done = null;
     let failed = null;
     try {
       await stream("POST", "/api/chat", {
@@ -243,6 +274,11 @@ export async function mount(main) {
           else if (name === "meta" && data.conversation_id && conversationId !== data.conversation_id) {
             conversationId = data.conversation_id;
           } else if (name === "citations") citations = data;
+          else if (name === "done") {
+            done = data;
+            // The highlights' offsets are into the stored text.
+            if (data.answer_mode === "extractive") answer = data.answer;
+          }
           else if (name === "error") failed = data.error || data;
         },
       });
@@ -259,7 +295,7 @@ export async function mount(main) {
     }
     // The stored answer: where the model wrote no markers, the server has added them.
     const text = answer ?? live.data;
-    if (citations) finishAnswer(bubble, text, citations, message);
+    if (citations) finishAnswer(bubble, text, citations, message, done);
     if (failed) {
       bubble.extra.append(
         h(
@@ -273,9 +309,15 @@ export async function mount(main) {
     refreshConversations();
   }
 
-  function finishAnswer(bubble, text, data, message) {
+  function finishAnswer(bubble, text, data, message, done) {
     const onChip = (cite, chip) => openCitation(panel, cite, collection, chip);
-    replace(bubble.body, answerNodes(text, data.citations, onChip));
+    const extractive = (done?.answer_mode ?? data.answer_mode) === "extractive";
+    const highlights = extractive ? (done?.highlights ?? data.highlights ?? []) : [];
+    replace(bubble.body, answerNodes(text, data.citations, onChip, highlights));
+    if (extractive) {
+      bubble.el.classList.add("extractive");
+      bubble.body.before(h("p", { class: "answer-mode", title: t("chat.extractiveHint") }, t("chat.extractive")));
+    }
     const copy = h(
       "button",
       {

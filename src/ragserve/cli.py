@@ -193,6 +193,12 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def _print_sources(result: AskResult) -> None:
+    if result.answer_mode == "extractive":
+        # Said plainly: people judge the product by these first answers (README quickstart).
+        out.print(
+            "\n[yellow]Extractive answer:[/yellow] sentences quoted from your documents, no "
+            "model wrote it (RAGSERVE_ANSWER_MODE; README, 'Your own models')."
+        )
     if result.indexing:
         out.print(f"\n[yellow]Not used, still indexing:[/yellow] {', '.join(result.indexing)}")
     if not result.citations:

@@ -60,6 +60,9 @@ def test_embedded_default_ingest_then_ask_json(workdir: Path) -> None:
     assert result["answer_mode"] == "extractive"
     assert result["model"] == "extractive"
     assert result["citations"] and result["attribution"] == "quoted"
+    plain = run(["ask", "How long is parental leave?", "-c", "samples"], workdir)
+    assert plain.returncode == 0, plain.stderr
+    assert "Extractive answer:" in plain.stdout, plain.stdout  # the terminal says so too
 
 
 def test_ask_streams_the_answer_then_lists_sources(

@@ -130,13 +130,16 @@ def reindex(collection: CollectionOpt = None) -> None:
 
     settings = _settings()
     name = collection or settings.collection
+    try:
+        ensure_no_server(settings.data_dir)
+    except RagserveError as exc:
+        raise _fail(exc) from exc
     with Runtime(settings) as runtime, _ingest_progress() as (progress, task):
 
         def on_outcome(outcome: FileOutcome) -> None:
             progress.update(task, advance=1, description=Path(outcome.source).name)
 
         try:
-            ensure_no_server(settings.data_dir)
             result = reindex_collection(
                 settings, runtime.catalog, runtime.embedder, name,
                 on_outcome=on_outcome, on_start=lambda n: progress.update(task, total=n),

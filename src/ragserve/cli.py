@@ -152,6 +152,8 @@ def reindex(collection: CollectionOpt = None) -> None:
         f"Collection [bold]{name}[/bold]: {report.count('ingested')} documents re-indexed — "
         f"{report.chunks} chunks in {report.seconds:.1f} s; keyword index: {keyword}"
     )
+    for outcome in report.failed:  # only documents that had failed before: they still do
+        out.print(f"  [yellow]still failed[/yellow] {outcome.source}: {outcome.reason}")
 
 
 def _ingest_remote(

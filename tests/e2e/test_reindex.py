@@ -46,21 +46,23 @@ def search(runtime: Runtime, collection: str, query: str, mode: str) -> list[str
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory, embedder: EmbeddingBackend) -> Path:
-    """Two collections indexed with RAGSERVE_SPARSE=off from `docs/` (sources relative to the
-    folder, as `ragserve ingest docs` records them): `old`, and `gone`, whose one file is
-    deleted afterwards."""
+    """Two collections indexed with RAGSERVE_SPARSE=off (sources relative to the folder, as
+    `ragserve ingest docs` records them): `old`, from `docs/` (one file of which, not a real
+    PDF, failed), and `gone`, whose one file is deleted afterwards."""
     root = tmp_path_factory.mktemp("reindex")
     docs = root / "docs"
     docs.mkdir()
     for name, text in DOCUMENTS.items():
         (docs / name).write_text(text, encoding="utf-8")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7 not really")
     (root / "lost").mkdir()
     (root / "lost" / "lost.md").write_text("# Lost\n\nThis file is deleted after ingest.")
     cwd = Path.cwd()
     os.chdir(root)
     try:
         with Runtime(Settings(data_dir=root / "data", sparse=False), embedder=embedder) as rt:
-            assert ingest(rt, [Path("docs")], "old").count("ingested") == len(DOCUMENTS)
+            report = ingest(rt, [Path("docs")], "old")
+            assert report.count("ingested") == len(DOCUMENTS) and len(report.failed) == 1
             assert ingest(rt, [Path("lost")], "gone").count("ingested") == 1
     finally:
         os.chdir(cwd)
@@ -80,6 +82,8 @@ def test_reindex_gives_an_old_collection_keyword_search(
     done = reindex(workdir, "old")
     assert done.returncode == 0, done.stderr
     assert "4 documents re-indexed" in done.stdout and SPARSE_ENCODING in done.stdout
+    # The file that had failed fails again; it had no vectors, so it does not stop the rest.
+    assert "still failed docs/broken.pdf" in done.stdout
 
     with Runtime(Settings(data_dir=workdir / "data"), embedder=embedder) as runtime:
         row = runtime.catalog.collections.get("old")
@@ -91,9 +95,8 @@ def test_reindex_gives_an_old_collection_keyword_search(
         assert search(runtime, "old", "money back", "hybrid") == ["refunds.md"]
         assert search(runtime, "old", "money back", "dense") == ["refunds.md"]
         # Every document is ready once, with its chunks in the new vectors only.
-        documents = runtime.catalog.list_documents("old")
+        documents = [d for d in runtime.catalog.list_documents("old") if d.status == "ready"]
         assert sorted(Path(d.source).name for d in documents) == sorted(DOCUMENTS)
-        assert all(d.status == "ready" for d in documents)
         assert runtime.catalog.vectors.count(row.vector_collection) == sum(
             d.chunks for d in documents
         )

@@ -9,7 +9,8 @@ new vectors are dropped and the collection stays as it was.
 
 A document's file is its uploaded copy (``stored_path``) for documents that came through the
 server, else its source path as ``ragserve ingest`` recorded it — absolute, or relative to
-the folder the ingest ran in. A collection with a missing file is refused before any work.
+the folder the ingest ran in. A collection with a missing file is refused before any work
+(documents that had already failed aside: they have no vectors to lose).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ragserve.embed.sparse import SPARSE_ENCODING
 from ragserve.errors import NotFound, ReindexFailed
 from ragserve.ingest.pipeline import FileOutcome, IngestItem, IngestPipeline, IngestReport
 from ragserve.store.catalog import Catalog
-from ragserve.store.tables import CollectionRow, DocumentRow
+from ragserve.store.tables import CollectionRow, DocumentRow, DocumentStatus
 from ragserve.store.vectors import vector_collection_name
 
 
@@ -70,7 +71,10 @@ def reindex_collection(
     documents = catalog.list_documents(name)
     here = cwd or Path.cwd()
     files = {d.id: document_file(d, here) for d in documents}
-    gone = [d.source for d in documents if files[d.id] is None]
+    # A document that already failed has no vectors to lose: it is tried again if its file
+    # is there, and neither its absence nor a second failure stops the others.
+    had_failed = {d.id for d in documents if d.status == DocumentStatus.failed.value}
+    gone = [d.source for d in documents if files[d.id] is None and d.id not in had_failed]
     if gone:
         listed = ", ".join(gone[:5]) + (f" (and {len(gone) - 5} more)" if len(gone) > 5 else "")
         raise NotFound(
@@ -96,22 +100,23 @@ def reindex_collection(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    if on_start is not None:
-        on_start(len(documents))
     items = [
         IngestItem(path, d.id, d.source, target, force=True)
         for d in documents
         if (path := files[d.id]) is not None
     ]
+    if on_start is not None:
+        on_start(len(items))
     try:
         IngestPipeline(settings, catalog, embedder).process(items, record)
     except BaseException:
         catalog.vectors.drop(target.vector_collection)
         raise
     report.seconds = time.perf_counter() - started
-    if report.failed:
+    failed = [o for o in report.failed if o.document_id not in had_failed]
+    if failed:
         catalog.vectors.drop(target.vector_collection)
-        raise ReindexFailed(name, [(o.source, o.reason or "failed") for o in report.failed])
+        raise ReindexFailed(name, [(o.source, o.reason or "failed") for o in failed])
     if items:
         catalog.vectors.optimize(target.vector_collection)
     catalog.switch_vectors(name, target.vector_collection, target.sparse_encoding)

@@ -125,6 +125,41 @@ def ingest(
     _print_ingest_report(name, report, tokens=report.tokens)
 
 
+@app.command()
+def reindex(collection: CollectionOpt = None) -> None:
+    """Rebuild every document's vectors (dense and keyword) from its file, e.g. to give a
+    collection made before hybrid search its keyword side. Run it from the folder the
+    documents were ingested from; searches use the old vectors until it is done."""
+    from ragserve.ingest.reindex import reindex_collection
+
+    settings = _settings()
+    name = collection or settings.collection
+    try:
+        ensure_no_server(settings.data_dir)
+    except RagserveError as exc:
+        raise _fail(exc) from exc
+    with Runtime(settings) as runtime, _ingest_progress() as (progress, task):
+
+        def on_outcome(outcome: FileOutcome) -> None:
+            progress.update(task, advance=1, description=Path(outcome.source).name)
+
+        try:
+            result = reindex_collection(
+                settings, runtime.catalog, runtime.embedder, name,
+                on_outcome=on_outcome, on_start=lambda n: progress.update(task, total=n),
+            )  # fmt: skip
+        except RagserveError as exc:
+            raise _fail(exc) from exc
+    report = result.report
+    keyword = result.sparse_encoding or "none (RAGSERVE_SPARSE=off)"
+    out.print(
+        f"Collection [bold]{name}[/bold]: {report.count('ingested')} documents re-indexed — "
+        f"{report.chunks} chunks in {report.seconds:.1f} s; keyword index: {keyword}"
+    )
+    for outcome in report.failed:  # only documents that had failed before: they still do
+        out.print(f"  [yellow]still failed[/yellow] {outcome.source}: {outcome.reason}")
+
+
 def _ingest_remote(
     paths: list[Path], name: str, server: str, api_key: str | None, batch_size: int
 ) -> None:

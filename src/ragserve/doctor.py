@@ -8,12 +8,13 @@ import time
 from collections.abc import Awaitable
 from contextlib import ExitStack
 
-from ragserve.config import BackendSpec, EmbedBackendKind, Settings
+from ragserve.config import BackendSpec, EmbedBackendKind, RerankKind, Settings
 from ragserve.embed.base import EmbeddingBackend
 from ragserve.errors import (
     BackendAuthError,
     BackendError,
     BackendNotFound,
+    BackendProtocolError,
     BackendUnavailable,
     RagserveError,
 )
@@ -190,7 +191,41 @@ def run_checks(settings: Settings) -> list[Check]:
         specs = runtime.chat_specs()
     for spec, name, setting in chain_names(specs):
         checks.extend(check_chat(settings, spec, name, setting))
+    checks.extend(asyncio.run(check_reranker(settings)))
     return checks
+
+
+async def check_reranker(settings: Settings) -> list[Check]:
+    """One scoring request to the configured remote reranker; none configured: no check.
+    (In-process and LLM rerankers need no endpoint: the chat and model checks cover them.)"""
+    if settings.rerank is not RerankKind.remote or not settings.rerank_url:
+        return []
+    from ragserve.rag.rerank.remote import RemoteScorer
+
+    scorer = RemoteScorer(
+        settings.rerank_url,
+        settings.rerank_api,
+        model=settings.rerank_model,
+        api_key=settings.rerank_api_key,
+        timeout_s=settings.rerank_timeout_s,
+    )
+    shape = f"RAGSERVE_RERANK_API={settings.rerank_api.value}"
+    try:
+        await scorer.score("ragserve doctor", ["a first passage", "a second passage"])
+    except BackendError as exc:
+        if isinstance(exc, BackendProtocolError):
+            fix = f"set RAGSERVE_RERANK_API to the request shape this server speaks (now {shape})"
+        elif isinstance(exc, BackendNotFound):
+            fix = (
+                f"the server has no {scorer.url}: check RAGSERVE_RERANK_URL and {shape} "
+                "(cohere: /v1/rerank, tei: /rerank, score: /v1/score)"
+            )
+        else:
+            fix = _fix_for(exc, "reranker", "RERANK").replace("_BASE_URL", "_URL")
+        return [Check("reranker", False, str(exc), fix)]
+    finally:
+        await scorer.aclose()
+    return [Check("reranker", True, f"{scorer.url} scored 2 passages ({shape})")]
 
 
 def probe_embedding_endpoint(settings: Settings) -> list[Check]:
@@ -233,4 +268,5 @@ async def server_checks(
     for (spec, name, setting), member in zip(names, members, strict=True):
         backend = member.backend
         checks.extend(await check_live_chat(settings, spec, backend, name, setting))
+    checks.extend(await check_reranker(settings))
     return checks

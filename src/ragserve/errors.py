@@ -17,7 +17,8 @@
     │   ├── AlreadyExists              a collection of that name exists
     │   ├── EmbeddingMismatch          collection pinned to another model or dimension
     │   ├── SparseIndexMissing         sparse/hybrid asked of a collection without a sparse side
-    │   └── SparseEncodingMismatch     collection's sparse side made by another tokeniser
+    │   ├── SparseEncodingMismatch     collection's sparse side made by another tokeniser
+    │   └── ReindexFailed              a collection re-index left it as it was (``failed``)
     ├── RequestRejected                the server will not take this request as it is
     │   ├── InvalidRequest             a well-formed body asking for something impossible
     │   ├── Overloaded                 ingestion queue full: retry after ``retry_after`` s
@@ -144,8 +145,8 @@ class SparseIndexMissing(StoreError):
         super().__init__(
             f"collection {collection!r} has no keyword (BM25) index, so it cannot be searched "
             f"in mode {mode!r}: it was indexed before hybrid search existed, or with "
-            f"RAGSERVE_SPARSE=off. Use mode 'dense', or re-index it: `ragserve collections "
-            f"delete {collection}` then `ragserve ingest PATH --collection {collection}`."
+            f"RAGSERVE_SPARSE=off. Use mode 'dense', or re-index it: `ragserve reindex -c "
+            f"{collection}`."
         )
 
 
@@ -155,8 +156,22 @@ class SparseEncodingMismatch(StoreError):
         super().__init__(
             f"collection {collection!r} has a keyword index made by {pinned!r} but this "
             f"ragserve makes {current!r}; its terms would not match. Re-index it: `ragserve "
-            f"collections delete {collection}` then `ragserve ingest PATH --collection "
-            f"{collection}`."
+            f"reindex -c {collection}`."
+        )
+
+
+class ReindexFailed(StoreError):
+    """Some documents of a collection could not be re-indexed (``failed``: (source, reason)
+    pairs), so the collection keeps its previous vectors."""
+
+    def __init__(self, collection: str, failed: list[tuple[str, str]]) -> None:
+        self.collection = collection
+        self.failed = failed
+        listed = "; ".join(f"{source}: {reason}" for source, reason in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        super().__init__(
+            f"{len(failed)} document(s) of collection {collection!r} could not be re-indexed, "
+            f"so it keeps its previous vectors: {listed}{more}"
         )
 
 

@@ -128,6 +128,21 @@ class Catalog:
             cached.retrieval_mode = mode
         return row
 
+    def switch_vectors(
+        self, name: str, vector_collection: str, sparse_encoding: str | None
+    ) -> None:
+        """Make a re-indexed collection search ``vector_collection`` (made with
+        ``sparse_encoding``), then drop the vectors it had."""
+        row = self.collections.get(name)
+        if row is None:
+            raise CollectionNotFound(name)
+        old = row.vector_collection
+        with self._create_lock:
+            self.collections.set_vectors(name, vector_collection, sparse_encoding)
+            self._open_rows.pop(name, None)
+        if old != vector_collection:
+            self.vectors.drop(old)
+
     def list_collections(self) -> list[tuple[CollectionRow, int]]:
         """Every collection with its number of ready documents."""
         return self.collections.list_with_ready_counts()

@@ -29,6 +29,17 @@ class CollectionRepository:
                 row.retrieval_mode = mode
             return row
 
+    def set_vectors(
+        self, name: str, vector_collection: str, sparse_encoding: str | None
+    ) -> CollectionRow | None:
+        """Point the collection at other vectors (a re-index); None if there is no such one."""
+        with self.db.session() as s:
+            row = s.get(CollectionRow, name)
+            if row is not None:
+                row.vector_collection = vector_collection
+                row.sparse_encoding = sparse_encoding
+            return row
+
     def list_with_ready_counts(self) -> list[tuple[CollectionRow, int]]:
         """Every collection with its number of ready documents, by name."""
         with self.db.session() as s:

@@ -51,7 +51,9 @@ def _upload(client: httpx.Client, name: str, data: bytes, collection: str = "c")
 
 @pytest.mark.parametrize("model", ["http-503", "cut", "stall-first"])
 def test_backend_failures_end_the_stream_with_an_error_event(app: AppFactory, model: str) -> None:
-    with app(llm_model=model, llm_first_token_timeout_s=1) as client:
+    # `generate`: with the default `auto`, a backend that fails before its first token is
+    # answered extractively instead (tests/integration/test_extractive_answers.py).
+    with app(llm_model=model, llm_first_token_timeout_s=1, answer_mode="generate") as client:
         _upload(client, "handbook.md", HANDBOOK)
         wait_for_documents(client, "c", 1)
         events = sse_events(
@@ -223,7 +225,7 @@ def test_resources_store_adds_backends_to_the_chain_at_run_time(app: AppFactory)
     # The configured backend fails; a working one is added through the API.
     with (
         running_fault_server() as (second_url, second),
-        app(llm_model="http-503", breaker_failures=1) as client,
+        app(llm_model="http-503", breaker_failures=1, answer_mode="generate") as client,
     ):
         _upload(client, "handbook.md", HANDBOOK)
         wait_for_documents(client, "c", 1)

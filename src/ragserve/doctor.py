@@ -202,13 +202,7 @@ async def check_reranker(settings: Settings) -> list[Check]:
         return []
     from ragserve.rag.rerank.remote import RemoteScorer
 
-    scorer = RemoteScorer(
-        settings.rerank_url,
-        settings.rerank_api,
-        model=settings.rerank_model,
-        api_key=settings.rerank_api_key,
-        timeout_s=settings.rerank_timeout_s,
-    )
+    scorer = RemoteScorer.from_settings(settings, settings.rerank_url)
     shape = f"RAGSERVE_RERANK_API={settings.rerank_api.value}"
     try:
         await scorer.score("ragserve doctor", ["a first passage", "a second passage"])

@@ -73,6 +73,8 @@ class MergingEmbedder:
         self.max_tokens = inner.max_tokens
         self.max_batch = max_batch
         self.delay_s = delay_s
+        #: The backend counts tokens while it embeds (checked once: a runtime protocol).
+        self.counts_tokens = isinstance(inner, CountingBackend)
         self._queue: queue.PriorityQueue[_Request] = queue.PriorityQueue()
         self._seq = itertools.count()
         self.texts_embedded = 0
@@ -86,11 +88,6 @@ class MergingEmbedder:
     @property
     def dimension(self) -> int:
         return self.inner.dimension
-
-    @property
-    def counts_tokens(self) -> bool:
-        """True when embedding also counts each request's tokens (``aembed_counted``)."""
-        return isinstance(self.inner, CountingBackend)
 
     def submit(self, kind: Kind, texts: Sequence[str], priority: int) -> Future[Vectors]:
         return self._submit(kind, texts, priority).future
@@ -193,7 +190,7 @@ class MergingEmbedder:
         metrics.EMBED_BATCH_SIZE.labels(kind).observe(len(texts))
         counts: Ints | None = None
         try:
-            if isinstance(self.inner, CountingBackend):
+            if isinstance(self.inner, CountingBackend):  # the same check; narrows the type
                 vectors, counts = self.inner.embed_counted(kind, texts)
             elif kind == "query":
                 vectors = self.inner.embed_queries(texts)

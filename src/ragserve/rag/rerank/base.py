@@ -100,13 +100,7 @@ def build_rerank_stage(
 
         if not settings.rerank_url:
             raise ConfigError("RAGSERVE_RERANK=remote needs RAGSERVE_RERANK_URL")
-        scorer = RemoteScorer(
-            settings.rerank_url,
-            settings.rerank_api,
-            model=settings.rerank_model,
-            api_key=settings.rerank_api_key,
-            timeout_s=settings.rerank_timeout_s,
-        )
+        scorer = RemoteScorer.from_settings(settings, settings.rerank_url)
     elif kind is RerankKind.cross_encoder:
         from ragserve.rag.rerank.cross_encoder import CrossEncoderScorer
 

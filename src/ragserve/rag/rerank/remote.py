@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ragserve.config import RerankApi
+from ragserve.config import RerankApi, Settings
 from ragserve.errors import BackendProtocolError
 from ragserve.openai_http import auth_headers, check_response, map_transport_error
 from ragserve.rag.rerank.base import Scored
@@ -71,6 +71,17 @@ class RemoteScorer:
     """Scores passages with one request to a cross-encoder server."""
 
     kind = "remote"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, url: str) -> RemoteScorer:
+        """The scorer ``RAGSERVE_RERANK_*`` describes, at ``url`` (the configured one)."""
+        return cls(
+            url,
+            settings.rerank_api,
+            model=settings.rerank_model,
+            api_key=settings.rerank_api_key,
+            timeout_s=settings.rerank_timeout_s,
+        )
 
     def __init__(
         self,

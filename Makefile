@@ -8,7 +8,7 @@ COLLECTION ?= samples
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup run test lint bench clean chromium deploy-tools promtool oidc
+.PHONY: setup run test lint bench clean chromium deploy-tools promtool oidc services
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -74,7 +74,15 @@ $(OIDC_STAMP):
 
 oidc: $(OIDC_STAMP)
 
-test: setup chromium deploy-tools promtool oidc
+# The scale-out tests start real Redis and PostgreSQL servers (tests/services.py) from
+# Debian's packages; they run on loopback ports of their own, never as system services.
+services:
+	@{ command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends redis-server postgresql; }
+
+test: setup chromium deploy-tools promtool oidc services
 	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
 
 lint: setup

@@ -115,6 +115,19 @@ class Settings(BaseSettings):
         Path(".ragserve"), description="Directory holding the vector store, metadata and logs."
     )
     collection: str = Field("default", description="Collection used when none is named.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the metadata database (documents, jobs, conversations, "
+        "backends, users), e.g. `postgresql+psycopg://user:pw@host/ragserve`; unset: SQLite in "
+        "the data dir. Workers and several API replicas need a shared one (README, "
+        "\"Scaling out ingestion\").",
+    )
+    uploads_dir: Path | None = Field(
+        None,
+        description="Where uploaded files are kept until indexed and for re-indexing; unset: "
+        "`uploads` in the data dir. With workers, a shared volume mounted at the same path on "
+        "the API and every worker.",
+    )
 
     # --- chat model ------------------------------------------------------------------------
     llm_base_url: OptionalUrl = Field(
@@ -467,6 +480,44 @@ class Settings(BaseSettings):
         description="How long the embedding batcher waits for more requests to share a batch.",
     )
 
+    # --- shared ingestion queue (README, "Scaling out ingestion") ---------------------------
+    queue_url: str | None = Field(
+        None,
+        description="Redis URL (`redis://host:6379/0`) of the shared ingestion queue: the API "
+        "accepts documents and `ragserve worker` processes index them. Unset: one in-process "
+        "queue, as before. Needs RAGSERVE_DATABASE_URL.",
+    )
+    queue_redelivery_s: float = Field(
+        60.0,
+        gt=0,
+        description="A document whose worker stopped answering (killed, lost) for this long "
+        "is given to another worker, seconds. Live workers renew their claim every third of it.",
+    )
+    queue_max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Attempts a document gets when its parser crashes or its worker dies on "
+        "it; after the last it ends failed with the reason, and in the dead-letter stream.",
+    )
+    queue_retry_backoff_s: float = Field(
+        5.0,
+        ge=0,
+        description="Wait before the second attempt, seconds; doubled for each one after.",
+    )
+    queue_reconcile_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often the API compares the database's queued and indexing documents "
+        "with the queue and enqueues again what Redis lost (restart without persistence, "
+        "flush), seconds.",
+    )
+    queue_urgent_files: int = Field(
+        20,
+        ge=0,
+        description="A job of at most this many files goes ahead of bigger ones (bulk "
+        "ingests, re-indexing) in the shared queue.",
+    )
+
     # --- single sign-on (OpenID Connect) and browser sessions -------------------------------
     oidc_issuer: OptionalUrl = Field(
         None,
@@ -540,6 +591,11 @@ class Settings(BaseSettings):
             raise ValueError("embed_backend=openai needs RAGSERVE_EMBED_BASE_URL")
         if self.vector_store is VectorStoreKind.server and not self.qdrant_url:
             raise ValueError("vector_store=server needs RAGSERVE_QDRANT_URL")
+        if self.queue_url and not self.database_url:
+            raise ValueError(
+                "RAGSERVE_QUEUE_URL needs RAGSERVE_DATABASE_URL: workers and the API share the "
+                "documents' state through it"
+            )
         return self
 
     @property
@@ -558,6 +614,16 @@ class Settings(BaseSettings):
         if self.vector_store is VectorStoreKind.auto:
             return VectorStoreKind.server if self.qdrant_url else VectorStoreKind.edge
         return self.vector_store
+
+    @property
+    def resolved_uploads_dir(self) -> Path:
+        return self.uploads_dir or self.data_dir / "uploads"
+
+    @property
+    def owns_vectors(self) -> bool:
+        """True when the vector store lives in this process (embedded): with workers, they
+        then hand their vectors back to the API process, the store's only writer."""
+        return self.resolved_vector_store is not VectorStoreKind.server
 
     @property
     def resolved_embed_batch_tokens(self) -> int:

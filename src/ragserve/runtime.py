@@ -72,7 +72,7 @@ class Runtime:
     def database(self) -> Database:
         if self._given_database is not None:
             return self._given_database
-        db = Database.in_dir(self.settings.data_dir)
+        db = Database.for_settings(self.settings)
         self.stack.callback(db.close)
         return db
 

@@ -40,7 +40,7 @@ def _directory() -> Iterator[UserDirectory]:
         err.print(f"[red]Invalid configuration:[/red] {exc}")
         raise typer.Exit(2) from exc
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database.in_dir(settings.data_dir)
+    db = Database.for_settings(settings)
     try:
         yield UserDirectory(db)
     except RagserveError as exc:

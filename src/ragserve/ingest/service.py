@@ -78,7 +78,7 @@ class IngestService(PipelineHooks):
         self.settings = settings
         self.catalog = catalog
         self.embedder = embedder
-        self.uploads = settings.data_dir / "uploads"
+        self.uploads = settings.resolved_uploads_dir
         self.incoming = self.uploads / ".incoming"
         self.incoming.mkdir(parents=True, exist_ok=True)
         self.pipeline = IngestPipeline(

@@ -15,12 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from ragserve.config import Settings
 
 MIGRATIONS = Path(str(files("ragserve.store") / "migrations"))
 
@@ -58,6 +62,13 @@ class Database:
     @classmethod
     def in_dir(cls, data_dir: Path) -> Database:
         return cls(f"sqlite:///{data_dir / 'ragserve.db'}")
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Database:
+        """RAGSERVE_DATABASE_URL if set, else SQLite in the data dir."""
+        if settings.database_url:
+            return cls(settings.database_url)
+        return cls.in_dir(settings.data_dir)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -402,6 +402,55 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Documents indexed at once (parse processes).")
+    ] = 2,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics and /healthz on this port.")
+    ] = None,
+) -> None:
+    """Index documents from the shared queue (RAGSERVE_QUEUE_URL, RAGSERVE_DATABASE_URL).
+
+    Run as many as you like, on any machine that mounts RAGSERVE_UPLOADS_DIR at the same
+    path. SIGTERM or Ctrl-C stops taking documents; those in flight get
+    RAGSERVE_SHUTDOWN_GRACE_S to finish, the rest go back to the queue for another worker.
+    """
+    import signal
+    import threading
+
+    from ragserve.cluster.worker import Worker, serve_metrics
+
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        runner = Worker(settings, concurrency=concurrency)
+    except RagserveError as exc:
+        raise _fail(exc) from exc
+    server = serve_metrics(runner, metrics_port) if metrics_port is not None else None
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    thread = threading.Thread(target=runner.run, name="worker", daemon=True)
+    thread.start()
+    while thread.is_alive() and not stop.wait(0.5):
+        pass
+    thread.join(settings.shutdown_grace_s)
+    if thread.is_alive():
+        handed = runner.hand_back()
+        out.print(f"Handed {handed} unfinished document(s) back to the queue.")
+    if server is not None:
+        server.shutdown()
+    runner.close()
+    out.print("Worker stopped.")
+
+
 @app.command("query")
 def query_cmd(
     prompt: Annotated[str, typer.Argument(help="The message (or text to embed).")],

@@ -10,6 +10,7 @@
     │   ├── EncryptedFile              password protected
     │   ├── TooLarge                   over a size, page or unpacked-size limit
     │   ├── ParseTimeout               parsing ran past RAGSERVE_PARSE_TIMEOUT_S
+    │   ├── ParserCrashed              the parse child died (crash, memory cap): retryable
     │   └── FileVanished               deleted or unreadable between discovery and parsing
     ├── StoreError
     │   ├── NotFound                   no such collection, document, job or conversation
@@ -63,6 +64,8 @@ class IngestError(RagserveError):
     """A single file failed; ``path`` names it and ``reason`` says why."""
 
     reason_code = "ingest_error"
+    #: Worth another attempt by the shared queue (the same bytes may well fail again).
+    retryable = False
 
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = str(path)
@@ -96,6 +99,14 @@ class TooLarge(IngestError):
 
 class ParseTimeout(IngestError):
     reason_code = "timeout"
+
+
+class ParserCrashed(IngestError):
+    """The parsing child process died on this file. The one-process queue fails it at once;
+    workers retry it ``RAGSERVE_QUEUE_MAX_ATTEMPTS`` times, then dead-letter it."""
+
+    reason_code = "parser_crashed"
+    retryable = True
 
 
 class FileVanished(IngestError):

@@ -202,7 +202,12 @@ class Runtime:
     # -- services ---------------------------------------------------------------------------
     @cached_property
     def ingest(self) -> IngestService:
-        """The server's durable ingestion queue (the CLI runs an IngestPipeline instead)."""
+        """The server's durable ingestion queue (the CLI runs an IngestPipeline instead);
+        with RAGSERVE_QUEUE_URL, the shared one that workers take documents from."""
+        if self.settings.queue_url:
+            from ragserve.cluster.service import ClusterIngestService
+
+            return ClusterIngestService(self.settings, self.catalog, self.shared_embedder)
         return IngestService(self.settings, self.catalog, self.shared_embedder)
 
     @cached_property

@@ -14,7 +14,14 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from ragserve.errors import CorruptFile, FileVanished, IngestError, ParseTimeout, TooLarge
+from ragserve.errors import (
+    CorruptFile,
+    FileVanished,
+    IngestError,
+    ParserCrashed,
+    ParseTimeout,
+    TooLarge,
+)
 from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.loaders import parse_bytes
@@ -111,7 +118,7 @@ class ParseWorker:
             result = conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
             self._kill()
-            raise TooLarge(path, "the parser ran out of its memory limit or crashed") from exc
+            raise ParserCrashed(path, "the parser ran out of its memory limit or crashed") from exc
         if isinstance(result, IngestError):
             raise result
         assert isinstance(result, ParsedDocument)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -57,7 +57,8 @@ WRITE_WINDOW = 1024
 @dataclass(slots=True)
 class FileOutcome:
     source: str
-    status: Literal["ingested", "skipped", "failed", "cancelled"]
+    #: ``retrying``: a retryable failure (a crashed parser) the queue will try again later.
+    status: Literal["ingested", "skipped", "failed", "cancelled", "retrying"]
     chunks: int = 0
     tokens: int = 0
     reason: str | None = None
@@ -87,6 +88,15 @@ class PipelineHooks:
 
     def embedded(self, chunks: int) -> None:
         """Called after each embedding batch (rates for the status endpoint)."""
+
+    def retry(self, item: IngestItem, reason: str) -> str | None:
+        """A retryable failure (the parser crashed): None if it was scheduled to run again,
+        else the reason to fail it with. The one-process queue fails it at once."""
+        return reason
+
+    def stored(self, item: IngestItem, state: dict[str, Any]) -> None:
+        """Every chunk is stored: mark the document ``ready`` with ``state``. A worker that
+        hands its vectors to the API process sends this after them instead."""
 
 
 @dataclass(slots=True)
@@ -159,6 +169,12 @@ def _display(path: Path) -> str:
         return str(path.resolve())
 
 
+class Limiter(Protocol):
+    """Spaces out embedding work (this process's :class:`RateLimiter`, or a shared one)."""
+
+    def acquire(self, units: int) -> None: ...
+
+
 class RateLimiter:
     """Spaces out work so that on average at most ``rate`` units pass per second."""
 
@@ -199,7 +215,7 @@ class IngestPipeline:
         self.on_start = on_start or (lambda _n: None)
         self.hooks = hooks or PipelineHooks()
         self.parallel = parallel
-        self.rate = RateLimiter(embed_rate)
+        self.rate: Limiter = RateLimiter(embed_rate)
         #: Held while a document's chunks are written and it is marked ready, so a deletion
         #: lands wholly before or wholly after.
         self.write_lock = threading.Lock()
@@ -356,7 +372,12 @@ class IngestPipeline:
             del data
             self._check_tokens(item, parsed)
         except IngestError as exc:
-            self._fail(item, exc.reason, record)
+            reason: str | None = exc.reason
+            if exc.retryable and (reason := self.hooks.retry(item, exc.reason)) is None:
+                record(FileOutcome(item.source, "retrying", reason=exc.reason,
+                                   document_id=item.document_id))  # fmt: skip
+                return
+            self._fail(item, reason or exc.reason, record)
             return
         except Exception as exc:  # a bug on one file must not stop the run
             self._fail(item, f"unexpected error: {type(exc).__name__}: {exc}", record)
@@ -577,20 +598,23 @@ class IngestPipeline:
         if not window.last:
             return
         self.catalog.vectors.delete_document(coll.vector_collection, item.document_id, doc.written)
-        self.catalog.set_document_state(
-            item.document_id,
-            collection=coll.name,
-            source=item.source,
-            title=doc.title,
-            kind=doc.kind,
-            content_hash=doc.content_hash,
-            indexed_hash=doc.digest,
-            status=DocumentStatus.ready.value,
-            chunks=doc.written,
-            progress=1.0,
-            pages=doc.pages,
-            error=self._note(doc),
-        )
+        state: dict[str, Any] = {
+            "collection": coll.name,
+            "source": item.source,
+            "title": doc.title,
+            "kind": doc.kind,
+            "content_hash": doc.content_hash,
+            "indexed_hash": doc.digest,
+            "status": DocumentStatus.ready.value,
+            "chunks": doc.written,
+            "progress": 1.0,
+            "pages": doc.pages,
+            "error": self._note(doc),
+        }
+        if type(self.hooks).stored is PipelineHooks.stored:
+            self.catalog.set_document_state(item.document_id, **state)
+        else:
+            self.hooks.stored(item, state)
 
     def _note(self, doc: _Document) -> str | None:
         if not doc.truncated:

@@ -21,9 +21,11 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.metrics_core import Metric
 
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
@@ -271,6 +273,19 @@ class IngestService(PipelineHooks):
         rejected: list[tuple[StagedFile, str]],
     ) -> str:
         """Persist the job, its items and the queued documents, then queue them (lock held)."""
+        job_id = self._persist_job(coll, items, rejected)
+        for item in items:
+            self._cancelled.discard(item.document_id)
+            self._enqueue(item)
+        return job_id
+
+    def _persist_job(
+        self,
+        coll: CollectionRow,
+        items: list[IngestItem],
+        rejected: list[tuple[StagedFile, str]],
+    ) -> str:
+        """Write the job, its items and the queued documents in one transaction."""
         job = JobRow(id=str(uuid.uuid4()), collection=coll.name)
         job_items = [
             JobItemRow(job_id=job.id, document_id=i.document_id, source=i.source) for i in items
@@ -300,9 +315,6 @@ class IngestService(PipelineHooks):
             for i in items
         ]
         self.catalog.add_job(job, job_items, documents)
-        for item in items:
-            self._cancelled.discard(item.document_id)
-            self._enqueue(item)
         return job.id
 
     def _enqueue(self, item: IngestItem) -> None:
@@ -383,14 +395,18 @@ class IngestService(PipelineHooks):
                 row = self.catalog.documents.get(doc_id)
                 if row is None or row.status not in _PENDING:
                     continue
-                with self._lock:
-                    self._cancelled.add(doc_id)
-                    self._pending.pop(doc_id, None)
-                    self._requeue.discard(doc_id)
+                self._drop_work(doc_id)
                 self.catalog.vectors.delete_document(coll.vector_collection, doc_id)
                 self._mark_cancelled(doc_id)
                 stopped += 1
         return stopped
+
+    def _drop_work(self, doc_id: str) -> None:
+        """Forget a document's queued or running work: it was cancelled or deleted."""
+        with self._lock:
+            self._cancelled.add(doc_id)
+            self._pending.pop(doc_id, None)
+            self._requeue.discard(doc_id)
 
     def _mark_cancelled(self, doc_id: str) -> None:
         self.catalog.set_document_state(
@@ -420,10 +436,7 @@ class IngestService(PipelineHooks):
         if row is None or row.collection != collection:
             raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
         with self.pipeline.write_lock:  # a concurrent write lands wholly before this
-            with self._lock:
-                self._cancelled.add(doc_id)
-                self._pending.pop(doc_id, None)
-                self._requeue.discard(doc_id)
+            self._drop_work(doc_id)
             self.catalog.vectors.delete_document(coll.vector_collection, doc_id)
             self.catalog.documents.delete(doc_id)
         shutil.rmtree(self.uploads / doc_id, ignore_errors=True)
@@ -431,10 +444,8 @@ class IngestService(PipelineHooks):
     def delete_collection(self, name: str) -> None:
         """Delete a collection, dropping its queued work first."""
         ids = [row.id for row in self.catalog.list_documents(name)]
-        with self._lock:
-            for doc_id in ids:
-                self._cancelled.add(doc_id)
-                self._pending.pop(doc_id, None)
+        for doc_id in ids:
+            self._drop_work(doc_id)
         with self.pipeline.write_lock:
             self.catalog.drop_collection(name)
         for doc_id in ids:
@@ -457,6 +468,10 @@ class IngestService(PipelineHooks):
                 parallel=self.settings.ingest_parallel,
                 embed_rate_limit=self.settings.ingest_embed_rate,
             )
+
+    def extra_metrics(self) -> Iterator[Metric]:
+        """Metrics beyond :class:`IngestStatus` (the shared queue's); none here."""
+        return iter(())
 
     def not_ready(self, collection: str) -> list[tuple[str, str]]:
         """(id, source) of the documents of ``collection`` that answers must not use yet."""

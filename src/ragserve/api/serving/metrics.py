@@ -58,6 +58,7 @@ class LiveState(Collector):
         yield CounterMetricFamily(
             "ragserve_embed_texts", "Texts embedded.", value=self.embedder.texts_embedded
         )
+        yield from self.ingest.extra_metrics()
         documents = GaugeMetricFamily(
             "ragserve_documents", "Documents by status, over every collection.", labels=["status"]
         )

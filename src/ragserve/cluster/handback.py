@@ -1,0 +1,232 @@
+"""Vectors handed back to the API process when the store is embedded (one writer only).
+
+    worker: HandBackStore.upsert / delete_document / stored ─▶ XADD ragserve:vectors
+    API:    VectorApplier ─▶ XREADGROUP (group ``api``) ─▶ store + SQL ready ─▶ XACK + XDEL
+
+An embedded store (Qdrant Edge in the data dir) can have one writer, the API process, so
+workers send it what they would have written, in order, through one stream. The API marks a
+document ``ready`` only after its chunks are stored, and drops what arrives for a document
+cancelled or deleted meanwhile. The worker acknowledges its task once the last message is in
+the stream: Redis holds it from there, the API acknowledges after writing, and if Redis
+loses both, SQL still says ``indexing`` and the reconciler queues the document again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from ragserve.cluster.queue import Keys
+from ragserve.embed.sparse import SparseVector
+from ragserve.errors import ConfigError
+from ragserve.store.catalog import Catalog
+from ragserve.store.payload import ChunkPayload
+from ragserve.store.tables import DocumentStatus
+from ragserve.store.vectors import ChunkPoint, SearchHit
+
+log = logging.getLogger(__name__)
+
+APPLIER_GROUP = "api"
+#: Messages the API may be behind before workers wait: each holds up to one write window
+#: (1,024 chunks, ~2.5 MB), so Redis holds at most ~160 MB of vectors in transit.
+MAX_BACKLOG = 64
+_PENDING = {DocumentStatus.queued.value, DocumentStatus.indexing.value}
+
+
+class HandBackStore:
+    """The worker's stand-in for the embedded store: writes become stream messages."""
+
+    def __init__(self, redis: Redis, keys: Keys, *, stopping: threading.Event | None = None):
+        # Any: redis-py annotates replies as sync-or-async unions that need a cast per call.
+        self.redis: Any = redis
+        self.keys = keys
+        self.stopping = stopping or threading.Event()
+
+    def _send(self, fields: dict[str, Any]) -> None:
+        # Back-pressure: a slow API makes workers wait instead of filling Redis's memory.
+        while int(self.redis.xlen(self.keys.vectors)) >= MAX_BACKLOG:
+            if self.stopping.wait(0.05):
+                break
+        self.redis.xadd(self.keys.vectors, fields)
+
+    def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
+        if not points:
+            return
+        dense = np.asarray([p.vector for p in points], dtype=np.float32)
+        self._send({
+            "op": "upsert",
+            "name": name,
+            "doc": points[0].payload.document_id,
+            "ids": json.dumps([p.id for p in points]),
+            "payloads": json.dumps([p.payload.to_json() for p in points]),
+            "dense": dense.tobytes(),
+            "dim": str(dense.shape[1]),
+            "sparse": json.dumps(
+                [None if p.sparse is None else [p.sparse.indices, p.sparse.values] for p in points]
+            ),
+        })  # fmt: skip
+
+    def delete_document(self, name: str, doc_id: str, from_index: int = 0) -> None:
+        self._send({"op": "delete", "name": name, "doc": doc_id, "from": str(from_index)})
+
+    def stored(self, doc_id: str, state: dict[str, Any]) -> None:
+        """After the document's last chunks: the API marks it with ``state`` (ready)."""
+        self._send({"op": "stored", "doc": doc_id, "state": json.dumps(state)})
+
+    # -- the rest of the VectorStore protocol is the API's alone ------------------------------
+    def _not_here(self) -> ConfigError:
+        return ConfigError("a worker writes through the API process; it cannot read the store")
+
+    def create(self, name: str, dimension: int, sparse: bool = False) -> None:
+        raise self._not_here()
+
+    def exists(self, name: str) -> bool:
+        raise self._not_here()
+
+    def drop(self, name: str) -> None:
+        raise self._not_here()
+
+    def count(self, name: str, doc_id: str | None = None) -> int:
+        raise self._not_here()
+
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float] | None,
+        limit: int,
+        exclude_documents: Sequence[str] = (),
+        sparse: SparseVector | None = None,
+    ) -> list[SearchHit]:
+        raise self._not_here()
+
+    def optimize(self, name: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _points(fields: dict[str, bytes]) -> list[ChunkPoint]:
+    ids = json.loads(fields["ids"])
+    payloads = json.loads(fields["payloads"])
+    sparse = json.loads(fields["sparse"])
+    dense = np.frombuffer(fields["dense"], dtype=np.float32).reshape(len(ids), int(fields["dim"]))
+    return [
+        ChunkPoint(
+            id=pid,
+            vector=vector.tolist(),
+            payload=ChunkPayload.from_json(payload),
+            sparse=None if terms is None else SparseVector(terms[0], terms[1]),
+        )
+        for pid, payload, vector, terms in zip(ids, payloads, dense, sparse, strict=True)
+    ]
+
+
+class VectorApplier:
+    """Runs in the API process: applies handed-back writes under the service's write lock."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        catalog: Catalog,
+        write_lock: threading.Lock,
+        on_stored: Callable[[str], None],
+    ) -> None:
+        # Any: redis-py annotates replies as sync-or-async unions that need a cast per call.
+        self.redis: Any = redis
+        self.keys = keys
+        self.catalog = catalog
+        self.write_lock = write_lock
+        self.on_stored = on_stored  # the vector collection written, to optimise when idle
+        self.consumer = "api"
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vector-applier", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.keys.vectors, APPLIER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _run(self) -> None:
+        backlog = True  # first what this consumer was given and did not acknowledge
+        while not self._stopping.is_set():
+            try:
+                self._ensure_group()
+                got = self.redis.xreadgroup(
+                    APPLIER_GROUP, self.consumer, {self.keys.vectors: "0" if backlog else ">"},
+                    count=16, block=None if backlog else 1000,
+                )  # fmt: skip
+                messages = got[0][1] if got else []
+                if backlog and not messages:
+                    backlog = False
+                    continue
+                for msg_id, fields in messages:
+                    self.apply({k.decode(): v for k, v in fields.items()})
+                    pipe = self.redis.pipeline(transaction=False)
+                    pipe.xack(self.keys.vectors, APPLIER_GROUP, msg_id)
+                    pipe.xdel(self.keys.vectors, msg_id)
+                    pipe.execute()
+            except RedisError as exc:
+                log.warning("vector hand-back: Redis unavailable (%s); retrying", exc)
+                backlog = True
+                self._stopping.wait(1.0)
+            except Exception:  # the database down, say: the message stays, tried again
+                log.exception("vector hand-back: could not apply a message; retrying")
+                backlog = True
+                self._stopping.wait(1.0)
+
+    def apply(self, fields: dict[str, bytes]) -> None:
+        """Apply one message, unless its document was cancelled or deleted meanwhile."""
+        op = fields["op"].decode()
+        doc_id = fields["doc"].decode()
+        with self.write_lock:
+            row = self.catalog.documents.get(doc_id)
+            wanted = row is not None and row.status in _PENDING
+            if op == "upsert":
+                if wanted:
+                    self.catalog.vectors.upsert(fields["name"].decode(), _points(fields))
+            elif op == "delete":
+                if wanted:
+                    self.catalog.vectors.delete_document(
+                        fields["name"].decode(), doc_id, int(fields["from"])
+                    )
+            elif op == "stored":
+                if wanted:
+                    state = json.loads(fields["state"])
+                    self.catalog.set_document_state(doc_id, **state)
+                    assert row is not None
+                    coll = self.catalog.collections.get(row.collection)
+                    if coll is not None:
+                        self.on_stored(coll.vector_collection)
+            else:
+                log.warning("vector hand-back: unknown operation %r dropped", op)
+
+
+def wait_for_backlog(redis: Redis, keys: Keys, timeout_s: float) -> bool:
+    """True once the API has applied every handed-back message (for benchmarks)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if int(redis.xlen(keys.vectors)) == 0:
+            return True
+        time.sleep(0.05)
+    return False

@@ -424,6 +424,7 @@ def worker(
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("ragserve").setLevel(logging.INFO)
     try:
         runner = Worker(settings, concurrency=concurrency)
     except RagserveError as exc:

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the metadata database (documents, jobs, conversations, "
         "backends, users), e.g. `postgresql+psycopg://user:pw@host/ragserve`; unset: SQLite in "
         "the data dir. Workers and several API replicas need a shared one (README, "
-        "\"Scaling out ingestion\").",
+        '"Scaling out ingestion").',
     )
     uploads_dir: Path | None = Field(
         None,

@@ -218,6 +218,9 @@ class VectorApplier:
                     coll = self.catalog.collections.get(row.collection)
                     if coll is not None:
                         self.on_stored(coll.vector_collection)
+                # Its worker left it tracked until now (see Worker._record); untracked only
+                # once SQL says ready, so the reconciler never sees it pending and unknown.
+                self.redis.srem(self.keys.tracked, doc_id)
             else:
                 log.warning("vector hand-back: unknown operation %r dropped", op)
 

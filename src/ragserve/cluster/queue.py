@@ -1,7 +1,7 @@
 """The shared ingestion queue on Redis Streams: one message per document to index.
 
-    enqueue ─▶ XADD urgent|bulk ─▶ XREADGROUP (workers) ─▶ XACK + XDEL once the vectors
-                                        │                   are written (or handed back)
+    enqueue ─▶ XADD urgent|bulk ─▶ XREADGROUP (workers) ─▶ XACK once the vectors are
+                                        │                   written (or handed back)
                                         ├─ worker silent > redelivery_s ─▶ XAUTOCLAIM by another
                                         ├─ parser crashed ─▶ zset delayed (backoff) ─▶ XADD again
                                         └─ out of attempts ─▶ XADD dead + SQL failed
@@ -10,6 +10,10 @@ A live worker renews its claim on what it holds every third of ``redelivery_s`` 
 to itself, which resets the idle time without counting a delivery), so only a dead or
 stuck worker's documents move. Attempts are the message's own count plus its deliveries
 beyond the first, so a document that kills its worker every time also runs out of them.
+
+Acknowledged entries are trimmed from the front (XTRIM MINID, below the oldest one still
+pending), never deleted one by one: an XDEL after the group's last delivered entry makes
+Redis report the group's lag — the backlog KEDA scales workers on — as unknown.
 
 ``tracked`` is the set of documents Redis carries work for: the reconciler compares it with
 SQL's pending documents, and what is missing was lost by Redis and is enqueued again.
@@ -196,6 +200,7 @@ class WorkQueue:
             if now >= self._next_promote:
                 self._next_promote = now + 1.0
                 self.promote_due()
+                self.trim()
             if now >= self._next_claim:
                 self._next_claim = now + self.redelivery_s / 4
                 self._claimed.extend(self.claim_stale(consumer))
@@ -264,7 +269,6 @@ class WorkQueue:
         """Done with this message; ``finished``: the document needs no more work."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.xack(task.stream, GROUP, task.id)
-        pipe.xdel(task.stream, task.id)
         if finished:
             pipe.srem(self.keys.tracked, task.document_id)
         pipe.execute()
@@ -276,7 +280,6 @@ class WorkQueue:
         pipe = self.redis.pipeline(transaction=True)
         pipe.xadd(task.stream, fields)
         pipe.xack(task.stream, GROUP, task.id)
-        pipe.xdel(task.stream, task.id)
         pipe.execute()
 
     def retry_later(self, task: Task) -> bool:
@@ -289,9 +292,26 @@ class WorkQueue:
         pipe = self.redis.pipeline(transaction=True)
         pipe.zadd(self.keys.delayed, {member: due})
         pipe.xack(task.stream, GROUP, task.id)
-        pipe.xdel(task.stream, task.id)
         pipe.execute()
         return True
+
+    def trim(self) -> None:
+        """Drop acknowledged entries from the front of each stream."""
+        for stream in self.keys.streams:
+            try:
+                groups = self.redis.xinfo_groups(stream)
+                pending = self.redis.xpending(stream, GROUP)
+            except ResponseError:  # no stream or group yet
+                continue
+            group = next((g for g in groups if _text(g["name"]) == GROUP), None)
+            if group is None:
+                continue
+            if pending["pending"]:
+                keep_from = _text(pending["min"])
+            else:
+                ms, seq = _text(group["last-delivered-id"]).split("-")
+                keep_from = f"{ms}-{int(seq) + 1}"
+            self.redis.xtrim(stream, minid=keep_from, approximate=False)
 
     def promote_due(self) -> int:
         """Move retries whose backoff has passed back into their stream."""
@@ -311,21 +331,24 @@ class WorkQueue:
         pipe.xadd(self.keys.dead, {"doc": task.document_id, "reason": reason,
                                    "attempts": str(task.attempt)}, maxlen=10000)  # fmt: skip
         pipe.xack(task.stream, GROUP, task.id)
-        pipe.xdel(task.stream, task.id)
         pipe.srem(self.keys.tracked, task.document_id)
         pipe.execute()
 
     # -- what is there ------------------------------------------------------------------------
     def depth(self) -> dict[str, int]:
-        """Messages waiting for a worker (not yet delivered), per priority."""
+        """Messages waiting for a worker (not yet delivered), per priority: the group's lag."""
         out = {}
         for name, stream in (("urgent", self.keys.urgent), ("bulk", self.keys.bulk)):
-            length = int(self.redis.xlen(stream))
             try:
-                pending = int(self.redis.xpending(stream, GROUP)["pending"])
-            except ResponseError:  # no group yet
-                pending = 0
-            out[name] = max(0, length - pending)
+                groups = self.redis.xinfo_groups(stream)
+            except ResponseError:  # no stream yet
+                out[name] = 0
+                continue
+            group = next((g for g in groups if _text(g["name"]) == GROUP), None)
+            lag = None if group is None else group.get("lag")
+            if lag is None:  # unknown to Redis: everything not pending, an upper bound
+                lag = int(self.redis.xlen(stream)) - int(group["pending"] if group else 0)
+            out[name] = max(0, int(lag))
         return out
 
     def in_flight(self) -> int:

@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -29,9 +30,17 @@ from ragserve.errors import Overloaded
 from ragserve.ingest.pipeline import IngestItem
 from ragserve.ingest.service import IngestService, IngestStatus, StagedFile
 from ragserve.store.catalog import Catalog
-from ragserve.store.tables import CollectionRow, DocumentStatus
+from ragserve.store.tables import CollectionRow, DocumentStatus, utcnow
 
 log = logging.getLogger(__name__)
+
+#: Seconds a new submission may take from its SQL commit to its XADD.
+RECONCILE_GRACE_S = 5.0
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive UTC datetimes, PostgreSQL aware ones.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class ClusterIngestService(IngestService):
@@ -98,8 +107,21 @@ class ClusterIngestService(IngestService):
         ttl_ms = max(100, int(self.settings.queue_reconcile_s * 800))
         if not self.queue.redis.set(lock, "1", nx=True, px=ttl_ms):
             return 0
-        pending = self.catalog.documents.pending()
-        lost = set(self.queue.untracked([row.id for row in pending]))
+        # Submissions younger than this may be between their SQL commit and their enqueue.
+        settled = utcnow() - timedelta(seconds=RECONCILE_GRACE_S)
+        pending = [
+            row
+            for row in self.catalog.documents.pending()
+            if row.queued_at is None or _aware(row.queued_at) < settled
+        ]
+        untracked = self.queue.untracked([row.id for row in pending])
+        # Read again: a document stored between the two reads is untracked but done.
+        lost = {
+            doc_id
+            for doc_id in untracked
+            if (row := self.catalog.documents.get(doc_id)) is not None
+            and row.status in (DocumentStatus.queued.value, DocumentStatus.indexing.value)
+        }
         if lost:
             log.warning("reconciler: %d accepted document(s) were not in the queue; "
                         "queueing them again", len(lost))  # fmt: skip

@@ -313,7 +313,11 @@ class Worker(PipelineHooks):
         if dead is not None:
             self._safely(lambda: self.queue.dead_letter(task, outcome.reason or "failed"))
         else:
-            self._safely(lambda: self.queue.ack(task))
+            # Handed back, a document stays tracked until the API has stored it (the API
+            # untracks it then): SQL says `indexing` until that, and the reconciler must not
+            # take that for lost work.
+            handed_back = self.handback is not None and outcome.status == "ingested"
+            self._safely(lambda: self.queue.ack(task, finished=not handed_back))
         self._safely(lambda: self.queue.count("documents", 1))
 
     def _safely(self, call: Any) -> None:

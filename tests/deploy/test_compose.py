@@ -105,3 +105,37 @@ def test_env_example_names_every_required_variable() -> None:
     required = {m.group(1) for m in VARIABLE.finditer(COMPOSE.read_text()) if m.group(2) == "?"}
     assert required and all(f"{name}=" in example for name in required)
     assert Path(COMPOSE.parent / ".gitignore").read_text().split() == [".env"]
+
+
+def test_scale_profile_runs_workers_on_shared_queue_database_and_uploads(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    scale = {n for n, s in services.items() if "scale" in s.get("profiles", [])}
+    assert scale == {"redis", "postgres", "ragserve-scale", "worker"}
+    api, worker = services["ragserve-scale"], services["worker"]
+    for service in (api, worker):
+        env = service["environment"]
+        assert env["RAGSERVE_QUEUE_URL"] == "redis://redis:6379/0"
+        assert env["RAGSERVE_DATABASE_URL"].startswith("postgresql+psycopg://ragserve:")
+        assert env["RAGSERVE_DATABASE_URL"].endswith("@postgres:5432/ragserve")
+        assert env["RAGSERVE_QDRANT_URL"] == "http://qdrant:6333"
+        # The same volume at the same path: a worker reads the file the API stored.
+        assert "ragserve-uploads:/uploads" in service["volumes"]
+        assert env["RAGSERVE_UPLOADS_DIR"] == "/uploads"
+        assert service["image"] == "ragserve:local"
+    assert worker["command"][:2] == ["worker", "--concurrency"]
+    assert worker["command"][-2:] == ["--metrics-port", "9102"]
+    assert "9102/healthz" in " ".join(worker["healthcheck"]["test"])
+    # `--scale worker=N` works only without a published port.
+    assert "ports" not in worker
+    grace = float(worker["environment"]["RAGSERVE_SHUTDOWN_GRACE_S"])
+    assert float(worker["stop_grace_period"].rstrip("s")) > grace
+    assert worker["depends_on"]["ragserve-scale"]["condition"] == "service_healthy"
+    assert {"qdrant", "redis", "postgres"} <= set(api["depends_on"])
+    # The password comes from .env, never from the file.
+    password = load({"QDRANT_API_KEY": "k", "POSTGRES_PASSWORD": "s3cret"})["services"]
+    assert password["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+    assert ":s3cret@postgres" in password["worker"]["environment"]["RAGSERVE_DATABASE_URL"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == ""
+    assert "POSTGRES_PASSWORD=" in (COMPOSE.parent / ".env.example").read_text()

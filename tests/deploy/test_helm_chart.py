@@ -337,3 +337,119 @@ def test_values_schema_is_in_step_with_values_yaml() -> None:
     readme = (CHART / "README.md").read_text()
     undocumented = [p for p in _schema_paths(schema) if f"`{p}`" not in readme]
     assert undocumented == [], "keys missing from the README's values reference"
+
+
+# -- ingestion workers ----------------------------------------------------------------------
+
+# Workers on the embedded vector store: the API process keeps it and takes their vectors.
+EMBEDDED_STORE_WORKERS = [
+    "embeddedModels=true",
+    "qdrant.enabled=false",
+    "worker.enabled=true",
+    "redis.urlSecret.name=ragserve-redis",
+    "externalDatabase.urlSecret.name=ragserve-postgres",
+    "uploads.storageClass=nfs-client",
+]
+
+
+def _uploads_claim(deployment: Manifest) -> str:
+    (container,) = containers(deployment)
+    assert {"name": "uploads", "mountPath": "/uploads"} in container["volumeMounts"]
+    assert env_of(container)["RAGSERVE_UPLOADS_DIR"]["value"] == "/uploads"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    return str(volumes["uploads"]["persistentVolumeClaim"]["claimName"])
+
+
+def test_workers_scale_on_the_queue_backlog(rendered: dict[str, list[Manifest]]) -> None:
+    manifests = rendered["scale-out-external-stores"]
+    deployments = by_kind(manifests, "Deployment")
+    worker_deployment = deployments["rag-ragserve-worker"]
+    (worker,) = containers(worker_deployment)
+    assert worker["args"] == ["worker", "--concurrency", "4", "--metrics-port", "9102"]
+    assert {"name": "metrics", "containerPort": 9102, "protocol": "TCP"} in worker["ports"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert worker[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    grace = float(env_of(worker)["RAGSERVE_SHUTDOWN_GRACE_S"]["value"])
+    pod = worker_deployment["spec"]["template"]["spec"]
+    assert grace == 120 and pod["terminationGracePeriodSeconds"] > grace
+    assert worker["securityContext"]["readOnlyRootFilesystem"] is True
+    # The same queue, database, vector store and image as the API, from the same Secrets.
+    (api,) = containers(deployments["rag-ragserve"])
+    shared = ("RAGSERVE_QUEUE_URL", "RAGSERVE_DATABASE_URL", "RAGSERVE_QDRANT_URL")
+    shared += ("RAGSERVE_QDRANT_API_KEY", "RAGSERVE_EMBED_BASE_URL", "RAGSERVE_EMBED_MODEL")
+    for name in shared:
+        assert env_of(worker)[name] == env_of(api)[name], name
+    assert worker["image"] == api["image"]
+    assert _uploads_claim(worker_deployment) == _uploads_claim(deployments["rag-ragserve"])
+    assert "PersistentVolumeClaim" not in {m["kind"] for m in manifests}, "existingClaim used"
+    # KEDA owns the worker count, on both priority streams' undelivered backlog.
+    assert "replicas" not in worker_deployment["spec"]
+    scaled = by_kind(manifests, "ScaledObject")["rag-ragserve-worker"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "rag-ragserve-worker"
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 20)
+    triggers = scaled["spec"]["triggers"]
+    assert [t["metadata"]["stream"] for t in triggers] == [
+        "ragserve:ingest:urgent",
+        "ragserve:ingest:bulk",
+    ]
+    for trigger in triggers:
+        assert trigger["type"] == "redis-streams"
+        meta = trigger["metadata"]
+        assert meta["consumerGroup"] == "workers"
+        assert meta["lagCount"] == "20" and "pendingEntriesCount" not in meta
+        assert meta["address"] == "redis-master.queue.svc:6379"
+        auth = by_kind(manifests, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
+        assert auth["spec"]["secretTargetRef"] == [
+            {"parameter": "password", "name": "ragserve-redis", "key": "password"}
+        ]
+    # Prometheus finds the workers' metrics port.
+    monitor = by_kind(manifests, "PodMonitor")["rag-ragserve-worker"]
+    labels = worker_deployment["spec"]["template"]["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert "ServiceMonitor" in {m["kind"] for m in manifests}
+
+
+def test_workers_with_the_embedded_store_keep_one_api_replica() -> None:
+    manifests = render(sets=EMBEDDED_STORE_WORKERS)
+    assert builtin_errors(manifests) == []
+    deployments = by_kind(manifests, "Deployment")
+    api = deployments["rag-ragserve"]
+    assert api["spec"]["replicas"] == 1 and api["spec"]["strategy"]["type"] == "Recreate"
+    assert deployments["rag-ragserve-worker"]["spec"]["replicas"] == 2
+    (worker,) = containers(deployments["rag-ragserve-worker"])
+    assert "RAGSERVE_QDRANT_URL" not in env_of(worker)
+    claim = _uploads_claim(api)
+    assert claim == _uploads_claim(deployments["rag-ragserve-worker"]) == "rag-ragserve-uploads"
+    pvc = by_kind(manifests, "PersistentVolumeClaim")[claim]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"]["storageClassName"] == "nfs-client"
+    assert "ScaledObject" not in {m["kind"] for m in manifests}
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["redis.urlSecret.name="], "worker.enabled needs redis.urlSecret.name"),
+        (["externalDatabase.urlSecret.name="], "worker.enabled needs externalDatabase.urlSecret"),
+        (["worker.autoscaling.keda.enabled=true"], "needs worker.autoscaling.keda.address"),
+        # The schema refuses it too (test below); without the schema the template says why.
+        (["replicaCount=2"], "workers without a Qdrant server hand their vectors"),
+        (["autoscaling.enabled=true"], "set replicaCount=1 and autoscaling.enabled=false"),
+    ],
+    ids=["no-redis", "no-database", "keda-no-address", "two-api-replicas", "api-hpa"],
+)
+def test_worker_guards_name_what_is_missing(sets: list[str], message: str) -> None:
+    result = helm_template(sets=EMBEDDED_STORE_WORKERS + sets, flags=["--skip-schema-validation"])
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_schema_refuses_two_api_replicas_for_workers_on_the_embedded_store() -> None:
+    result = helm_template(sets=[*EMBEDDED_STORE_WORKERS, "replicaCount=2"])
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert "/qdrant/enabled" in result.stderr
+    keda_url = "worker.autoscaling.keda.address=redis://:pw@redis:6379"
+    result = helm_template(sets=[*EMBEDDED_STORE_WORKERS, keda_url])
+    assert result.returncode != 0 and "/worker/autoscaling/keda/address" in result.stderr

@@ -72,7 +72,13 @@ def test_extras_split() -> None:
     }
     assert in_extras >= HEAVY
     assert extras["local"] == ["ragserve[onnx,llama]"]
-    assert extras["all"] == ["ragserve[onnx,sentence-transformers,llama,tracing,multilingual]"]
+    assert extras["all"] == [
+        "ragserve[onnx,sentence-transformers,llama,tracing,multilingual,cluster]"
+    ]
+    # The cluster image runs workers too: the queue and database clients, never a model.
+    cluster = {requirement_name(r) for r in extras["cluster"]}
+    assert cluster == {"redis", "psycopg"} and not cluster & HEAVY
+    assert 'pip install ".[cluster${EXTRAS:+,${EXTRAS}}]"' in DOCKERFILE.read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert 'pip install -e ".[all,dev]"' in makefile, "make run / make test install everything"
 

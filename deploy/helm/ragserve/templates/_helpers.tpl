@@ -98,3 +98,91 @@ http://{{ include "ragserve.fullname" . }}-vllm-embedding:{{ .Values.vllm.embedd
       optional: true
       {{- end }}
 {{- end }}
+
+{{/* The shared uploads volume (RWX): on when workers are, mounted at /uploads everywhere. */}}
+{{- define "ragserve.uploadsClaim" -}}
+{{- default (printf "%s-uploads" (include "ragserve.fullname" .)) .Values.uploads.existingClaim }}
+{{- end }}
+
+{{/* The environment the API and the workers share (backends, stores, keys, config):
+     pass (dict "root" $ "omit" (list "RAGSERVE_...")) to leave `config` keys out that the
+     caller sets itself. */}}
+{{- define "ragserve.appEnv" -}}
+{{- $root := .root }}
+{{- $fullname := include "ragserve.fullname" $root }}
+{{- $llmUrl := include "ragserve.llmBaseUrl" $root }}
+{{- $embedUrl := include "ragserve.embedBaseUrl" $root }}
+{{- with $root -}}
+- name: RAGSERVE_DATA_DIR
+  value: /data
+# A remote embedding model's tokenizer is fetched once into the data volume.
+- name: HF_HOME
+  value: /data/.cache/huggingface
+{{- if .Values.worker.enabled }}
+# Uploads wait here for a worker: the same RWX volume at the same path in every pod.
+- name: RAGSERVE_UPLOADS_DIR
+  value: /uploads
+{{- end }}
+{{- if $llmUrl }}
+- name: RAGSERVE_LLM_BASE_URL
+  value: {{ $llmUrl | quote }}
+{{- end }}
+{{- with include "ragserve.llmModel" . }}
+- name: RAGSERVE_LLM_MODEL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.llm.backends }}
+- name: RAGSERVE_LLM_BACKENDS
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- with .Values.llm.apiKeySecret.name }}
+{{- include "ragserve.secretEnv" (dict "name" "RAGSERVE_LLM_API_KEY" "secret" . "key" $root.Values.llm.apiKeySecret.key) | nindent 0 }}
+{{- end }}
+{{- if $embedUrl }}
+- name: RAGSERVE_EMBED_BASE_URL
+  value: {{ $embedUrl | quote }}
+- name: RAGSERVE_EMBED_MODEL
+  value: {{ include "ragserve.embedModel" . | quote }}
+{{- end }}
+{{- with .Values.embedding.replicaUrls }}
+- name: RAGSERVE_EMBED_REPLICA_URLS
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- with .Values.embedding.apiKeySecret.name }}
+{{- include "ragserve.secretEnv" (dict "name" "RAGSERVE_EMBED_API_KEY" "secret" . "key" $root.Values.embedding.apiKeySecret.key) | nindent 0 }}
+{{- end }}
+{{- if .Values.qdrant.enabled }}
+- name: RAGSERVE_QDRANT_URL
+  value: "http://{{ $fullname }}-qdrant:6333"
+{{- include "ragserve.secretEnv" (dict "name" "RAGSERVE_QDRANT_API_KEY" "secret" (include "ragserve.qdrantSecretName" .) "key" .Values.qdrant.apiKeySecret.key) | nindent 0 }}
+{{- else if .Values.externalQdrant.url }}
+- name: RAGSERVE_QDRANT_URL
+  value: {{ .Values.externalQdrant.url | quote }}
+{{- with .Values.externalQdrant.apiKeySecret.name }}
+{{- include "ragserve.secretEnv" (dict "name" "RAGSERVE_QDRANT_API_KEY" "secret" . "key" $root.Values.externalQdrant.apiKeySecret.key) | nindent 0 }}
+{{- end }}
+{{- end }}
+{{- if or .Values.auth.existingSecret .Values.auth.create }}
+{{- include "ragserve.secretEnv" (dict "name" "RAGSERVE_API_KEY" "secret" (include "ragserve.authSecretName" .) "key" .Values.auth.apiKeyKey "optional" true) | nindent 0 }}
+{{- include "ragserve.secretEnv" (dict "name" "RAGSERVE_ADMIN_KEY" "secret" (include "ragserve.authSecretName" .) "key" .Values.auth.adminKeyKey "optional" true) | nindent 0 }}
+{{- end }}
+{{- with .Values.redis.urlSecret.name }}
+{{- include "ragserve.secretEnv" (dict "name" "RAGSERVE_QUEUE_URL" "secret" . "key" $root.Values.redis.urlSecret.key) | nindent 0 }}
+{{- end }}
+{{- with .Values.externalDatabase.urlSecret.name }}
+{{- include "ragserve.secretEnv" (dict "name" "RAGSERVE_DATABASE_URL" "secret" . "key" $root.Values.externalDatabase.urlSecret.key) | nindent 0 }}
+{{- end }}
+{{- with .Values.huggingface.tokenSecret.name }}
+{{- include "ragserve.secretEnv" (dict "name" "HF_TOKEN" "secret" . "key" $root.Values.huggingface.tokenSecret.key) | nindent 0 }}
+{{- end }}
+{{- range $name, $value := .Values.config }}
+{{- if not (has $name $.omit) }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -25,7 +25,7 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as UTC, read back with its timezone: SQLite keeps no zone, and the API promises
+    """Stored as UTC, read back as UTC: SQLite keeps no zone, and the API promises
     RFC 3339 timestamps (``...+00:00``), never naive ones."""
 
     impl = DateTime(timezone=True)
@@ -37,9 +37,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        # PostgreSQL answers in the session's TimeZone setting, which may not be UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -56,6 +56,17 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ragserve", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_four_processes_migrate_one_empty_database_at_once(pg: PostgresServer) -> None:
     """The API and its workers start together: one migrates, the others wait, none fails."""
     url = pg.create_database("race")
@@ -87,14 +98,8 @@ def test_api_on_postgres_answers_503_while_it_is_down_and_recovers(
         conn.execute("ALTER DATABASE app SET timezone TO 'Asia/Seoul'")
     data_dir = tmp_path / "data"
     # The command line writes the same database as the server: the admin it makes signs in.
-    created = subprocess.run(
-        [sys.executable, "-m", "ragserve", "users", "create", "root", "--admin"],
-        env=_env(RAGSERVE_DATABASE_URL=url, RAGSERVE_DATA_DIR=str(data_dir)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = _env(RAGSERVE_DATABASE_URL=url, RAGSERVE_DATA_DIR=str(data_dir))
+    created = _cli(env, "users", "create", "root", "--admin")
     assert created.returncode == 0, created.stderr
     assert "created admin 'root'" in created.stdout
     admin_key = created.stdout.splitlines()[-1]
@@ -118,9 +123,13 @@ def test_api_on_postgres_answers_503_while_it_is_down_and_recovers(
             ("files", (name, (SAMPLES / name).read_bytes()))
             for name in ("northwind-handbook.md", "it-faq.txt")
         ]
+        # A title longer than its column: PostgreSQL, unlike SQLite, would refuse it whole.
+        files.append(("files", ("long.md", b"# " + b"Parking rules " * 100 + b"\n\nText.")))
         assert c.post("/api/collections/docs/documents", files=files).status_code == 202
-        docs = wait_for_documents(c, "docs", 2)
+        docs = wait_for_documents(c, "docs", 3)
         assert {d["status"] for d in docs} == {"ready"}, docs
+        long_title = next(d["title"] for d in docs if d["source"] == "long.md")
+        assert long_title.startswith("Parking rules") and len(long_title) == 1000
         # Case-insensitive name filter (ILIKE here, LIKE on SQLite) and the UI's paging.
         page = c.get("/api/collections/docs/documents", params={"q": "HANDBOOK", "limit": "50"})
         assert [d["source"] for d in page.json()] == ["northwind-handbook.md"]
@@ -156,6 +165,10 @@ def test_api_on_postgres_answers_503_while_it_is_down_and_recovers(
                 # Names the database (without credentials) so an operator knows what to fix.
                 assert f"database app at 127.0.0.1:{pg.port}" in error["message"], error
                 assert "s3cret-pw" not in down.text
+            listed = _cli(env, "users", "list")  # the command line says so too, no traceback
+            said = " ".join(listed.stderr.split())  # rich wraps lines
+            assert listed.returncode == 1 and "database app" in said and "unavailable" in said
+            assert "Traceback" not in listed.stderr
             ready = c.get("/readyz", timeout=ANSWER_WITHIN_S).json()
             assert ready["checks"]["database"].startswith("down"), ready
             assert "s3cret-pw" not in str(ready)
@@ -164,12 +177,12 @@ def test_api_on_postgres_answers_503_while_it_is_down_and_recovers(
 
         # The same ragserve, not restarted: stale pooled connections are replaced.
         back = c.get("/api/collections/docs/documents", params={"limit": "50"})
-        assert back.status_code == 200 and len(back.json()) == 2, back.text
+        assert back.status_code == 200 and len(back.json()) == 3, back.text
         policy = ("security-policy.html", (SAMPLES / "security-policy.html").read_bytes())
         assert (
             c.post("/api/collections/docs/documents", files=[("files", policy)]).status_code == 202
         )
-        assert {d["status"] for d in wait_for_documents(c, "docs", 3)} == {"ready"}
+        assert {d["status"] for d in wait_for_documents(c, "docs", 4)} == {"ready"}
         # /readyz reuses its answer for a few seconds: the recovery shows on a later probe.
         deadline = time.monotonic() + 30
         while not (ready := c.get("/readyz").json())["checks"]["database"].startswith("ok"):

@@ -138,6 +138,12 @@ def test_api_on_postgres_answers_503_while_it_is_down_and_recovers(
         assert all(d["updated_at"].endswith("Z") for d in newest), newest
         assert newest[0]["updated_at"] >= newest[1]["updated_at"]
 
+        # The collections page: counts and sums grouped in SQL.
+        (listed,) = c.get("/api/collections").json()
+        assert listed["documents"] == {"ready": 3} and listed["documents_ready"] == 3
+        assert listed["chunks"] == sum(int(d["chunks"]) for d in docs) > 0
+        assert listed["stored_bytes"] > 0
+
         hits = c.post("/api/search", json={"collection": "docs", "query": "vacation days"})
         assert hits.status_code == 200 and hits.json()["results"], hits.text
         conversation = c.post("/api/conversations", json={"collection": "docs"})

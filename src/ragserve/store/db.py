@@ -38,6 +38,8 @@ MIGRATIONS = Path(str(files("ragserve.store") / "migrations"))
 
 #: Seconds to open a connection to a database server before it counts as unreachable.
 CONNECT_TIMEOUT_S = 5
+#: Milliseconds sent data may stay unacknowledged before the connection counts as dead.
+UNACKNOWLEDGED_MS = 10_000
 #: Seconds a request waits for a free pooled connection; sessions last milliseconds, so a
 #: longer wait means the database has stalled, and an answer beats a hung request.
 POOL_TIMEOUT_S = 5
@@ -103,7 +105,17 @@ def _engine_options(url: URL) -> dict[str, Any]:
         "pool_timeout": POOL_TIMEOUT_S,
         "pool_size": POOL_SIZE,
         "max_overflow": POOL_OVERFLOW,
-        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S},
+        "connect_args": {
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            # A server gone from the network (not refusing, just silent) breaks the
+            # connection once what was sent stays unacknowledged this long, instead of a
+            # query waiting forever; a slow query is unaffected (its bytes are acknowledged).
+            "tcp_user_timeout": UNACKNOWLEDGED_MS,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
     }
 
 

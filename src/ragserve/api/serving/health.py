@@ -108,8 +108,9 @@ class Readiness:
                 async with asyncio.timeout(LOCAL_TIMEOUT_S):
                     await asyncio.to_thread(db.ping)
                 checks["database"] = f"ok: {db.name}"
-            except Exception as exc:
-                checks["database"] = f"down: {exc}"
+            except Exception as exc:  # DatabaseUnavailable, or a timeout (which says nothing)
+                reason = str(exc) or f"no answer from the {db.name} in {LOCAL_TIMEOUT_S:g} s"
+                checks["database"] = f"down: {reason}"
                 checks["store"] = "not checked: the database is down"
                 ok = ok and db.shared
             else:

@@ -19,7 +19,8 @@
     │   ├── EmbeddingMismatch          collection pinned to another model or dimension
     │   ├── SparseIndexMissing         sparse/hybrid asked of a collection without a sparse side
     │   ├── SparseEncodingMismatch     collection's sparse side made by another tokeniser
-    │   └── ReindexFailed              a collection re-index left it as it was (``failed``)
+    │   ├── ReindexFailed              a collection re-index left it as it was (``failed``)
+    │   └── DatabaseUnavailable        the SQL database does not answer (``retry_after`` s)
     ├── RequestRejected                the server will not take this request as it is
     │   ├── InvalidRequest             a well-formed body asking for something impossible
     │   ├── Overloaded                 ingestion queue full: retry after ``retry_after`` s
@@ -183,6 +184,23 @@ class ReindexFailed(StoreError):
         super().__init__(
             f"{len(failed)} document(s) of collection {collection!r} could not be re-indexed, "
             f"so it keeps its previous vectors: {listed}{more}"
+        )
+
+
+class DatabaseUnavailable(StoreError):
+    """The SQL database cannot be reached or stopped answering (refused, timed out, dropped
+    connections, no free pooled connection); ``database`` names it without credentials."""
+
+    #: Seconds a client should wait: about one connect timeout, the time a restart takes.
+    retry_after = 5
+
+    def __init__(self, database: str, reason: str) -> None:
+        self.database = database
+        self.reason = reason
+        super().__init__(
+            f"the {database} is unavailable ({reason}); retry in a few seconds. If it "
+            "persists, check that the database server is running and reachable "
+            "(RAGSERVE_DATABASE_URL)."
         )
 
 

@@ -16,7 +16,7 @@ def test_health_ready_and_openapi(api: httpx.Client) -> None:
     assert api.get("/healthz").json() == {"status": "ok", "checks": {}}
     ready = api.get("/readyz")
     assert ready.status_code == 200
-    assert set(ready.json()["checks"]) == {"embedder", "store", "chat"}
+    assert set(ready.json()["checks"]) == {"embedder", "database", "store", "chat"}
     paths = api.get("/openapi.json").json()["paths"]
     expected = {
         "/api/chat", "/api/ingest/status", "/api/search", "/v1/models", "/v1/chat/completions",

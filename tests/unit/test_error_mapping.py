@@ -23,6 +23,7 @@ from ragserve.api.errors import describe
         (errors.BackendTimeout("slow", "http://x"), 504, "backend_timeout"),
         (errors.BackendUnavailable("down", "http://x"), 502, "backend_error"),
         (errors.ConfigError("bad"), 400, "invalid_request_error"),
+        (errors.DatabaseUnavailable("db at h:1", "refused"), 503, "database_unavailable"),
         (RuntimeError("secret detail"), 500, "internal_error"),
     ],
 )

@@ -40,7 +40,11 @@ def _directory() -> Iterator[UserDirectory]:
         err.print(f"[red]Invalid configuration:[/red] {exc}")
         raise typer.Exit(2) from exc
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database.for_settings(settings)
+    try:
+        db = Database.for_settings(settings)
+    except RagserveError as exc:  # e.g. the database server does not answer
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
     try:
         yield UserDirectory(db)
     except RagserveError as exc:

@@ -49,24 +49,31 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     (errors.BackendTimeout, 504, "backend_timeout"),
     (errors.BackendError, 502, "backend_error"),
     (errors.EmbeddingError, 502, "embedding_error"),
+    (errors.DatabaseUnavailable, 503, "database_unavailable"),
     (errors.RagserveError, 500, "internal_error"),
 ]
 
 _CODES: dict[type[Exception], str] = {
     errors.Overloaded: "ingest_queue_full",
     errors.RateLimited: "rate_limited",
+    errors.DatabaseUnavailable: "database_unavailable",
 }
 
 
 #: What any route may answer besides what it declares: a bug is still an OpenAI-shaped body.
 INTERNAL_ERROR = 500
+#: ... and, as nearly every route reads the SQL database, a database that does not answer.
+DATABASE_DOWN = 503
 
 
 def raises(*raised: type[Exception]) -> dict[int | str, dict[str, Any]]:
     """A route's ``responses=``: the status ERROR_TABLE gives each class it raises, with the
     error body model. A class also brings its subclasses' own statuses (``IngestError``
     is 415, 413 or 422 by kind); the description names the error types of each status."""
-    kinds: dict[int, set[str]] = {INTERNAL_ERROR: {"internal_error"}}
+    kinds: dict[int, set[str]] = {
+        INTERNAL_ERROR: {"internal_error"},
+        DATABASE_DOWN: {"database_unavailable"},
+    }
     for exc in raised:
         for cls, status, kind in ERROR_TABLE:
             if issubclass(cls, exc) or issubclass(exc, cls):
@@ -79,8 +86,9 @@ def raises(*raised: type[Exception]) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorResponse, "description": "Error: " + ", ".join(sorted(types))}
         for status, types in sorted(kinds.items())
     }
-    if 429 in responses:  # _ragserve_error sends it with every Overloaded
-        responses[429]["headers"] = {"Retry-After": _RETRY_AFTER}
+    for status in (429, DATABASE_DOWN):  # _ragserve_error sends it with these (retry_after)
+        if status in responses:
+            responses[status]["headers"] = {"Retry-After": _RETRY_AFTER}
     return responses
 
 
@@ -115,7 +123,7 @@ async def _ragserve_error(_request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         log.error("request failed: %s", exc, exc_info=status == 500)
     headers = {}
-    if isinstance(exc, errors.Overloaded):
+    if isinstance(exc, errors.Overloaded | errors.DatabaseUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 

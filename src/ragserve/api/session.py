@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragserve.access.principal import Principal
 from ragserve.api.errors import describe
-from ragserve.errors import Forbidden
+from ragserve.errors import DatabaseUnavailable, Forbidden
 from ragserve.store.repositories.sessions import SessionRepository
 from ragserve.store.tables import SessionRow, utcnow
 
@@ -104,7 +104,9 @@ def csrf_matches(row: SessionRow, token: str | None) -> bool:
 def _refusal(exc: Exception) -> Response:
     # Middleware runs outside the app's exception handlers: the same table shapes the answer.
     status, body = describe(exc)
-    return JSONResponse(body.model_dump(), status_code=status)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 class SessionAuth:
@@ -123,10 +125,14 @@ class SessionAuth:
             await self.app(scope, receive, send)
             return
         auth = scope["app"].state.serving.auth
-        row = await asyncio.to_thread(auth.sessions.resolve, session_id)
-        principal = None
-        if row is not None:
-            principal = await auth.directory.principal_for_user(row.user_id)
+        try:
+            row = await asyncio.to_thread(auth.sessions.resolve, session_id)
+            principal = None
+            if row is not None:
+                principal = await auth.directory.principal_for_user(row.user_id)
+        except DatabaseUnavailable as exc:
+            await _refusal(exc)(scope, receive, send)
+            return
         if row is None or principal is None:
             # An ended session is no sign-in: the route answers as for no credentials.
             await self.app(scope, receive, send)

@@ -25,7 +25,7 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as UTC, read back with its timezone: SQLite keeps no zone, and the API promises
+    """Stored as UTC, read back as UTC: SQLite keeps no zone, and the API promises
     RFC 3339 timestamps (``...+00:00``), never naive ones."""
 
     impl = DateTime(timezone=True)
@@ -37,9 +37,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        # PostgreSQL answers in the session's TimeZone setting, which may not be UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ClippedString(TypeDecorator[str]):
+    """Free text (titles taken from documents, error messages) cut to the column's length:
+    SQLite ignores ``VARCHAR(n)``, PostgreSQL refuses a longer value and would fail the
+    write."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or len(value) <= self.length:
+            return value
+        return value[: self.length - 1] + "…"
 
 
 class Base(DeclarativeBase):
@@ -73,11 +92,11 @@ class DocumentRow(Base):
     # Indexed by the (collection, ...) indexes below, which begin with it.
     collection: Mapped[str] = mapped_column(ForeignKey("collections.name", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(4096))
-    title: Mapped[str | None] = mapped_column(String(1000))
+    title: Mapped[str | None] = mapped_column(ClippedString(1000))
     kind: Mapped[str | None] = mapped_column(String(20))
     content_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default=DocumentStatus.queued.value)
-    error: Mapped[str | None] = mapped_column(String(2000))
+    error: Mapped[str | None] = mapped_column(ClippedString(2000))
     chunks: Mapped[int] = mapped_column(default=0)
     pages: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -123,7 +142,7 @@ class JobItemRow(Base):
     document_id: Mapped[str] = mapped_column(String(36), index=True)
     source: Mapped[str] = mapped_column(String(4096))
     status: Mapped[str] = mapped_column(String(20), default=DocumentStatus.queued.value)
-    error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    error: Mapped[str | None] = mapped_column(ClippedString(2000), default=None)
     chunks: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -136,7 +155,7 @@ class ConversationRow(Base):
     messages: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     # None until named: set by a rename, or to the first question when it is asked.
-    title: Mapped[str | None] = mapped_column(String(200), default=None)
+    title: Mapped[str | None] = mapped_column(ClippedString(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Kept beside the JSON so the list counts messages without reading every conversation.
     message_count: Mapped[int] = mapped_column(default=0)
@@ -231,7 +250,7 @@ class AuditRow(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(50))
-    target: Mapped[str] = mapped_column(String(500))
+    target: Mapped[str] = mapped_column(ClippedString(500))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

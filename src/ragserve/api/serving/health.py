@@ -6,6 +6,12 @@ unready: every ragserve pod shares the same backends, so failing readiness on th
 all of them out of their Service at once, turning a vLLM restart into a full outage (and the
 chain's fallback, or the error event a client gets, is the better answer while it restarts).
 
+The SQL database is checked with one ``SELECT 1``. SQLite is this pod's own file: failing, the
+pod is unready. A database server (PostgreSQL) is shared by every pod like the backends, so it
+is reported as down but leaves the pod ready, for the same reason: every request then answers
+503 with ``Retry-After`` and a message naming the database, which tells a client more than
+a Service with no endpoints would.
+
 Backends are probed in the background, concurrently, each with a short timeout; a probe
 waits at most :data:`PROBE_WAIT_S` for fresh results and otherwise reports the last ones, so
 a slow backend never makes the probe itself slow (kubelet's default timeout is 1 s).
@@ -97,17 +103,29 @@ class Readiness:
                 checks["embedder"] = f"ok: {self.embedder.model_id}"
             except Exception as exc:
                 ok, checks["embedder"] = False, f"failed: {exc!r}"
+            db = self.catalog.db
             try:
                 async with asyncio.timeout(LOCAL_TIMEOUT_S):
-                    n = len(await asyncio.to_thread(self.catalog.list_collections))
-                checks["store"] = f"ok: {n} collection(s)"
-            except Exception as exc:
-                ok, checks["store"] = False, f"failed: {exc!r}"
+                    await asyncio.to_thread(db.ping)
+                checks["database"] = f"ok: {db.name}"
+            except Exception as exc:  # DatabaseUnavailable, or a timeout (which says nothing)
+                reason = str(exc) or f"no answer from the {db.name} in {LOCAL_TIMEOUT_S:g} s"
+                checks["database"] = f"down: {reason}"
+                checks["store"] = "not checked: the database is down"
+                ok = ok and db.shared
+            else:
+                try:
+                    async with asyncio.timeout(LOCAL_TIMEOUT_S):
+                        n = len(await asyncio.to_thread(self.catalog.list_collections))
+                    checks["store"] = f"ok: {n} collection(s)"
+                except Exception as exc:
+                    ok, checks["store"] = False, f"failed: {exc!r}"
             self._local = (time.monotonic(), ok, checks)
             return ok, dict(checks)
 
     async def check(self) -> tuple[bool, dict[str, str]]:
-        """Ready when the embedder and the store answer; backends are reported, not fatal."""
+        """Ready when the embedder and the store answer; backends and a shared database are
+        reported, not fatal."""
         probing = self.refresh_backends()
         ok, checks = await self._local_checks()
         # Fresh backend results if they come quickly; the last known ones otherwise.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -443,11 +444,15 @@ def worker(
     while thread.is_alive() and not stop.wait(0.5):
         pass
     thread.join(settings.shutdown_grace_s)
-    if thread.is_alive():
-        handed = runner.hand_back()
-        out.print(f"Handed {handed} unfinished document(s) back to the queue.")
     if server is not None:
         server.shutdown()
+    if thread.is_alive():
+        handed = runner.hand_back()
+        out.print(f"Handed {handed} unfinished document(s) back to the queue; worker stopped.")
+        sys.stdout.flush()
+        # The pipeline's threads are still inside the model's native code: an interpreter
+        # shutdown under them aborts the process. Their work is back in the queue.
+        os._exit(0)
     runner.close()
     out.print("Worker stopped.")
 

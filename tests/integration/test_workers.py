@@ -144,6 +144,9 @@ def cluster(
             "RAGSERVE_DATA_DIR": str(root / "worker-data"),
             # Three workers and the API share two cores: one embedding thread each.
             "RAGSERVE_EMBED_THREADS": "1",
+            # Small embedding batches: a big document's progress, and the chances to notice
+            # a cancel or die half way, come once per batch.
+            "RAGSERVE_EMBED_MAX_BATCH": "16",
             "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
         }
         runtime = Runtime(settings, embedder=embedder)
@@ -185,46 +188,47 @@ def test_three_workers_index_200_documents_each_once_with_every_vector(cluster: 
     assert status["queued"] == 0 and status["indexing"] == 0
 
 
-def test_a_killed_worker_s_document_is_redelivered_and_ends_ready_once(cluster: Cluster) -> None:
-    big = _text(9999, words=8000)  # ~250 chunks: seconds of embedding
-    response = cluster.api.post(
-        "/api/collections/kill/documents", files=[("files", ("big.txt", big))]
-    )
+def _upload_big(cluster: Cluster, collection: str) -> None:
+    big = _text(9999, words=4000)  # ~125 chunks: eight embedding batches
+    files = [("files", ("big.txt", big))]
+    response = cluster.api.post(f"/api/collections/{collection}/documents", files=files)
     assert response.status_code == 202
+
+
+def _indexing_holder(cluster: Cluster, collection: str) -> tuple[dict[str, object], int]:
+    """Wait until the collection's one document is being embedded; (it, its worker's pid)."""
     r = redis.Redis.from_url(cluster.redis.url)
-    holder = None
-    deadline = time.monotonic() + 60
-    while holder is None and time.monotonic() < deadline:
-        for stream in (b"ragserve:ingest:urgent", b"ragserve:ingest:bulk"):
-            for entry in r.xpending_range(stream, "workers", "-", "+", 10):
-                holder = entry["consumer"].decode()
-        time.sleep(0.1)
-    assert holder is not None, "no worker took the document"
-    # Wait until it is really being embedded (progress moved), then kill its worker.
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        doc = cluster.documents("kill")[0]
-        if doc["status"] == "indexing" and float(str(doc.get("progress") or 0)) > 0:
-            break
+        (doc,) = cluster.documents(collection) or [{}]
+        if doc.get("status") == "indexing" and float(str(doc.get("progress") or 0)) > 0:
+            for stream in (b"ragserve:ingest:urgent", b"ragserve:ingest:bulk"):
+                for entry in r.xpending_range(stream, "workers", "-", "+", 10):
+                    # Consumer names are host-pid-suffix (Worker.consumer).
+                    return doc, int(entry["consumer"].decode().split("-")[-2])
         time.sleep(0.1)
-    pid = int(holder.split("-")[-2])
-    os.kill(pid, signal.SIGKILL)
-    cluster.start_worker()  # keep three
+    raise AssertionError(f"no worker was indexing {collection}")
+
+
+def test_a_killed_worker_s_document_is_redelivered_and_ends_ready_once(cluster: Cluster) -> None:
+    _upload_big(cluster, "kill")
+    _doc, pid = _indexing_holder(cluster, "kill")
+    os.kill(pid, signal.SIGKILL)  # two workers go on from here
     (doc,) = cluster.wait_done("kill", 1, timeout=240)
     assert doc["status"] == "ready", doc
     assert cluster.vectors("kill", str(doc["id"])) == doc["chunks"]
-    assert r.xlen("ragserve:ingest:dead") == 0
+    assert redis.Redis.from_url(cluster.redis.url).xlen("ragserve:ingest:dead") == 0
 
 
 def test_redis_restarted_empty_mid_run_loses_nothing(cluster: Cluster) -> None:
-    files = [("files", (f"r{i:02}.txt", _text(1000 + i, words=150))) for i in range(60)]
+    files = [("files", (f"r{i:02}.txt", _text(1000 + i, words=100))) for i in range(40)]
     assert cluster.api.post("/api/collections/restart/documents", files=files).status_code == 202
     time.sleep(0.5)
     ready_before = sum(d["status"] == "ready" for d in cluster.documents("restart"))
     cluster.redis.restart()  # no persistence: every stream, claim and set is gone
-    assert ready_before < 60, "all were done before the restart: the test showed nothing"
-    docs = cluster.wait_done("restart", 60)
-    assert [d["status"] for d in docs] == ["ready"] * 60
+    assert ready_before < 40, "all were done before the restart: the test showed nothing"
+    docs = cluster.wait_done("restart", 40)
+    assert [d["status"] for d in docs] == ["ready"] * 40
     for doc in docs:
         assert cluster.vectors("restart", str(doc["id"])) == doc["chunks"]
 
@@ -244,3 +248,31 @@ def test_a_poison_document_fails_after_its_attempts_without_blocking_the_queue(
     r = redis.Redis.from_url(cluster.redis.url)
     dead = r.xrange("ragserve:ingest:dead")
     assert [fields[b"doc"].decode() for _id, fields in dead] == [poison["id"]]
+
+
+def test_cancel_reaches_the_worker_indexing_the_document(cluster: Cluster) -> None:
+    cancelled_before = sum(cluster.worker_counts("cancelled"))
+    _upload_big(cluster, "cancel")
+    doc, _pid = _indexing_holder(cluster, "cancel")
+    response = cluster.api.post(f"/api/collections/cancel/documents/{doc['id']}/cancel")
+    assert response.status_code == 200, response.text
+    # The worker drops the document at its next window and says so in its metrics.
+    deadline = time.monotonic() + 60
+    while sum(cluster.worker_counts("cancelled")) == cancelled_before:
+        assert time.monotonic() < deadline, "no worker dropped the cancelled document"
+        time.sleep(0.2)
+    time.sleep(1.0)  # what it handed back before the cancel has been applied (or dropped)
+    (doc,) = cluster.documents("cancel")
+    assert (doc["status"], doc["error"]) == ("failed", "cancelled")
+    assert cluster.vectors("cancel", str(doc["id"])) == 0
+
+
+def test_sigterm_lets_a_worker_finish_or_hand_back_and_exit_cleanly(cluster: Cluster) -> None:
+    _upload_big(cluster, "term")
+    _doc, pid = _indexing_holder(cluster, "term")
+    (worker,) = [w for w in cluster.workers if w.pid == pid]
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0  # RAGSERVE_SHUTDOWN_GRACE_S is 5; the last worker goes on
+    (doc,) = cluster.wait_done("term", 1, timeout=240)
+    assert doc["status"] == "ready", doc
+    assert cluster.vectors("term", str(doc["id"])) == doc["chunks"]

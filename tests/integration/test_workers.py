@@ -130,6 +130,9 @@ def cluster(
             "RAGSERVE_QUEUE_RETRY_BACKOFF_S": "0.5",
             "RAGSERVE_QUEUE_RECONCILE_S": "1",
             "RAGSERVE_SHUTDOWN_GRACE_S": "5",
+            # Short chunks: a big document has many windows at a third of the embedding cost.
+            "RAGSERVE_CHUNK_TOKENS": "64",
+            "RAGSERVE_CHUNK_OVERLAP": "8",
         }
         settings = Settings(
             data_dir=root / "api-data",
@@ -189,7 +192,7 @@ def test_three_workers_index_200_documents_each_once_with_every_vector(cluster: 
 
 
 def _upload_big(cluster: Cluster, collection: str) -> None:
-    big = _text(9999, words=4000)  # ~125 chunks: eight embedding batches
+    big = _text(9999, words=3000)  # ~110 chunks of 64 tokens: two embedding windows
     files = [("files", ("big.txt", big))]
     response = cluster.api.post(f"/api/collections/{collection}/documents", files=files)
     assert response.status_code == 202
@@ -248,6 +251,17 @@ def test_a_poison_document_fails_after_its_attempts_without_blocking_the_queue(
     r = redis.Redis.from_url(cluster.redis.url)
     dead = r.xrange("ragserve:ingest:dead")
     assert [fields[b"doc"].decode() for _id, fields in dead] == [poison["id"]]
+    # What the alert rules read, from a live worker and from the API.
+    scrapes = [cluster.api.get("/metrics").text]
+    for port in cluster.metrics_ports:
+        try:
+            scrapes.append(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+        except httpx.TransportError:
+            continue  # a worker an earlier test killed
+    assert len(scrapes) >= 2
+    for text in scrapes:
+        assert "ragserve_queue_dead_letters 1.0" in text
+        assert 'ragserve_queue_depth{priority="bulk"} 0.0' in text
 
 
 def test_cancel_reaches_the_worker_indexing_the_document(cluster: Cluster) -> None:

@@ -41,13 +41,18 @@ class SharedRateLimiter:
         self.rate = rate
         self._book = redis.register_script(_BOOK)
 
-    def acquire(self, units: int) -> None:
+    def book(self, units: int) -> float:
+        """Book ``units`` on the shared timeline; the seconds to wait before using them."""
         if not self.rate:
-            return
+            return 0.0
         try:
             wait_us = int(self._book(keys=[self.key], args=[int(units / self.rate * 1e6)]))
         except RedisError as exc:  # no shared schedule: go on (the queue is down anyway)
             log.warning("shared embedding rate limit unavailable: %s", exc)
-            return
-        if wait_us > 0:
-            time.sleep(wait_us / 1e6)
+            return 0.0
+        return max(0.0, wait_us / 1e6)
+
+    def acquire(self, units: int) -> None:
+        wait = self.book(units)
+        if wait > 0:
+            time.sleep(wait)

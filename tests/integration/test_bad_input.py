@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ragserve.errors import ParseTimeout, TooLarge
+from ragserve.errors import ParserCrashed, ParseTimeout, TooLarge
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.parsing import ParseWorker
 from ragserve.runtime import Runtime
@@ -191,7 +191,8 @@ def test_parser_memory_cap_fails_one_file(tmp_path: Path) -> None:
     limits = ParseLimits(10**9, 10**9, 10**9)
     worker = ParseWorker(timeout_s=60, memory_bytes=16 * 2**20)  # less than the text itself
     try:
-        with pytest.raises(TooLarge):
+        # The child dies of it: a crash, which workers retry (the one-process queue does not).
+        with pytest.raises(ParserCrashed, match="memory limit"):
             worker.parse(path, path.read_bytes(), limits)
     finally:
         worker.close()

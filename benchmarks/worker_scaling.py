@@ -15,11 +15,12 @@ from the first upload to the last document ready.
    tasks on the same Redis, and the SQL reads a worker adds per document (its row and its
    collection's) on the same database — per document and as % of the baseline's s/doc.
 
-With fewer cores than N workers need, they share the cores: N× cannot show here, and the
-1-worker line against the baseline is the coordinator's overhead. Load averages are printed
+With fewer cores than N workers need, they share the cores: N× cannot show here. The
+1-worker line against the baseline is the coordinator's overhead end to end, but on a busy
+machine the runs' noise is larger than it; step 4 is the figure that does not move. Load averages are printed
 before, during and after: on a shared machine they say how much the neighbours took.
 
-    python -m benchmarks.worker_scaling [--pages 120 --workers 1,2,4 --database postgres]
+    python -m benchmarks.worker_scaling [--pages 48 --max-kb 40 --workers 1,2,4 --database postgres]
     python -m benchmarks.worker_scaling --database sqlite --redis-server /opt/redis/redis-server
 """
 
@@ -270,7 +271,7 @@ def worker_sql_ms(db_url: str, rounds: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pages", type=int, default=120)
+    parser.add_argument("--pages", type=int, default=48)
     parser.add_argument("--max-kb", type=int, default=40, help="pages up to this size")
     parser.add_argument("--corpus", type=Path, default=MANUAL, help="a folder of .html pages")
     parser.add_argument("--workers", default="1,2,4")

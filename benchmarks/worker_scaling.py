@@ -17,8 +17,9 @@ from the first upload to the last document ready.
 
 With fewer cores than N workers need, they share the cores: N× cannot show here. The
 1-worker line against the baseline is the coordinator's overhead end to end, but on a busy
-machine the runs' noise is larger than it; step 4 is the figure that does not move. Load averages are printed
-before, during and after: on a shared machine they say how much the neighbours took.
+machine the runs' noise is larger than it; step 4 is the figure that does not move. Load
+averages are printed before, during and after: on a shared machine they say how much the
+neighbours took.
 
     python -m benchmarks.worker_scaling [--pages 48 --max-kb 40 --workers 1,2,4 --database postgres]
     python -m benchmarks.worker_scaling --database sqlite --redis-server /opt/redis/redis-server

@@ -39,8 +39,8 @@ def _wait_port(port: int, timeout: float, what: str) -> None:
 class RedisServer:
     """``redis-server`` on a loopback port; ``restart()`` without persistence loses all."""
 
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
+    def __init__(self, binary: str | None = None) -> None:
+        binary = binary or shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is missing: `make services` installs it")
         self.binary = binary
@@ -130,8 +130,9 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
+def redis_server(binary: str | None = None) -> Iterator[RedisServer]:
+    """A fresh Redis; ``binary``: a ``redis-server`` not on PATH (benchmark machines)."""
+    server = RedisServer(binary)
     try:
         server.start()
         yield server

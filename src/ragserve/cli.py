@@ -454,6 +454,10 @@ def worker(
         # shutdown under them aborts the process. Their work is back in the queue.
         os._exit(0)
     runner.close()
+    if runner.error is not None:
+        # Not acknowledged, its documents go to another worker after the redelivery time.
+        err.print(f"The worker failed: {runner.error}")
+        raise typer.Exit(1)
     out.print("Worker stopped.")
 
 

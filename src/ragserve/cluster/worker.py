@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -135,8 +136,14 @@ class Worker(PipelineHooks):
         )
         self.metrics = WorkerMetrics(self.queue)
         self._lock = threading.Lock()
+        #: Last sign of life of the pipeline (a take, an embedding batch, an outcome). A
+        #: worker whose pipeline is stuck stops renewing its claims, so others take them.
+        self.active_at = time.monotonic()
+        self.stall_s = max(10 * settings.queue_redelivery_s, 2 * settings.parse_timeout_s)
         self._held: dict[str, Task] = {}
-        self._dead: dict[str, Task] = {}  # failed for good: dead-lettered when recorded
+        self._dead: dict[str, Task] = {}
+        #: Why :meth:`run` ended without :meth:`stop`, if it did.
+        self.error: Exception | None = None  # failed for good: dead-lettered when recorded
 
     # -- running ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -147,6 +154,9 @@ class Worker(PipelineHooks):
         log.info("worker %s taking documents (concurrency %d)", self.consumer, self.concurrency)
         try:
             self.pipeline.process(self._take, self._record)
+        except Exception as exc:  # a stage died: exit, and what it held is redelivered
+            log.exception("the worker's pipeline failed")
+            self.error = exc
         finally:
             self.stopping.set()
             heartbeat.join(5)
@@ -183,7 +193,11 @@ class Worker(PipelineHooks):
             try:
                 with self._lock:
                     held = list(self._held.values())
-                self.queue.renew(self.consumer, held)
+                if self.stalled:
+                    log.error("no progress for %.0f s: not renewing %d claim(s)",
+                              time.monotonic() - self.active_at, len(held))  # fmt: skip
+                else:
+                    self.queue.renew(self.consumer, held)
                 self.queue.register_worker(
                     self.consumer, self.concurrency, self.settings.queue_redelivery_s
                 )
@@ -191,6 +205,11 @@ class Worker(PipelineHooks):
                 log.warning("heartbeat: Redis unavailable (%s)", exc)
             if self.stopping.wait(period) and not self._held:
                 return
+
+    @property
+    def stalled(self) -> bool:
+        """Holding documents without any progress for ``stall_s``."""
+        return bool(self._held) and time.monotonic() - self.active_at > self.stall_s
 
     # -- taking work ------------------------------------------------------------------------
     def _take(self) -> IngestItem | None:
@@ -205,12 +224,14 @@ class Worker(PipelineHooks):
                 continue
             try:
                 item = self._item(task)
-            except SQLAlchemyError as exc:
-                log.warning("database unavailable (%s); %s goes back", exc, task.document_id)
+            except Exception as exc:  # the database down, say: the task goes back
+                log.warning("could not start %s (%s); it goes back to the queue",
+                            task.document_id, exc)  # fmt: skip
                 self._safely(lambda t=task: self.queue.requeue(t))
                 self.stopping.wait(2.0)
                 continue
             if item is not None:
+                self.active_at = time.monotonic()
                 return item
         return None
 
@@ -261,12 +282,22 @@ class Worker(PipelineHooks):
         except RedisError:
             return True  # cannot tell: go on; the API drops what a cancel made unwanted
 
+    def abandon(self, item: IngestItem, exc: Exception) -> None:
+        log.warning("giving %s back to the queue: %s", item.document_id, exc)
+        with self._lock:
+            task = self._held.pop(item.document_id, None)
+        if task is not None:
+            self.metrics.in_flight.dec()
+            self._safely(lambda: self.queue.requeue(task))
+        self.stopping.wait(2.0)  # the database (or the disk) gets a moment to come back
+
     def begin(self, item: IngestItem) -> None:
         self.catalog.set_document_state(
             item.document_id, status=DocumentStatus.indexing.value, progress=0.0
         )
 
     def embedded(self, chunks: int) -> None:
+        self.active_at = time.monotonic()
         self._safely(lambda: self.queue.count("chunks", chunks))
 
     def retry(self, item: IngestItem, reason: str) -> str | None:
@@ -301,6 +332,7 @@ class Worker(PipelineHooks):
 
     def _record(self, outcome: FileOutcome) -> None:
         doc_id = outcome.document_id
+        self.active_at = time.monotonic()
         if doc_id is None or outcome.status == "retrying":
             return
         with self._lock:
@@ -330,6 +362,8 @@ class Worker(PipelineHooks):
 
     # -- health -----------------------------------------------------------------------------
     def healthy(self) -> tuple[bool, str]:
+        if self.stalled:
+            return False, f"stalled: no progress for {self.stall_s:.0f} s"
         try:
             self.queue.redis.ping()
         except RedisError as exc:

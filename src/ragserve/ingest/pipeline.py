@@ -94,6 +94,12 @@ class PipelineHooks:
         else the reason to fail it with. The one-process queue fails it at once."""
         return reason
 
+    def abandon(self, item: IngestItem, exc: Exception) -> None:
+        """Recording a document's state failed before it reached the embedder (the database
+        is down): this process cannot go on with it. Here the error stops this parse
+        thread, as before; a worker hands the document back to the shared queue."""
+        raise exc
+
     def stored(self, item: IngestItem, state: dict[str, Any]) -> None:
         """Every chunk is stored: mark the document ``ready`` with ``state``. A worker that
         hands its vectors to the API process sends this after them instead."""
@@ -322,13 +328,17 @@ class IngestPipeline:
         worker = ParseWorker(self.settings.parse_timeout_s)
         try:
             while (item := take()) is not None:
-                if not self.hooks.wanted(item.document_id):
-                    record(FileOutcome(item.source, "cancelled", document_id=item.document_id))
-                    continue
-                self.hooks.begin(item)
-                # One call per document, so its bytes and text are freed when it is done,
-                # not held while this thread waits for the next one.
-                self._parse_one(worker, item, out, record)
+                try:
+                    if not self.hooks.wanted(item.document_id):
+                        record(FileOutcome(item.source, "cancelled",
+                                           document_id=item.document_id))  # fmt: skip
+                        continue
+                    self.hooks.begin(item)
+                    # One call per document, so its bytes and text are freed when it is done,
+                    # not held while this thread waits for the next one.
+                    self._parse_one(worker, item, out, record)
+                except Exception as exc:  # the stores failed (the database went away, say)
+                    self.hooks.abandon(item, exc)
         finally:
             worker.close()
             out.put(_DONE)

@@ -8,9 +8,10 @@ Both pipelines get what a user of each would write:
 
 - LangChain: ``HuggingFaceEmbeddings`` (sentence-transformers) on the given model folder;
   ``RecursiveCharacterTextSplitter.from_huggingface_tokenizer`` (chunk size and overlap in
-  the model's own tokens); ``index(..., cleanup="incremental", key_encoder="sha256")`` with
-  a ``SQLRecordManager`` on SQLite for de-duplication; ``QdrantVectorStore`` on a
-  qdrant-client local path.
+  the model's own tokens); ``index(..., cleanup="incremental")`` with a
+  ``SQLRecordManager`` on SQLite for de-duplication; ``QdrantVectorStore`` on a qdrant-client
+  local path. Its default key encoder (SHA-1 made a UUID) stays: Qdrant takes only UUID or
+  integer point ids, so ``key_encoder="sha256"`` fails there.
 - LlamaIndex: ``HuggingFaceEmbedding`` on the same folder; ``SentenceSplitter`` counting the
   same tokenizer's tokens; ``IngestionPipeline`` with a ``SimpleDocumentStore`` for
   de-duplication (upserts) and ``QdrantVectorStore`` on a qdrant-client local path.
@@ -29,6 +30,7 @@ import argparse
 import json
 import resource
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -95,7 +97,6 @@ def langchain(files: list[Path], args: argparse.Namespace) -> Callable[[], dict[
             store,
             cleanup="incremental",
             source_id_key="source",
-            key_encoder="sha256",  # as ragserve's content hash (SHA-1 warns)
         )
         return {"added": result["num_added"], "skipped": result["num_skipped"]}
 
@@ -142,6 +143,7 @@ def llamaindex(files: list[Path], args: argparse.Namespace) -> Callable[[], dict
 
 
 def main() -> None:
+    warnings.filterwarnings("ignore", message="Using SHA-1 for document hashing")
     parser = argparse.ArgumentParser()
     parser.add_argument("pipeline", choices=["langchain", "llamaindex"])
     parser.add_argument("--files", type=Path, required=True, help="file with one path a line")

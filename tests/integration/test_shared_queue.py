@@ -8,6 +8,7 @@ test_workers.py and on its own in test_postgres.py.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,3 +166,22 @@ def test_the_embedding_rate_limit_is_one_budget_for_all_workers(rds: RedisServer
     assert one.book(100) == 0.0  # a full second's budget, taken now
     # Another worker's batch waits for the first one's second to pass.
     assert other.book(50) > 0.5
+
+
+def test_a_version_uploaded_while_the_last_was_stored_is_not_marked_ready_by_it(
+    service: ClusterIngestService,
+) -> None:
+    service.submit_uploads("c", _stage(service, "a.txt"))
+    (row,) = service.catalog.documents.pending()
+    assert service.applier is not None and row.queued_at is not None
+    ready = json.dumps({"status": "ready", "chunks": 0}).encode()
+
+    def stored(queued_at: str) -> dict[str, bytes]:
+        return {"op": b"stored", "doc": row.id.encode(), "state": ready,
+                "queued_at": queued_at.encode()}  # fmt: skip
+
+    # A worker that took the previous upload hands its result back: not this version's.
+    service.applier.apply(stored("2001-01-01T00:00:00+00:00"))
+    assert service.catalog.documents.get(row.id).status == "queued"  # type: ignore[union-attr]
+    service.applier.apply(stored(row.queued_at.isoformat()))
+    assert service.catalog.documents.get(row.id).status == "ready"  # type: ignore[union-attr]

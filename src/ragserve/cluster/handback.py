@@ -29,12 +29,14 @@ from ragserve.embed.sparse import SparseVector
 from ragserve.errors import ConfigError
 from ragserve.store.catalog import Catalog
 from ragserve.store.payload import ChunkPayload
-from ragserve.store.tables import DocumentStatus
+from ragserve.store.tables import DocumentRow, DocumentStatus
 from ragserve.store.vectors import ChunkPoint, SearchHit
 
 log = logging.getLogger(__name__)
 
 APPLIER_GROUP = "api"
+#: Messages the API reads and applies at a time.
+READ_BATCH = 64
 #: Messages the API may be behind before workers wait: each holds up to one write window
 #: (1,024 chunks, ~2.5 MB), so Redis holds at most ~160 MB of vectors in transit.
 MAX_BACKLOG = 64
@@ -77,9 +79,12 @@ class HandBackStore:
     def delete_document(self, name: str, doc_id: str, from_index: int = 0) -> None:
         self._send({"op": "delete", "name": name, "doc": doc_id, "from": str(from_index)})
 
-    def stored(self, doc_id: str, state: dict[str, Any]) -> None:
-        """After the document's last chunks: the API marks it with ``state`` (ready)."""
-        self._send({"op": "stored", "doc": doc_id, "state": json.dumps(state)})
+    def stored(self, doc_id: str, state: dict[str, Any], queued_at: str = "") -> None:
+        """After the document's last chunks: the API marks it with ``state`` (ready),
+        unless it was uploaded again after ``queued_at`` (when its worker took it)."""
+        self._send(
+            {"op": "stored", "doc": doc_id, "state": json.dumps(state), "queued_at": queued_at}
+        )
 
     # -- the rest of the VectorStore protocol is the API's alone ------------------------------
     def _not_here(self) -> ConfigError:
@@ -174,17 +179,18 @@ class VectorApplier:
                 self._ensure_group()
                 got = self.redis.xreadgroup(
                     APPLIER_GROUP, self.consumer, {self.keys.vectors: "0" if backlog else ">"},
-                    count=16, block=None if backlog else 1000,
+                    count=READ_BATCH, block=None if backlog else 1000,
                 )  # fmt: skip
                 messages = got[0][1] if got else []
                 if backlog and not messages:
                     backlog = False
                     continue
-                for msg_id, fields in messages:
-                    self.apply({k.decode(): v for k, v in fields.items()})
+                if messages:
+                    self.apply_batch([{k.decode(): v for k, v in f.items()} for _i, f in messages])
+                    ids = [msg_id for msg_id, _f in messages]
                     pipe = self.redis.pipeline(transaction=False)
-                    pipe.xack(self.keys.vectors, APPLIER_GROUP, msg_id)
-                    pipe.xdel(self.keys.vectors, msg_id)
+                    pipe.xack(self.keys.vectors, APPLIER_GROUP, *ids)
+                    pipe.xdel(self.keys.vectors, *ids)
                     pipe.execute()
             except RedisError as exc:
                 log.warning("vector hand-back: Redis unavailable (%s); retrying", exc)
@@ -196,33 +202,69 @@ class VectorApplier:
                 self._stopping.wait(1.0)
 
     def apply(self, fields: dict[str, bytes]) -> None:
-        """Apply one message, unless its document was cancelled or deleted meanwhile."""
-        op = fields["op"].decode()
-        doc_id = fields["doc"].decode()
+        """Apply one message (see :meth:`apply_batch`)."""
+        self.apply_batch([fields])
+
+    def apply_batch(self, batch: list[dict[str, bytes]]) -> None:
+        """Apply messages in order, dropping those of documents cancelled or deleted
+        meanwhile. Consecutive upserts into one collection go to the store as one call, and
+        each document's row is read once: the one API process stores every worker's
+        chunks, so its cost per message bounds the whole cluster."""
+        rows: dict[str, DocumentRow | None] = {}
+        upserts: list[ChunkPoint] = []
+        target = ""
+
+        def flush() -> None:
+            if upserts:
+                self.catalog.vectors.upsert(target, upserts)
+                upserts.clear()
+
         with self.write_lock:
-            row = self.catalog.documents.get(doc_id)
-            wanted = row is not None and row.status in _PENDING
-            if op == "upsert":
-                if wanted:
-                    self.catalog.vectors.upsert(fields["name"].decode(), _points(fields))
-            elif op == "delete":
-                if wanted:
-                    self.catalog.vectors.delete_document(
-                        fields["name"].decode(), doc_id, int(fields["from"])
-                    )
-            elif op == "stored":
-                if wanted:
-                    state = json.loads(fields["state"])
-                    self.catalog.set_document_state(doc_id, **state)
-                    assert row is not None
-                    coll = self.catalog.collections.get(row.collection)
-                    if coll is not None:
-                        self.on_stored(coll.vector_collection)
-                # Its worker left it tracked until now (see Worker._record); untracked only
-                # once SQL says ready, so the reconciler never sees it pending and unknown.
-                self.redis.srem(self.keys.tracked, doc_id)
-            else:
-                log.warning("vector hand-back: unknown operation %r dropped", op)
+            for fields in batch:
+                op = fields["op"].decode()
+                doc_id = fields["doc"].decode()
+                if doc_id not in rows:
+                    rows[doc_id] = self.catalog.documents.get(doc_id)
+                row = rows[doc_id]
+                wanted = row is not None and row.status in _PENDING
+                if op == "upsert":
+                    if wanted:
+                        name = fields["name"].decode()
+                        if name != target:
+                            flush()
+                            target = name
+                        upserts.extend(_points(fields))
+                    continue
+                flush()
+                if op == "delete":
+                    if wanted:
+                        self.catalog.vectors.delete_document(
+                            fields["name"].decode(), doc_id, int(fields["from"])
+                        )
+                elif op == "stored":
+                    rows[doc_id] = self._stored(doc_id, row, fields) if wanted else row
+                    # Its worker left it tracked until now (see Worker._record); untracked
+                    # only once SQL says ready, so the reconciler never sees it pending and
+                    # unknown.
+                    self.redis.srem(self.keys.tracked, doc_id)
+                else:
+                    log.warning("vector hand-back: unknown operation %r dropped", op)
+            flush()
+
+    def _stored(
+        self, doc_id: str, row: DocumentRow | None, fields: dict[str, bytes]
+    ) -> DocumentRow | None:
+        assert row is not None
+        taken = fields.get("queued_at", b"").decode()
+        if taken and row.queued_at is not None and row.queued_at.isoformat() != taken:
+            # Uploaded again since its worker took it: the new version's task marks it.
+            return row
+        state = json.loads(fields["state"])
+        updated = self.catalog.set_document_state(doc_id, **state)
+        coll = self.catalog.collections.get(row.collection)
+        if coll is not None:
+            self.on_stored(coll.vector_collection)
+        return updated
 
 
 def wait_for_backlog(redis: Redis, keys: Keys, timeout_s: float) -> bool:

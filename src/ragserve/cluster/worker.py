@@ -141,6 +141,8 @@ class Worker(PipelineHooks):
         self.active_at = time.monotonic()
         self.stall_s = max(10 * settings.queue_redelivery_s, 2 * settings.parse_timeout_s)
         self._held: dict[str, Task] = {}
+        #: When each held document was queued: an upload of a new version changes it.
+        self._queued_at: dict[str, str] = {}
         self._dead: dict[str, Task] = {}
         #: Why :meth:`run` ended without :meth:`stop`, if it did.
         self.error: Exception | None = None  # failed for good: dead-lettered when recorded
@@ -273,6 +275,7 @@ class Worker(PipelineHooks):
             self.queue.ack(task, finished=False)
             return None
         self.metrics.in_flight.inc()
+        self._queued_at[doc_id] = row.queued_at.isoformat() if row.queued_at else ""
         return IngestItem(Path(row.stored_path), doc_id, row.source, coll, force=task.force)
 
     # -- pipeline hooks ---------------------------------------------------------------------
@@ -321,13 +324,17 @@ class Worker(PipelineHooks):
         return f"{reason} (on each of {task.attempt} attempts)"
 
     def stored(self, item: IngestItem, state: dict[str, Any]) -> None:
+        taken = self._queued_at.get(item.document_id, "")
         if self.handback is not None:
-            self.handback.stored(item.document_id, state)
+            self.handback.stored(item.document_id, state, taken)
             return
         # Written to the Qdrant server directly: a cancel that came meanwhile wins.
         if not self.wanted(item.document_id):
             self.vectors.delete_document(item.collection.vector_collection, item.document_id)
             return
+        row = self.catalog.documents.get(item.document_id)
+        if row is not None and row.queued_at is not None and row.queued_at.isoformat() != taken:
+            return  # uploaded again since this worker took it: the new version's task marks it
         self.catalog.set_document_state(item.document_id, **state)
 
     def _record(self, outcome: FileOutcome) -> None:
@@ -338,6 +345,7 @@ class Worker(PipelineHooks):
         with self._lock:
             task = self._held.pop(doc_id, None)
             dead = self._dead.pop(doc_id, None)
+            self._queued_at.pop(doc_id, None)
         if task is None:
             return  # handed back at shutdown
         self.metrics.in_flight.dec()

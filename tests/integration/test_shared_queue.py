@@ -96,7 +96,7 @@ def test_the_reconciler_queues_again_what_redis_lost(
     assert again == {row.id for row in service.catalog.documents.pending()}
 
 
-def test_a_cancel_reaches_the_queue_and_a_new_upload_lifts_it(
+def test_cancel_and_delete_reach_the_queue_and_a_new_upload_lifts_a_cancel(
     service: ClusterIngestService, rds: RedisServer
 ) -> None:
     service.submit_uploads("c", _stage(service, "a.txt"))
@@ -107,6 +107,9 @@ def test_a_cancel_reaches_the_queue_and_a_new_upload_lifts_it(
     assert service.catalog.documents.get(row.id).error == "cancelled"  # type: ignore[union-attr]
     service.submit_uploads("c", _stage(service, "a.txt"))
     assert not queue.is_cancelled(row.id)
+    service.delete_document("c", row.id)  # a delete reaches workers the same way
+    assert queue.is_cancelled(row.id)
+    assert service.catalog.documents.get(row.id) is None
 
 
 def test_a_dead_worker_s_task_moves_and_counts_as_an_attempt(rds: RedisServer) -> None:

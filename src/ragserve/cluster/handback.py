@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -265,13 +264,3 @@ class VectorApplier:
         if coll is not None:
             self.on_stored(coll.vector_collection)
         return updated
-
-
-def wait_for_backlog(redis: Redis, keys: Keys, timeout_s: float) -> bool:
-    """True once the API has applied every handed-back message (for benchmarks)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if int(redis.xlen(keys.vectors)) == 0:
-            return True
-        time.sleep(0.05)
-    return False

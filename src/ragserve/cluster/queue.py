@@ -21,7 +21,6 @@ SQL's pending documents, and what is missing was lost by Redis and is enqueued a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -298,14 +297,10 @@ class WorkQueue:
     def trim(self) -> None:
         """Drop acknowledged entries from the front of each stream."""
         for stream in self.keys.streams:
-            try:
-                groups = self.redis.xinfo_groups(stream)
-                pending = self.redis.xpending(stream, GROUP)
-            except ResponseError:  # no stream or group yet
-                continue
-            group = next((g for g in groups if _text(g["name"]) == GROUP), None)
+            group = self._group(stream)
             if group is None:
                 continue
+            pending = self.redis.xpending(stream, GROUP)
             if pending["pending"]:
                 keep_from = _text(pending["min"])
             else:
@@ -339,25 +334,23 @@ class WorkQueue:
         """Messages waiting for a worker (not yet delivered), per priority: the group's lag."""
         out = {}
         for name, stream in (("urgent", self.keys.urgent), ("bulk", self.keys.bulk)):
-            try:
-                groups = self.redis.xinfo_groups(stream)
-            except ResponseError:  # no stream yet
+            group = self._group(stream)
+            if group is None:  # no stream or group yet
                 out[name] = 0
                 continue
-            group = next((g for g in groups if _text(g["name"]) == GROUP), None)
-            lag = None if group is None else group.get("lag")
+            lag = group.get("lag")
             if lag is None:  # unknown to Redis: everything not pending, an upper bound
-                lag = int(self.redis.xlen(stream)) - int(group["pending"] if group else 0)
+                lag = int(self.redis.xlen(stream)) - int(group["pending"])
             out[name] = max(0, int(lag))
         return out
 
-    def in_flight(self) -> int:
-        """Messages delivered to a worker and not yet acknowledged, all streams."""
-        total = 0
-        for stream in self.keys.streams:
-            with contextlib.suppress(ResponseError):  # no group yet
-                total += int(self.redis.xpending(stream, GROUP)["pending"])
-        return total
+    def _group(self, stream: str) -> dict[str, Any] | None:
+        """The workers' group as XINFO GROUPS describes it (lag, pending, last delivered)."""
+        try:
+            groups = self.redis.xinfo_groups(stream)
+        except ResponseError:  # no stream yet
+            return None
+        return next((g for g in groups if _text(g["name"]) == GROUP), None)
 
     def delayed(self) -> int:
         return int(self.redis.zcard(self.keys.delayed))

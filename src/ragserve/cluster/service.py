@@ -13,7 +13,6 @@ Redis answers again.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,6 @@ from ragserve.cluster.handback import VectorApplier
 from ragserve.cluster.queue import WorkQueue
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
-from ragserve.errors import Overloaded
 from ragserve.ingest.pipeline import IngestItem
 from ragserve.ingest.service import IngestService, IngestStatus, StagedFile
 from ragserve.store.catalog import Catalog
@@ -147,23 +145,21 @@ class ClusterIngestService(IngestService):
                         exc, len(items))  # fmt: skip
         return job_id
 
-    def _check_capacity(self, new: int) -> None:
-        if self._stopping.is_set():
-            raise Overloaded("the server is shutting down", retry_after=10)
+    # Capacity counts SQL's rows and the rate is every worker's: the API replicas and
+    # workers share them (the check itself is IngestService's).
+    def _in_flight(self) -> int:
+        queued, indexing = self._pending_counts()
+        return queued + indexing
+
+    def _documents_rate(self) -> float:
+        return self._shared_rate("documents")
+
+    def _pending_counts(self) -> tuple[int, int]:
+        """(queued, indexing) over every collection, from SQL."""
         counts = self.catalog.documents.count_by_status()
-        in_flight = counts.get(DocumentStatus.queued.value, 0) + counts.get(
-            DocumentStatus.indexing.value, 0
-        )
-        capacity = self.settings.ingest_queue_capacity
-        if in_flight + new <= capacity:
-            return
-        rate = self._shared_rate("documents")
-        excess = in_flight + new - capacity
-        retry = 5 if rate <= 0 else min(60, max(1, math.ceil(excess / rate)))
-        raise Overloaded(
-            f"ingestion queue is full ({in_flight} of {capacity} documents queued or indexing "
-            f"over all workers); retry after {retry} s",
-            retry_after=retry,
+        return (
+            counts.get(DocumentStatus.queued.value, 0),
+            counts.get(DocumentStatus.indexing.value, 0),
         )
 
     def _drop_work(self, doc_id: str) -> None:
@@ -181,9 +177,7 @@ class ClusterIngestService(IngestService):
             return 0.0
 
     def status(self) -> IngestStatus:
-        counts = self.catalog.documents.count_by_status()
-        queued = counts.get(DocumentStatus.queued.value, 0)
-        indexing = counts.get(DocumentStatus.indexing.value, 0)
+        queued, indexing = self._pending_counts()
         try:
             parallel = sum(self.queue.workers().values())
         except RedisError:

@@ -33,6 +33,7 @@ from ragserve.cluster.queue import Task, WorkQueue
 from ragserve.cluster.ratelimit import SharedRateLimiter
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
+from ragserve.errors import ConfigError
 from ragserve.ingest.pipeline import FileOutcome, IngestItem, IngestPipeline, PipelineHooks
 from ragserve.store.catalog import Catalog
 from ragserve.store.db import Database
@@ -95,8 +96,6 @@ class Worker(PipelineHooks):
         consumer: str | None = None,
     ) -> None:
         if not settings.queue_url or not settings.database_url:
-            from ragserve.errors import ConfigError
-
             raise ConfigError(
                 "a worker needs RAGSERVE_QUEUE_URL (Redis) and RAGSERVE_DATABASE_URL (shared "
                 'with the API); see README, "Scaling out ingestion"'

@@ -330,18 +330,27 @@ class IngestService(PipelineHooks):
     def _check_capacity(self, new: int) -> None:
         """Raise ``Overloaded`` if ``new`` more documents would not fit (lock held)."""
         capacity = self.settings.ingest_queue_capacity
-        if len(self._pending) + new <= capacity:
+        in_flight = self._in_flight()
+        if in_flight + new <= capacity:
             return
         if self._stopping.is_set():
             raise Overloaded("the server is shutting down", retry_after=10)
-        excess = len(self._pending) + new - capacity
-        rate = self._rate(self._finished)
+        excess = in_flight + new - capacity
+        rate = self._documents_rate()
         retry = 5 if rate <= 0 else min(60, max(1, math.ceil(excess / rate)))
         raise Overloaded(
-            f"ingestion queue is full ({len(self._pending)} of {capacity} documents queued or "
+            f"ingestion queue is full ({in_flight} of {capacity} documents queued or "
             f"indexing); retry after {retry} s",
             retry_after=retry,
         )
+
+    def _in_flight(self) -> int:
+        """Documents queued or indexing now (lock held)."""
+        return len(self._pending)
+
+    def _documents_rate(self) -> float:
+        """Documents finished per second, recently (sets Retry-After)."""
+        return self._rate(self._finished)
 
     def _collection(self, name: str) -> CollectionRow:
         return self.catalog.open(name, self.embedder.model_id, self.embedder.dimension, create=True)

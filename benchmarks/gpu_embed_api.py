@@ -64,6 +64,13 @@ def client(
     queue.put((sent, latencies, errors))
 
 
+def cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def load(
     urls: list[str], model: str, texts: list[str], clients: int, seconds: float, dim: int
 ) -> dict[str, Any]:
@@ -89,6 +96,11 @@ def load(
     ]
     for p in procs:
         p.start()
+    # How busy the machine's cores are during the window (clients, servers, tokenisers).
+    time.sleep(max(0.0, start + 1 - time.time()))
+    busy0, total0 = cpu_times()
+    time.sleep(max(0.0, seconds - 2))
+    busy1, total1 = cpu_times()
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
@@ -99,6 +111,7 @@ def load(
         "texts_per_s": sum(r[0] for r in results) / seconds,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "cpu_busy": (busy1 - busy0) / max(total1 - total0, 1.0),
     }
 
 
@@ -133,6 +146,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--texts", type=int, default=20000)
+    parser.add_argument(
+        "--tokenize-processes",
+        default="",
+        help="tokenizer processes per server, one figure per --servers entry "
+        "(default: the cores shared out, one left to each server)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
     raise_fd_limit()
@@ -143,7 +162,11 @@ def main() -> None:
     print(f"direct: {rate * tokens_per_text / 1e6:.2f} M tok/s ({rate:.0f} texts/s)", flush=True)
     work = Path(tempfile.mkdtemp())
     rows = []
-    for n in (int(s) for s in args.servers.split(",")):
+    servers = [int(s) for s in args.servers.split(",")]
+    per_server = [int(t) for t in args.tokenize_processes.split(",") if t] or [
+        max(1, cores // n - 1) for n in servers
+    ]
+    for n, tokenizers in zip(servers, per_server, strict=True):
         for max_batch in args.max_batch.split(","):
             with ExitStack() as stack:
                 llm = stack.enter_context(scripted_llm(work / "llm.log"))
@@ -158,7 +181,7 @@ def main() -> None:
                             embed_device="cuda",
                             embed_max_batch=max_batch,
                             # The servers share the machine's cores for tokenising.
-                            embed_tokenize_processes=str(max(1, cores // n - 1)),
+                            embed_tokenize_processes=str(tokenizers),
                         )
                     )
                     for i in range(n)
@@ -167,6 +190,7 @@ def main() -> None:
             served_tok = served["texts_per_s"] * tokens_per_text
             row = {
                 "servers": n,
+                "tokenize_processes": tokenizers,
                 "max_batch": int(max_batch),
                 **served,
                 "tokens_per_s": served_tok,
@@ -183,14 +207,14 @@ def main() -> None:
     print(f"\n/v1/embeddings, {args.clients} client processes × 32 texts/request, base64")
     print(f"direct CudaEmbedder: {rate * tokens_per_text / 1e6:.2f} M tok/s")
     print(
-        f"{'servers':>7} {'max_batch':>9} {'M tok/s':>8} {'/direct':>8} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'errors':>6}"
+        f"{'servers':>7} {'tokenizers':>10} {'max_batch':>9} {'M tok/s':>8} {'/direct':>8} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU busy':>8}"
     )
     for r in rows:
         print(
-            f"{r['servers']:>7} {r['max_batch']:>9} {r['tokens_per_s'] / 1e6:>8.2f} "
-            f"{r['vs_direct']:>8.1%} {r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f} "
-            f"{r['errors']:>6}"
+            f"{r['servers']:>7} {r['tokenize_processes']:>10} {r['max_batch']:>9} "
+            f"{r['tokens_per_s'] / 1e6:>8.2f} {r['vs_direct']:>8.1%} {r['p50_ms'] or 0:>7.1f} "
+            f"{r['p99_ms'] or 0:>7.1f} {r['errors']:>6} {r['cpu_busy']:>8.0%}"
         )
 
 

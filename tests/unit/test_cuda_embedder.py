@@ -39,6 +39,19 @@ def minilm() -> Iterator[CudaEmbedder]:
 
 
 @pytest.fixture(scope="module")
+def pooled() -> Iterator[CudaEmbedder]:
+    """Tokenising in two worker processes, as on a GPU machine (forced on here)."""
+    embedder = CudaEmbedder(
+        str(packaged.minilm_folder()),
+        model_id="all-MiniLM-L6-v2",
+        device="cpu",
+        tokenize_processes=2,
+    )
+    yield embedder
+    embedder.close()
+
+
+@pytest.fixture(scope="module")
 def reference() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(
         str(packaged.minilm_folder()), model_id="all-MiniLM-L6-v2", threads=2
@@ -144,36 +157,38 @@ def test_waves_overlapped_with_tokenisation_give_the_same_vectors(minilm: CudaEm
 
 
 def test_worker_process_tokenising_gives_the_same_vectors_and_counts_tokens(
-    minilm: CudaEmbedder, reference: SentenceTransformerEmbedder
+    minilm: CudaEmbedder, pooled: CudaEmbedder, reference: SentenceTransformerEmbedder
 ) -> None:
-    """Big calls on a GPU tokenise in worker processes; forced on here (two processes) to
-    show the vectors and the token counts do not depend on which path tokenised them."""
+    """Big calls on a GPU tokenise in worker processes: the vectors and the token counts do
+    not depend on which path tokenised them."""
     texts = [passage(3 + (seed * 13) % 40, seed) for seed in range(40)]
     texts[5] = "Café résumé, 환불은 가능합니다. " + texts[5]  # leaves the ASCII fast path
-    pooled = CudaEmbedder(
-        str(packaged.minilm_folder()),
-        model_id="all-MiniLM-L6-v2",
-        device="cpu",
-        tokenize_processes=2,
-    )
     pooled.pool_min_texts, pooled.pool_wave_texts = 8, 16  # a small call, three waves
     try:
         vectors, counts = pooled.embed_counted("passage", texts)
     finally:
-        pooled.close()
+        pooled.pool_min_texts, pooled.pool_wave_texts = 256, 2048
     assert np.allclose(vectors, minilm.embed_passages(texts), atol=1e-5)
     assert (vectors * reference.embed_passages(texts)).sum(axis=1).min() > 0.99999
     # The counts are what the CPU path reports in /v1/embeddings usage.
     assert counts.tolist() == [len(o) for o in reference.tokenizer.token_offsets(texts)]
 
 
-def test_the_batcher_hands_each_request_its_own_token_count(minilm: CudaEmbedder) -> None:
+@pytest.mark.parametrize("tokenizing", ["threads", "processes"])
+def test_the_batcher_hands_each_request_its_own_token_count(
+    minilm: CudaEmbedder, pooled: CudaEmbedder, tokenizing: str
+) -> None:
+    """The batcher runs this backend as a pipeline (each request tokenised on arrival, the
+    next merged call launched before the last is handed out): every request still gets its
+    own vectors and tokens, whichever side tokenised it."""
     import asyncio
 
     from ragserve.embed.request_merging import MergingEmbedder
 
-    batcher = MergingEmbedder(minilm, max_batch=64, delay_s=0.05, piece_tokens=4096)
+    backend = pooled if tokenizing == "processes" else minilm
+    batcher = MergingEmbedder(backend, max_batch=64, delay_s=0.05, piece_tokens=4096)
     requests = [[passage(n, seed) for n in (5, 30)] for seed in range(4)]
+    requests.append(["Café résumé, 환불은 가능합니다."] + [passage(4, 9)] * 130)  # two slices
 
     async def together() -> list[tuple[np.ndarray, int | None]]:
         return list(await asyncio.gather(*(batcher.aembed_counted("passage", r) for r in requests)))

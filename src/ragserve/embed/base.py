@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, cast, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,37 @@ class CountingBackend(Protocol):
 
     def embed_counted(self, kind: str, texts: Sequence[str]) -> tuple[Vectors, Ints]:
         """Vectors, and each text's tokens (special tokens excluded, before truncation)."""
+        ...
+
+
+@runtime_checkable
+class PipelinedBackend(Protocol):
+    """A backend whose work splits into stages the batcher can overlap (the CUDA embedder).
+
+        tokenize_async ─▶ (queued by priority, merged) ─▶ launch ─▶ collect
+        worker processes,    the batcher's thread          queues     waits for the
+        as each request      merges what is tokenised      GPU work   device, copies back
+        arrives
+
+    Requests are tokenised on arrival, side by side, instead of after merging on the one
+    thread that feeds the device, and the next merged call is launched while the previous
+    one still runs: the device never waits for tokenising or for results to be handed out.
+    """
+
+    def tokenize_async(self, kind: str, texts: Sequence[str], done: Callable[[Any], None]) -> None:
+        """Tokenise ``texts`` off the caller's thread; ``done`` gets the ids or an exception."""
+        ...
+
+    def join_ids(self, parts: Sequence[Any]) -> Any:
+        """Several requests' ids as one call's."""
+        ...
+
+    def launch(self, ids: Any) -> Any:
+        """Queue the forward passes of one merged call; returns without waiting for them."""
+        ...
+
+    def collect(self, launched: Any) -> tuple[Vectors, Ints]:
+        """Wait for a launched call: its vectors, and each text's tokens (as embed_counted)."""
         ...
 
 

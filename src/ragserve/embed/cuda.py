@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -64,6 +65,9 @@ WAVE_TEXTS = 512
 POOL_WAVE_TEXTS = 2048
 #: Pinned buffers the batches are copied to the GPU from, used in turn (_PinnedStaging).
 STAGING_SLOTS = 16
+#: Merged calls launched and not yet collected at most (the batcher's pipeline): each holds
+#: a pinned buffer its pooled rows are copied back into.
+OUTPUT_SLOTS = 4
 POOL_MIN_TEXTS = 256
 
 
@@ -162,6 +166,71 @@ class _PinnedStaging:
         return out
 
 
+class _PinnedOutputs:
+    """Pinned host buffers that launched calls copy their pooled rows back into.
+
+    The copy back is asynchronous only into pinned memory; a plain ``.cpu()`` would wait
+    for everything queued on the device, including calls launched after this one. Taking a
+    buffer blocks while every one is in use, which bounds the calls in flight.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._buffers: list[torch.Tensor | None] = [None] * slots
+        self._free: queue.Queue[int] = queue.Queue()
+        for k in range(slots):
+            self._free.put(k)
+
+    def take(self, rows: int, width: int) -> tuple[int, torch.Tensor]:
+        k = self._free.get()
+        buffer = self._buffers[k]
+        if buffer is None or buffer.numel() < rows * width:
+            buffer = torch.empty(max(rows, 1024) * width, dtype=torch.float32).pin_memory()
+            self._buffers[k] = buffer
+        return k, buffer[: rows * width].view(rows, width)
+
+    def give_back(self, k: int) -> None:
+        self._free.put(k)
+
+
+class _Joiner:
+    """Collects the slices of one request tokenised in worker processes, then reports once."""
+
+    def __init__(self, parts: int, done: Callable[[TokenIds | BaseException], None]) -> None:
+        self._parts: list[TokenIds | None] = [None] * parts
+        self._left = parts
+        self._done = done
+        self._lock = threading.Lock()
+
+    def part(self, k: int) -> Callable[[TokenIds], None]:
+        def arrived(ids: TokenIds) -> None:
+            with self._lock:
+                self._parts[k] = ids
+                self._left -= 1
+                last = self._left == 0
+            if last:
+                self._done(TokenIds.join([p for p in self._parts if p is not None]))
+
+        return arrived
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            first = self._left > 0
+            self._left = 0  # the other slices' results are dropped
+        if first:
+            self._done(exc)
+
+
+@dataclass
+class Launched:
+    """A merged call queued on the device: where its rows go, and where they will arrive."""
+
+    rows: npt.NDArray[np.int64]
+    pooled: torch.Tensor  # pinned host rows once ``copied`` has fired (on the CPU: the rows)
+    copied: torch.cuda.Event | None
+    slot: int | None
+    full: Ints
+
+
 class CudaEmbedder(PrefixedEmbedder):
     """A sentence-transformers model run by hand: half precision, length-sorted batches.
 
@@ -235,6 +304,7 @@ class CudaEmbedder(PrefixedEmbedder):
             if self.device == "cuda"
             else None
         )
+        self._outputs = _PinnedOutputs(OUTPUT_SLOTS) if self.device == "cuda" else None
         self._tokenizing = ThreadPoolExecutor(1, thread_name_prefix="embed-prepare")
         # Tokenising is what bounds this backend (benchmarks/RESULTS.md): it runs on every
         # core through our own threads, each encoding a slice with the GIL released. The
@@ -301,6 +371,51 @@ class CudaEmbedder(PrefixedEmbedder):
             vectors = np.empty((len(texts), pooled[0].shape[1]), dtype=np.float32)
             vectors[rows] = torch.cat(pooled).cpu().numpy()
         return normalize(vectors), np.concatenate(lengths)
+
+    # -- the pipelined path: the batcher overlaps these stages (base.PipelinedBackend) -------
+    def tokenize_async(
+        self, kind: str, texts: Sequence[str], done: Callable[[TokenIds | BaseException], None]
+    ) -> None:
+        prefix = self.query_prefix if kind == "query" else self.passage_prefix
+        prefixed = [prefix + t for t in texts]
+        if self._pool is None:
+            future = self._tokenizing.submit(self._tokenize, prefixed)
+            future.add_done_callback(lambda f: done(f.exception() or f.result()))
+            return
+        slices = [prefixed[i : i + SLICE_TEXTS] for i in range(0, len(prefixed), SLICE_TEXTS)]
+        joiner = _Joiner(len(slices), done)
+        for k, part in enumerate(slices):
+            self._pool.submit_callback(part, joiner.part(k), joiner.failed)
+
+    def join_ids(self, parts: Sequence[TokenIds]) -> TokenIds:
+        return TokenIds.join(parts)
+
+    def launch(self, ids: TokenIds) -> Launched:
+        with self._lock, torch.inference_mode():
+            rows: list[int] = []
+            pooled: list[torch.Tensor] = []
+            for batch in self._batches(0, ids):
+                rows.extend(batch.rows)
+                pooled.append(self._run(batch))
+            on_device = torch.cat(pooled)
+            if self._outputs is None:
+                return Launched(np.asarray(rows), on_device, None, None, ids.full)
+            slot, host = self._outputs.take(*on_device.shape)
+            host.copy_(on_device, non_blocking=True)
+            copied = torch.cuda.Event()  # type: ignore[no-untyped-call]
+            copied.record()
+        return Launched(np.asarray(rows), host, copied, slot, ids.full)
+
+    def collect(self, launched: Launched) -> tuple[Vectors, Ints]:
+        try:
+            if launched.copied is not None:
+                launched.copied.synchronize()
+            vectors = np.empty((len(launched.rows), self._dimension), dtype=np.float32)
+            vectors[launched.rows] = launched.pooled.numpy()
+        finally:
+            if launched.slot is not None and self._outputs is not None:
+                self._outputs.give_back(launched.slot)
+        return normalize(vectors), np.maximum(launched.full - self._specials.total, 0)
 
     def _waves(self, texts: list[str]) -> Iterator[tuple[int, TokenIds]]:
         """(offset, token ids) of consecutive waves of texts, tokenised ahead of the GPU.

@@ -27,7 +27,7 @@ import json
 import multiprocessing
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from multiprocessing.pool import AsyncResult
@@ -209,6 +209,15 @@ class TokenizerPool:
 
     def submit(self, texts: list[str]) -> AsyncResult[TokenIds]:
         return self._pool.apply_async(_encode_in_worker, (texts,))
+
+    def submit_callback(
+        self,
+        texts: list[str],
+        done: Callable[[TokenIds], None],
+        failed: Callable[[BaseException], None],
+    ) -> None:
+        """Tokenise ``texts``; ``done`` or ``failed`` runs on the pool's result thread."""
+        self._pool.apply_async(_encode_in_worker, (texts,), callback=done, error_callback=failed)
 
     def encode(self, texts: Sequence[str]) -> TokenIds:
         pending = [

@@ -323,6 +323,8 @@ class CudaEmbedder(PrefixedEmbedder):
         # One call at a time owns the device; the MergingEmbedder already serialises, and
         # this keeps direct callers (benchmarks, the CLI) safe too.
         self._lock = threading.Lock()
+        if self.device == "cuda":
+            _avoid_cudnn_attention()
         self._dimension = int(self._embed(["x"]).shape[1])
         self.stats = BatchStats()
         log.info(
@@ -526,6 +528,16 @@ class CudaEmbedder(PrefixedEmbedder):
         s.tokens += batch.tokens
         s.padded_tokens += padded
         s.largest_batch_tokens = max(s.largest_batch_tokens, padded)
+
+
+def _avoid_cudnn_attention() -> None:
+    """Keep PyTorch's attention off its cuDNN backend (process-wide; this is the process's
+    model). On Hopper GPUs PyTorch prefers cuDNN, which builds a plan for every new
+    (batch, length) shape: merged requests make nearly every batch a new shape, and the
+    thread feeding the GPU spent most of its time building plans while the GPU sat idle
+    (py-spy on the lent H200, benchmarks/RESULTS.md). The memory-efficient kernel takes the
+    padding mask with no per-shape cost."""
+    torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def _use_sdpa(encoder: torch.nn.Module) -> None:

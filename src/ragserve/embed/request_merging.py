@@ -147,6 +147,9 @@ class MergingEmbedder:
                 request.future.set_exception(ids)
             return
         request.ids = ids
+        now = time.perf_counter()
+        metrics.EMBED_TOKENIZE_TIME.observe(now - request.queued_at)
+        request.queued_at = now  # the queue time that follows is the wait for the device
         self._queue.put(request)
 
     def _pieces(self, texts: Sequence[str]) -> list[Sequence[str]]:

@@ -121,6 +121,12 @@ EMBED_QUEUE_TIME = Histogram(
     buckets=QUEUE_BUCKETS,
     registry=None,
 )
+EMBED_TOKENIZE_TIME = Histogram(
+    "ragserve_embed_tokenize_seconds",
+    "Tokenising one embedding request before it is queued (GPU pipeline only).",
+    buckets=QUEUE_BUCKETS,
+    registry=None,
+)
 EMBED_BATCH_LATENCY = Histogram(
     "ragserve_embed_batch_duration_seconds",
     "Time of one embedding model call (one merged batch), by kind.",
@@ -152,6 +158,7 @@ RECORDED: tuple[Collector, ...] = (
     COMPLETION_TOKENS,
     EMBED_BATCH_SIZE,
     EMBED_QUEUE_TIME,
+    EMBED_TOKENIZE_TIME,
     EMBED_BATCH_LATENCY,
 )
 

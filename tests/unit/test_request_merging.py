@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -100,3 +101,66 @@ def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on() -> None:
     assert batcher.embed_queries(["good"])[0, 0] == 4
     assert batcher.embed_queries([]).shape == (0, 2)
     batcher.close()
+
+
+class StagedModel(RecordingModel):
+    """A backend in stages (base.PipelinedBackend, as the CUDA embedder is): tokenising on a
+    thread, ``launch`` that returns at once, ``collect`` that waits until ``gate`` opens for
+    the first call, so the test can see whether the next call was launched meanwhile."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        super().__init__(fail_on=fail_on)
+        self.events: list[str] = []
+        self.gate = threading.Event()
+        self.pool = ThreadPoolExecutor(2)
+
+    def tokenize_async(self, kind: str, texts: Sequence[str], done: Callable[[Any], None]) -> None:
+        def tokenize() -> None:
+            if "untokenisable" in texts:
+                done(EmbeddingError("scripted tokenizer failure"))
+            else:
+                done([(kind, t) for t in texts])
+
+        self.pool.submit(tokenize)
+
+    def join_ids(self, parts: Sequence[Any]) -> Any:
+        return [item for part in parts for item in part]
+
+    def launch(self, ids: Any) -> Any:
+        texts = [t for _, t in ids]
+        self.events.append(f"launch {','.join(texts)}")
+        return ids[0][0], texts
+
+    def collect(self, launched: Any) -> tuple[Vectors, Any]:
+        kind, texts = launched
+        if self.events.count("collect") == 0:
+            assert self.gate.wait(10)
+        self.events.append("collect")
+        vectors = self._vectors(kind, texts)
+        return vectors, np.array([len(t) for t in texts], dtype=np.int32)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def test_a_staged_backend_gets_the_next_call_launched_before_the_last_is_collected() -> None:
+    model = StagedModel(fail_on="bad")
+    batcher = MergingEmbedder(model, max_batch=8, delay_s=0.0)
+    first = batcher.submit("passage", ["aaa"], 0)
+    deadline = time.monotonic() + 10
+    while "launch aaa" not in model.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = batcher.submit("passage", ["bb"], 0)  # the first call is still being collected
+    while "launch bb" not in model.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert model.events == ["launch aaa", "launch bb"]  # launched while the first waits
+    model.gate.set()
+    assert first.result(10)[0, 0] == 3 and second.result(10)[0, 0] == 2
+    # A failure at either stage reaches its own caller only, and the batcher goes on.
+    with pytest.raises(EmbeddingError, match="scripted failure"):
+        batcher.embed_queries(["bad"])
+    with pytest.raises(EmbeddingError, match="tokenizer failure"):
+        batcher.embed_queries(["untokenisable"])
+    assert batcher.embed_queries(["good"])[0, 0] == 4
+    batcher.close()
+    model.close()

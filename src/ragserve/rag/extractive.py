@@ -48,6 +48,8 @@ RELATIVE_FLOOR = 0.75
 DENSE_WEIGHT = 0.5
 #: Candidates come from this many best passages (more only dilutes a small collection's).
 PASSAGES = 4
+#: Taken off a sentence's score per place its passage is below the best one.
+RANK_PENALTY = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ def choose(
         cosine = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
         scores = (1 - DENSE_WEIGHT) * scores + DENSE_WEIGHT * cosine
     # A gentle preference for the better-ranked passage breaks near-ties.
-    scores = scores - 0.01 * np.asarray([c.rank for c in cands], dtype=np.float32)
+    scores = scores - RANK_PENALTY * np.asarray([c.rank for c in cands], dtype=np.float32)
     order = np.argsort(-scores, kind="stable")
     best = float(scores[order[0]])
     chosen: list[ExtractedSentence] = []

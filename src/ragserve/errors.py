@@ -20,6 +20,7 @@
     │   ├── SparseIndexMissing         sparse/hybrid asked of a collection without a sparse side
     │   ├── SparseEncodingMismatch     collection's sparse side made by another tokeniser
     │   ├── ReindexFailed              a collection re-index left it as it was (``failed``)
+    │   ├── CollectionBusy             a collection being re-indexed takes no other work
     │   └── DatabaseUnavailable        the SQL database does not answer (``retry_after`` s)
     ├── RequestRejected                the server will not take this request as it is
     │   ├── InvalidRequest             a well-formed body asking for something impossible
@@ -185,6 +186,11 @@ class ReindexFailed(StoreError):
             f"{len(failed)} document(s) of collection {collection!r} could not be re-indexed, "
             f"so it keeps its previous vectors: {listed}{more}"
         )
+
+
+class CollectionBusy(StoreError):
+    """A collection being re-indexed (or with documents still in flight when a re-index is
+    asked for): the work asked for would be lost or undone by the switch to the new index."""
 
 
 class DatabaseUnavailable(StoreError):

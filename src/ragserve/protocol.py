@@ -193,6 +193,26 @@ class CollectionInfo(BaseModel):
     )
 
 
+class ReindexStatus(BaseModel):
+    """A whole-collection re-index run by this server process (the latest one per collection)."""
+
+    collection: str
+    status: Literal["none", "running", "done", "failed"] = Field(
+        description="`none`: not re-indexed since the server started; `done`: the collection "
+        "now searches its new index; `failed`: it kept its previous one (`error` says why)."
+    )
+    documents: int = Field(description="Documents to re-index.")
+    done: int = Field(0, description="Documents finished so far (ingested, skipped or failed).")
+    failed: int = Field(0, description="Documents that failed (nothing switches if any did).")
+    chunks: int = Field(0, description="Chunks in the new index (when done).")
+    sparse_encoding: str | None = Field(
+        None, description="The keyword index the collection has once done (null: none)."
+    )
+    error: str | None = None
+    started_at: AwareDatetime | None = None
+    finished_at: AwareDatetime | None = None
+
+
 DocStatus = Literal["queued", "indexing", "ready", "failed"]
 #: The ``error`` of a document whose indexing was cancelled: its status is ``failed``.
 CANCELLED_REASON = "cancelled"

@@ -5,6 +5,7 @@ keyword side says so, and each collection may pick its own mode."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,13 @@ def api(
     settings = Settings(**common, retrieval_mode="hybrid")
     runtime = Runtime(settings, embedder=embedder)
     assert ingest(runtime, [folder], "docs").count("ingested") == len(DOCUMENTS)
+    RUNTIMES["api"] = runtime  # the server's own parts, for a state a request cannot pin
     with running_app(settings, runtime) as url, httpx.Client(base_url=url, timeout=120) as client:
         yield client
     runtime.close()
+
+
+RUNTIMES: dict[str, Runtime] = {}
 
 
 def _search(api: httpx.Client, query: str, **body: object) -> tuple[list[str], dict[str, Any]]:
@@ -158,3 +163,52 @@ def test_chat_uses_the_mode_asked_for(api: httpx.Client) -> None:
         },
     )
     assert v1.status_code == 200, v1.text
+
+
+def test_the_server_reindexes_an_old_collection_and_then_it_searches_by_keyword(
+    api: httpx.Client,
+) -> None:
+    """`ragserve reindex` refuses to run beside a server; the API does it in the server."""
+    assert api.get("/api/collections/old/reindex").json()["status"] == "none"
+    assert api.get("/api/collections/nosuch/reindex").status_code == 404
+    started = api.post("/api/collections/old/reindex")
+    assert started.status_code == 202, started.text
+    assert started.json()["status"] == "running"
+    assert started.json()["documents"] == len(DOCUMENTS)
+    deadline = time.monotonic() + 120
+    while (status := api.get("/api/collections/old/reindex").json())["status"] == "running":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert status["status"] == "done", status
+    assert status["done"] == len(DOCUMENTS) and status["failed"] == 0
+    assert status["sparse_encoding"] and status["chunks"] >= len(DOCUMENTS)
+    assert api.get("/api/collections/old").json()["sparse_encoding"] == status["sparse_encoding"]
+    found = api.post(
+        "/api/search", json={"query": "XK-4471", "collection": "old", "mode": "sparse", "top_k": 1}
+    )
+    assert found.status_code == 200, found.text
+    assert [Path(r["source"]).name for r in found.json()["results"]] == ["sync-errors.md"]
+
+
+def test_a_collection_being_reindexed_takes_no_other_work(api: httpx.Client) -> None:
+    """While a re-index runs, what would be lost or undone at its switch is refused with a
+    409 that says so. The run is held open through the server's own ingest service, so the
+    test does not race a re-index of six short files."""
+    ingest_service = RUNTIMES["api"].ingest
+    ingest_service.hold_for_reindex("docs")
+    try:
+        upload = api.post(
+            "/api/collections/docs/documents", files=[("files", ("new.md", b"# New\n\nText."))]
+        )
+        assert upload.status_code == 409, upload.text
+        error = upload.json()["error"]
+        assert error["type"] == "collection_busy" and "re-indexed" in error["message"]
+        doc = api.get("/api/collections/docs/documents").json()[0]
+        assert api.delete(f"/api/collections/docs/documents/{doc['id']}").status_code == 409
+        assert api.post("/api/collections/docs/reindex").status_code == 409
+        assert api.delete("/api/collections/docs").status_code == 409
+        assert api.post("/api/search", json={"query": "refund", "collection": "docs"}).json()[
+            "results"
+        ]  # searching goes on
+    finally:
+        ingest_service.release_reindex("docs")

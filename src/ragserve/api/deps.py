@@ -32,6 +32,7 @@ from ragserve.api.serving.health import Readiness
 from ragserve.api.serving.jobs import JobServing
 from ragserve.api.serving.metrics import MetricsServing
 from ragserve.api.serving.openai import OpenAIServing
+from ragserve.api.serving.reindex import ReindexServing
 from ragserve.api.serving.resources import ResourceServing
 from ragserve.api.serving.search import SearchServing
 from ragserve.api.state import Serving
@@ -59,6 +60,7 @@ def _part(name: str) -> Callable[[Request], Any]:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Collections = Annotated[CollectionServing, Depends(_part("collections"))]
+Reindexing = Annotated[ReindexServing, Depends(_part("reindex"))]
 Documents = Annotated[DocumentServing, Depends(_part("documents"))]
 DocumentEventsDep = Annotated[DocumentEvents, Depends(_part("document_events"))]
 Jobs = Annotated[JobServing, Depends(_part("jobs"))]

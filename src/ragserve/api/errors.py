@@ -36,6 +36,7 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     (errors.Forbidden, 403, "permission_error"),
     (errors.NotFound, 404, "not_found_error"),
     (errors.AlreadyExists, 409, "conflict_error"),
+    (errors.CollectionBusy, 409, "collection_busy"),
     (errors.EmbeddingMismatch, 409, "embedding_mismatch"),
     (errors.SparseIndexMissing, 409, "sparse_index_missing"),
     (errors.SparseEncodingMismatch, 409, "sparse_encoding_mismatch"),

@@ -23,6 +23,7 @@ from ragserve.api.serving.health import Readiness
 from ragserve.api.serving.jobs import JobServing
 from ragserve.api.serving.metrics import MetricsServing
 from ragserve.api.serving.openai import OpenAIServing
+from ragserve.api.serving.reindex import ReindexServing
 from ragserve.api.serving.resources import ResourceServing
 from ragserve.api.serving.search import SearchServing
 from ragserve.api.session import SessionStore
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 class Serving:
     settings: Settings
     collections: CollectionServing
+    reindex: ReindexServing
     documents: DocumentServing
     document_events: DocumentEvents
     jobs: JobServing
@@ -74,6 +76,7 @@ class Serving:
         return cls(
             settings=settings,
             collections=CollectionServing(catalog, ingest, embedder),
+            reindex=ReindexServing(settings, catalog, ingest, embedder),
             documents=DocumentServing(settings, catalog, ingest, jobs),
             document_events=DocumentEvents(catalog, settings.ui_events_poll_s),
             jobs=jobs,

@@ -29,7 +29,14 @@ from prometheus_client.metrics_core import Metric
 
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
-from ragserve.errors import CollectionNotFound, Forbidden, NotFound, Overloaded, RequestTooLarge
+from ragserve.errors import (
+    CollectionBusy,
+    CollectionNotFound,
+    Forbidden,
+    NotFound,
+    Overloaded,
+    RequestTooLarge,
+)
 from ragserve.ingest.discover import discover
 from ragserve.ingest.pipeline import FileOutcome, IngestItem, IngestPipeline, PipelineHooks
 from ragserve.store.catalog import Catalog
@@ -100,6 +107,8 @@ class IngestService(PipelineHooks):
         self._finished: deque[tuple[float, int]] = deque()
         self._chunks: deque[tuple[float, int]] = deque()
         self._touched: set[str] = set()
+        #: Collections being re-indexed whole (api/serving/reindex.py): they take no new work.
+        self._reindexing: set[str] = set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._optimizer: threading.Thread | None = None
@@ -206,6 +215,7 @@ class IngestService(PipelineHooks):
             (f, document_id(coll.name, f"upload:{f.name}")) for f in files
         ]
         with self._lock:
+            self._refuse_if_reindexing(coll.name)
             self._check_capacity(sum(1 for f, d in docs if f.rejected is None))
             items = []
             for staged, doc_id in docs:
@@ -235,6 +245,7 @@ class IngestService(PipelineHooks):
             )
         coll = self._collection(collection)
         with self._lock:
+            self._refuse_if_reindexing(coll.name)
             self._check_capacity(len(found.files))
             items = [
                 IngestItem(p, document_id(coll.name, str(p.resolve())), str(p.resolve()), coll)
@@ -262,6 +273,7 @@ class IngestService(PipelineHooks):
         if not row.stored_path or not Path(row.stored_path).exists():
             raise NotFound(f"the file of document {row.source!r} is gone; upload it again")
         with self._lock:
+            self._refuse_if_reindexing(coll.name)
             self._check_capacity(1)
             item = IngestItem(Path(row.stored_path), doc_id, row.source, coll, force=True)
             return self._add_job(coll, [item], [])
@@ -444,6 +456,8 @@ class IngestService(PipelineHooks):
             raise CollectionNotFound(collection)
         if row is None or row.collection != collection:
             raise NotFound(f"document {doc_id!r} is not in collection {collection!r}")
+        with self._lock:
+            self._refuse_if_reindexing(collection)
         with self.pipeline.write_lock:  # a concurrent write lands wholly before this
             self._drop_work(doc_id)
             self.catalog.vectors.delete_document(coll.vector_collection, doc_id)
@@ -452,6 +466,8 @@ class IngestService(PipelineHooks):
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection, dropping its queued work first."""
+        with self._lock:
+            self._refuse_if_reindexing(name)
         ids = [row.id for row in self.catalog.list_documents(name)]
         for doc_id in ids:
             self._drop_work(doc_id)
@@ -459,6 +475,37 @@ class IngestService(PipelineHooks):
             self.catalog.drop_collection(name)
         for doc_id in ids:
             shutil.rmtree(self.uploads / doc_id, ignore_errors=True)
+
+    # -- whole-collection re-index -----------------------------------------------------------
+    def hold_for_reindex(self, name: str) -> int:
+        """Mark ``name`` as being re-indexed, so that it takes no new work until released:
+        the new index is built from the documents as they are now, and anything added,
+        re-indexed or deleted meanwhile would be lost or come back at the switch. Refused
+        while documents of it are queued or indexing (they would land in the old index).
+        Returns its number of documents."""
+        with self._lock:
+            self._refuse_if_reindexing(name)
+            totals = self.catalog.documents.totals().get(name)
+            by_status = totals[0] if totals else {}
+            busy = sum(by_status.get(status, 0) for status in _PENDING)
+            if busy:
+                raise CollectionBusy(
+                    f"collection {name!r} has {busy} document(s) queued or indexing; re-index "
+                    "it once they are done"
+                )
+            self._reindexing.add(name)
+            return sum(by_status.values())
+
+    def release_reindex(self, name: str) -> None:
+        with self._lock:
+            self._reindexing.discard(name)
+
+    def _refuse_if_reindexing(self, name: str) -> None:
+        if name in self._reindexing:
+            raise CollectionBusy(
+                f"collection {name!r} is being re-indexed and takes no other work until it is "
+                f"done; GET /api/collections/{name}/reindex says when"
+            )
 
     # -- status ---------------------------------------------------------------------------------
     def status(self) -> IngestStatus:

@@ -75,7 +75,7 @@ def list_members(name: CollectionNamePath, access: AccessDep, api: AccessApi) ->
 @router.put(
     "/collections/{name}/members",
     response_model=list[Member],
-    responses=raises(RequestValidationError, CollectionNotFound, Forbidden, NotFound),
+    responses=raises(RequestValidationError, CollectionNotFound, Forbidden, InvalidRequest),
 )
 def share(
     name: CollectionNamePath, body: Member, access: AccessDep, api: AccessApi

@@ -4,18 +4,20 @@ from fastapi import APIRouter, Response
 from fastapi.exceptions import RequestValidationError
 
 from ragserve.access.principal import Role
-from ragserve.api.deps import AccessDep, Collections
+from ragserve.api.deps import AccessDep, Collections, Reindexing
 from ragserve.api.errors import raises
 from ragserve.api.routes import CollectionNamePath
 from ragserve.errors import (
     AlreadyExists,
+    CollectionBusy,
     CollectionNotFound,
+    EmbeddingMismatch,
     Forbidden,
     InvalidRequest,
     RequestTooLarge,
     SparseIndexMissing,
 )
-from ragserve.protocol import CollectionCreate, CollectionInfo, CollectionUpdate
+from ragserve.protocol import CollectionCreate, CollectionInfo, CollectionUpdate, ReindexStatus
 
 router = APIRouter(prefix="/api/collections", tags=["collections"])
 
@@ -85,10 +87,45 @@ def update_collection(
     return info.model_copy(update={"role": role.name})
 
 
+@router.post(
+    "/{name}/reindex",
+    status_code=202,
+    response_model=ReindexStatus,
+    responses=raises(
+        RequestValidationError, CollectionNotFound, EmbeddingMismatch, CollectionBusy, Forbidden
+    ),
+)
+def reindex_collection(
+    name: CollectionNamePath, reindexing: Reindexing, access: AccessDep
+) -> ReindexStatus:
+    """Rebuild every document's vectors (dense and keyword) from its stored file, in the
+    background: how a collection made before hybrid search gets its keyword side. Searches
+    use the old vectors until all are in; meanwhile the collection takes no other work (409
+    `collection_busy`). Follow it with `GET` on the same path. Owners only."""
+    access.collection(name, Role.owner)
+    status = reindexing.start(name)
+    access.record("collection.reindex", name)
+    return status
+
+
+@router.get(
+    "/{name}/reindex",
+    response_model=ReindexStatus,
+    responses=raises(RequestValidationError, CollectionNotFound, Forbidden),
+)
+def reindex_status(
+    name: CollectionNamePath, reindexing: Reindexing, access: AccessDep
+) -> ReindexStatus:
+    """The collection's latest re-index in this server process: running, done or failed
+    (`none`: not re-indexed since the server started)."""
+    access.collection(name, Role.viewer)
+    return reindexing.get(name)
+
+
 @router.delete(
     "/{name}",
     status_code=204,
-    responses=raises(RequestValidationError, CollectionNotFound, Forbidden),
+    responses=raises(RequestValidationError, CollectionNotFound, CollectionBusy, Forbidden),
 )
 def delete_collection(
     name: CollectionNamePath, collections: Collections, access: AccessDep

@@ -13,6 +13,7 @@ from ragserve.api.deps import AccessDep, DocumentEventsDep, Documents
 from ragserve.api.errors import raises
 from ragserve.api.routes import CollectionNamePath, DocumentIdPath, event_stream
 from ragserve.errors import (
+    CollectionBusy,
     CollectionNotFound,
     EmbeddingMismatch,
     Forbidden,
@@ -55,6 +56,7 @@ _UPLOAD_BODY = {
 # or its content when every file of the request was refused (else it is a failed job item).
 _UPLOAD_ERRORS = raises(
     RequestValidationError,
+    CollectionBusy,
     InvalidRequest,
     RequestTooLarge,
     IngestError,
@@ -93,7 +95,12 @@ async def upload_documents(
     status_code=202,
     response_model=JobInfo,
     responses=raises(
-        RequestValidationError, Forbidden, RequestTooLarge, EmbeddingMismatch, Overloaded
+        RequestValidationError,
+        Forbidden,
+        RequestTooLarge,
+        EmbeddingMismatch,
+        Overloaded,
+        CollectionBusy,
     ),
 )
 def ingest_paths(
@@ -257,7 +264,7 @@ def cancel_document(
 @router.delete(
     "/{doc_id:uuid}",
     status_code=204,
-    responses=raises(RequestValidationError, NotFound, Forbidden),
+    responses=raises(RequestValidationError, NotFound, CollectionBusy, Forbidden),
 )
 def delete_document(
     name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents, access: AccessDep
@@ -273,7 +280,9 @@ def delete_document(
     "/{doc_id:uuid}/reindex",
     status_code=202,
     response_model=JobInfo,
-    responses=raises(RequestValidationError, NotFound, EmbeddingMismatch, Overloaded, Forbidden),
+    responses=raises(
+        RequestValidationError, NotFound, EmbeddingMismatch, Overloaded, CollectionBusy, Forbidden
+    ),
 )
 def reindex_document(
     name: CollectionNamePath, doc_id: DocumentIdPath, documents: Documents, access: AccessDep

@@ -95,10 +95,13 @@ class AccessServing:
     def share(self, collection: str, member: Member) -> list[Member]:
         if self.policy.collections.get(collection) is None:
             raise CollectionNotFound(collection)
+        # The collection in the path exists; a member that does not is a fault of the body
+        # (400), not a missing resource (a 404 here reads as "no such collection").
         if member.type == "user":
-            self.users.user(member.name)
+            if self.users.users.by_name(member.name) is None:
+                raise InvalidRequest(f"no user {member.name!r} to share with", "name")
         elif self.users.groups.by_name(member.name) is None:
-            raise NotFound(f"no group {member.name!r}")
+            raise InvalidRequest(f"no group {member.name!r} to share with", "name")
         self.users.members.put(collection, member.type, member.name, member.role)
         return self.members(collection)
 

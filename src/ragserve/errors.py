@@ -159,7 +159,7 @@ class SparseIndexMissing(StoreError):
             f"collection {collection!r} has no keyword (BM25) index, so it cannot be searched "
             f"in mode {mode!r}: it was indexed before hybrid search existed, or with "
             f"RAGSERVE_SPARSE=off. Use mode 'dense', or re-index it: `ragserve reindex -c "
-            f"{collection}`."
+            f"{collection}`, or on a running server POST /api/collections/{collection}/reindex."
         )
 
 
@@ -169,7 +169,8 @@ class SparseEncodingMismatch(StoreError):
         super().__init__(
             f"collection {collection!r} has a keyword index made by {pinned!r} but this "
             f"ragserve makes {current!r}; its terms would not match. Re-index it: `ragserve "
-            f"reindex -c {collection}`."
+            f"reindex -c {collection}`, or on a running server POST "
+            f"/api/collections/{collection}/reindex."
         )
 
 

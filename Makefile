@@ -83,7 +83,7 @@ services:
 		$$SUDO apt-get install -y -qq --no-install-recommends redis-server postgresql; }
 
 test: setup chromium deploy-tools promtool oidc services
-	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered
+	$(VENV)/bin/pytest --cov=ragserve --cov-report=term:skip-covered --durations=25
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts deploy

@@ -192,34 +192,6 @@ class _PinnedOutputs:
         self._free.put(k)
 
 
-class _Joiner:
-    """Collects the slices of one request tokenised in worker processes, then reports once."""
-
-    def __init__(self, parts: int, done: Callable[[TokenIds | BaseException], None]) -> None:
-        self._parts: list[TokenIds | None] = [None] * parts
-        self._left = parts
-        self._done = done
-        self._lock = threading.Lock()
-
-    def part(self, k: int) -> Callable[[TokenIds], None]:
-        def arrived(ids: TokenIds) -> None:
-            with self._lock:
-                self._parts[k] = ids
-                self._left -= 1
-                last = self._left == 0
-            if last:
-                self._done(TokenIds.join([p for p in self._parts if p is not None]))
-
-        return arrived
-
-    def failed(self, exc: BaseException) -> None:
-        with self._lock:
-            first = self._left > 0
-            self._left = 0  # the other slices' results are dropped
-        if first:
-            self._done(exc)
-
-
 @dataclass
 class Launched:
     """A merged call queued on the device: where its rows go, and where they will arrive."""
@@ -384,10 +356,7 @@ class CudaEmbedder(PrefixedEmbedder):
             future = self._tokenizing.submit(self._tokenize, prefixed)
             future.add_done_callback(lambda f: done(f.exception() or f.result()))
             return
-        slices = [prefixed[i : i + SLICE_TEXTS] for i in range(0, len(prefixed), SLICE_TEXTS)]
-        joiner = _Joiner(len(slices), done)
-        for k, part in enumerate(slices):
-            self._pool.submit_callback(part, joiner.part(k), joiner.failed)
+        self._pool.encode_async(prefixed, done)
 
     def join_ids(self, parts: Sequence[TokenIds]) -> TokenIds:
         return TokenIds.join(parts)

@@ -27,6 +27,7 @@ import json
 import multiprocessing
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -191,6 +192,38 @@ def _encode_in_worker(texts: list[str]) -> TokenIds:
     return _worker_tokenizer.encode(texts)
 
 
+def _slices(texts: Sequence[str]) -> list[list[str]]:
+    return [list(texts[i : i + SLICE_TEXTS]) for i in range(0, len(texts), SLICE_TEXTS)]
+
+
+class _Joiner:
+    """Collects the slices of one call tokenised in worker processes, then reports once."""
+
+    def __init__(self, parts: int, done: Callable[[TokenIds | BaseException], None]) -> None:
+        self._parts: list[TokenIds | None] = [None] * parts
+        self._left = parts
+        self._done = done
+        self._lock = threading.Lock()
+
+    def part(self, k: int) -> Callable[[TokenIds], None]:
+        def arrived(ids: TokenIds) -> None:
+            with self._lock:
+                self._parts[k] = ids
+                self._left -= 1
+                last = self._left == 0
+            if last:
+                self._done(TokenIds.join([p for p in self._parts if p is not None]))
+
+        return arrived
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            first = self._left > 0
+            self._left = 0  # the other slices' results are dropped
+        if first:
+            self._done(exc)
+
+
 class TokenizerPool:
     """``processes`` worker processes that tokenise slices of a call side by side."""
 
@@ -210,20 +243,21 @@ class TokenizerPool:
     def submit(self, texts: list[str]) -> AsyncResult[TokenIds]:
         return self._pool.apply_async(_encode_in_worker, (texts,))
 
-    def submit_callback(
-        self,
-        texts: list[str],
-        done: Callable[[TokenIds], None],
-        failed: Callable[[BaseException], None],
-    ) -> None:
-        """Tokenise ``texts``; ``done`` or ``failed`` runs on the pool's result thread."""
-        self._pool.apply_async(_encode_in_worker, (texts,), callback=done, error_callback=failed)
-
     def encode(self, texts: Sequence[str]) -> TokenIds:
-        pending = [
-            self.submit(list(texts[i : i + SLICE_TEXTS])) for i in range(0, len(texts), SLICE_TEXTS)
-        ]
+        pending = [self.submit(part) for part in _slices(texts)]
         return TokenIds.join([p.get() for p in pending])
+
+    def encode_async(
+        self, texts: Sequence[str], done: Callable[[TokenIds | BaseException], None]
+    ) -> None:
+        """``encode`` without waiting: ``done`` gets the ids (or the first error) once, on
+        the pool's result thread."""
+        parts = _slices(texts)
+        joiner = _Joiner(len(parts), done)
+        for k, part in enumerate(parts):
+            self._pool.apply_async(
+                _encode_in_worker, (part,), callback=joiner.part(k), error_callback=joiner.failed
+            )
 
     def close(self) -> None:
         self._pool.terminate()

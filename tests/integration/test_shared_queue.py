@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from ragserve.cluster import service as cluster_service
+from ragserve.cluster.handback import HandBackStore
 from ragserve.cluster.queue import Keys, WorkQueue
 from ragserve.cluster.ratelimit import SharedRateLimiter
 from ragserve.cluster.service import ClusterIngestService
@@ -25,6 +26,8 @@ from ragserve.embed.base import EmbeddingBackend
 from ragserve.errors import Overloaded
 from ragserve.ingest.service import StagedFile
 from ragserve.runtime import Runtime
+from ragserve.store.payload import ChunkPayload
+from ragserve.store.vectors import ChunkPoint, point_id
 from tests.services import RedisServer, redis_server
 
 
@@ -188,3 +191,40 @@ def test_a_version_uploaded_while_the_last_was_stored_is_not_marked_ready_by_it(
     assert service.catalog.documents.get(row.id).status == "queued"  # type: ignore[union-attr]
     service.applier.apply(stored(row.queued_at.isoformat()))
     assert service.catalog.documents.get(row.id).status == "ready"  # type: ignore[union-attr]
+
+
+def test_a_document_whose_vectors_redis_lost_in_transit_is_queued_again_not_ready(
+    service: ClusterIngestService, rds: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_service, "RECONCILE_GRACE_S", 0.0)
+    service.submit_uploads("c", _stage(service, "a.txt"))
+    (row,) = service.catalog.documents.pending()
+    coll = service.catalog.collections.get("c")
+    assert service.applier is not None and coll is not None and row.queued_at is not None
+    r = redis.Redis.from_url(rds.url)
+    sent = HandBackStore(r, Keys())
+    dim = service.embedder.dimension
+    points = [
+        ChunkPoint(point_id(row.id, i), [1.0] * dim, ChunkPayload(row.id, i, "a.txt", f"t{i}"))
+        for i in range(2)
+    ]
+    state = {"status": "ready", "chunks": 2}
+
+    def apply_sent() -> None:
+        messages = r.xrange(Keys().vectors)
+        service.applier.apply_batch([{k.decode(): v for k, v in f.items()} for _i, f in messages])  # type: ignore[union-attr]
+        r.delete(Keys().vectors)
+
+    # The worker's upsert went into a Redis that then restarted empty; its "stored" did not.
+    sent.upsert(coll.vector_collection, points)
+    r.delete(Keys().vectors)
+    sent.stored(row.id, state, row.queued_at.isoformat())
+    apply_sent()
+    assert service.catalog.documents.get(row.id).status == "queued"  # type: ignore[union-attr]
+    assert service.reconcile() == 1  # still pending, untracked: queued again
+    # The next delivery's messages all arrive: ready, with both chunks.
+    sent.upsert(coll.vector_collection, points)
+    sent.stored(row.id, state, row.queued_at.isoformat())
+    apply_sent()
+    assert service.catalog.documents.get(row.id).status == "ready"  # type: ignore[union-attr]
+    assert service.catalog.vectors.count(coll.vector_collection, row.id) == 2

@@ -231,7 +231,7 @@ def test_redis_restarted_empty_mid_run_loses_nothing(cluster: Cluster) -> None:
     cluster.redis.restart()  # no persistence: every stream, claim and set is gone
     assert ready_before < 40, "all were done before the restart: the test showed nothing"
     docs = cluster.wait_done("restart", 40)
-    assert [d["status"] for d in docs] == ["ready"] * 40
+    assert [(d["source"], d["status"], d["error"]) for d in docs if d["status"] != "ready"] == []
     for doc in docs:
         assert cluster.vectors("restart", str(doc["id"])) == doc["chunks"]
 

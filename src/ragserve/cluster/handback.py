@@ -8,7 +8,10 @@ workers send it what they would have written, in order, through one stream. The 
 document ``ready`` only after its chunks are stored, and drops what arrives for a document
 cancelled or deleted meanwhile. The worker acknowledges its task once the last message is in
 the stream: Redis holds it from there, the API acknowledges after writing, and if Redis
-loses both, SQL still says ``indexing`` and the reconciler queues the document again.
+loses both, SQL still says ``indexing`` and the reconciler queues the document again. If it
+loses only some of a document's messages (it restarted between them), the API finds fewer
+chunks stored than ``stored`` announces and leaves the document to the reconciler too; a
+worker waits for Redis to come back rather than fail the document it is sending.
 """
 
 from __future__ import annotations
@@ -52,11 +55,24 @@ class HandBackStore:
         self.stopping = stopping or threading.Event()
 
     def _send(self, fields: dict[str, Any]) -> None:
-        # Back-pressure: a slow API makes workers wait instead of filling Redis's memory.
-        while int(self.redis.xlen(self.keys.vectors)) >= MAX_BACKLOG:
-            if self.stopping.wait(0.05):
-                break
-        self.redis.xadd(self.keys.vectors, fields)
+        # Redis away (restarting, say) must not fail the document: wait for it. What it lost
+        # of this document's earlier messages the API finds missing at "stored".
+        warned = False
+        while True:
+            try:
+                # Back-pressure: a slow API makes workers wait instead of filling Redis.
+                while int(self.redis.xlen(self.keys.vectors)) >= MAX_BACKLOG:
+                    if self.stopping.wait(0.05):
+                        break
+                self.redis.xadd(self.keys.vectors, fields)
+                return
+            except RedisError as exc:
+                if self.stopping.is_set():
+                    raise
+                if not warned:
+                    log.warning("vector hand-back: Redis unavailable (%s); waiting for it", exc)
+                    warned = True
+                self.stopping.wait(0.5)
 
     def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
         if not points:
@@ -259,8 +275,17 @@ class VectorApplier:
             # Uploaded again since its worker took it: the new version's task marks it.
             return row
         state = json.loads(fields["state"])
-        updated = self.catalog.set_document_state(doc_id, **state)
         coll = self.catalog.collections.get(row.collection)
-        if coll is not None:
-            self.on_stored(coll.vector_collection)
+        if coll is None:
+            return row
+        stored = self.catalog.vectors.count(coll.vector_collection, doc_id)
+        if stored != state.get("chunks"):
+            # Some of its upserts never arrived (Redis restarted empty between them and this
+            # message): not ready. Still pending and untracked once this returns, so the
+            # reconciler queues it again.
+            log.warning("vector hand-back: %s has %d of its %s chunks stored; queued again",
+                        doc_id, stored, state.get("chunks"))  # fmt: skip
+            return row
+        updated = self.catalog.set_document_state(doc_id, **state)
+        self.on_stored(coll.vector_collection)
         return updated

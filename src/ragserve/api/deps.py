@@ -46,12 +46,14 @@ def _serving(request: Request) -> Serving:
     return serving
 
 
-def _settings(request: Request) -> Settings:
+# The trivial dependencies are async: a sync one costs every request a hop through the
+# thread pool (and its limiter's lock), which showed in profiles of /v1/embeddings under load.
+async def _settings(request: Request) -> Settings:
     return _serving(request).settings
 
 
 def _part(name: str) -> Callable[[Request], Any]:
-    def get(request: Request) -> Any:
+    async def get(request: Request) -> Any:
         return getattr(_serving(request), name)
 
     get.__name__ = f"get_{name}"
@@ -232,7 +234,7 @@ class Access:
         self.users.record(self.principal.name, action, target, **detail)
 
 
-def _access(request: Request, principal: Caller) -> Access:
+async def _access(request: Request, principal: Caller) -> Access:
     serving = _serving(request)
     return Access(principal, serving.policy, serving.users, serving.settings, request)
 
@@ -264,6 +266,6 @@ def metrics_access(request: Request, settings: SettingsDep) -> None:
 
 def docs_access(request: Request) -> None:
     """/docs and /openapi.json: open with RAGSERVE_OPEN_DOCS, or while nothing needs a key."""
-    if _settings(request).open_docs:
+    if _serving(request).settings.open_docs:
         return
     current_principal(request)

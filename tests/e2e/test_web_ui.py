@@ -411,3 +411,26 @@ def test_large_selections_go_in_batches_and_wait_out_a_full_queue(
         guarded.check()
         guarded.close()
     runtime.close()
+
+
+def test_an_owner_re_indexes_a_collection_from_the_collections_page(
+    open_page: PageFactory, api: httpx.Client
+) -> None:
+    assert api.post("/api/collections", json={"name": "legacy"}).status_code == 201
+    files = {"files": ("rules.txt", b"Visitors sign in at the front desk before 9 am.\n" * 30)}
+    assert api.post("/api/collections/legacy/documents", files=files).status_code == 202
+    deadline = time.monotonic() + 60
+    while [d["status"] for d in api.get("/api/collections/legacy/documents").json()] != ["ready"]:
+        assert time.monotonic() < deadline, "the document did not become ready"
+        time.sleep(0.2)
+    guarded = open_page(path="/#/collections")
+    page = guarded.page
+    row = page.locator('tr[data-name="legacy"]')
+    expect(row).to_contain_text("bm25/")  # its keyword index, by name
+    row.get_by_role("button", name="Re-index: legacy").click()
+    page.get_by_role("button", name="Re-index", exact=True).click()  # the dialog's
+    expect(page.locator("#coll-status")).to_have_text(
+        re.compile(r"“legacy” re-indexed: \d+ chunks\."), timeout=60_000
+    )
+    assert api.get("/api/collections/legacy/reindex").json()["status"] == "done"
+    guarded.shoot("collections-reindexed")

@@ -31,13 +31,13 @@ function modal(title, body, okLabel, danger, value) {
 }
 
 /** true when confirmed; with `typeName`, the user must type that name first. */
-export async function confirmDialog(question, { typeName, okLabel } = {}) {
+export async function confirmDialog(question, { typeName, okLabel, danger = true } = {}) {
   let body = null;
   if (typeName) {
     const input = h("input", { id: "confirm-name", autocomplete: "off", required: true, pattern: typeName.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&") });
     body = h("div", { class: "field" }, h("label", { for: "confirm-name" }, t("coll.typeName")), input);
   }
-  const result = await modal(question, body, okLabel || t("common.delete"), true, () => true);
+  const result = await modal(question, body, okLabel || t("common.delete"), danger, () => true);
   return result === true;
 }
 

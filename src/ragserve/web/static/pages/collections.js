@@ -18,6 +18,8 @@ export async function embeddingInfo() {
 export async function mount(main) {
   const list = h("div", { class: "table-wrap" });
   const message = h("p", { role: "status", class: "small" });
+  // What a re-index is doing, above the table (the form's message is about creating).
+  const status = h("p", { role: "status", class: "small", id: "coll-status" });
   const embedding = await embeddingInfo();
   const name = h("input", { id: "coll-name", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]{0,99}", autocomplete: "off", "aria-describedby": "coll-name-help" });
   const form = h(
@@ -75,7 +77,7 @@ export async function mount(main) {
         h(
           "thead",
           {},
-          h("tr", {}, [t("coll.name"), t("coll.model"), t("coll.documents"), t("coll.ready"), t("coll.chunks"), t("coll.size"), t("coll.created"), roles ? t("coll.role") : null, t("docs.actions")].filter(Boolean).map((c) => h("th", { scope: "col" }, c))),
+          h("tr", {}, [t("coll.name"), t("coll.model"), t("coll.documents"), t("coll.ready"), t("coll.chunks"), t("coll.size"), t("coll.keyword"), t("coll.created"), roles ? t("coll.role") : null, t("docs.actions")].filter(Boolean).map((c) => h("th", { scope: "col" }, c))),
         ),
         h(
           "tbody",
@@ -90,12 +92,16 @@ export async function mount(main) {
               cell("coll.ready", c.documents_ready),
               cell("coll.chunks", c.chunks),
               cell("coll.size", c.stored_bytes !== undefined ? formatBytes(c.stored_bytes) : undefined),
+              cell("coll.keyword", c.sparse_encoding || t("coll.keywordNone")),
               cell("coll.created", formatDate(c.created_at)),
               roles ? cell("coll.role", c.role ? t(`share.role.${c.role}`) : null) : null,
               h(
                 "td",
                 { class: "actions" },
                 h("a", { href: "#/documents", onclick: () => setCollection(c.name) }, t("coll.open")),
+                c.role && c.role !== "owner"
+                  ? null
+                  : h("button", { type: "button", class: "small reindex", "aria-label": `${t("coll.reindex")}: ${c.name}`, onclick: () => reindex(c.name) }, t("coll.reindex")),
                 c.role === "owner"
                   ? h("button", { type: "button", class: "small share-open", "aria-label": `${t("share.open")}: ${c.name}`, onclick: () => shareDialog(c.name) }, t("share.open"))
                   : null,
@@ -127,7 +133,49 @@ export async function mount(main) {
     );
   }
 
-  replace(main, h("h1", {}, t("coll.title")), form, list);
+  // A re-index runs in the server; this page follows it until it ends (leaving the page
+  // stops the polling, not the re-index: coming back shows the state again on the next run).
+  let following = null;
+  async function reindex(collection) {
+    if (!(await confirmDialog(t("coll.reindexConfirm", { name: collection }), { okLabel: t("coll.reindex"), danger: false }))) return;
+    const path = `${collectionPath(collection)}/reindex`;
+    let run;
+    try {
+      run = await api("POST", path);
+    } catch (err) {
+      say(err.message, "error small");
+      return;
+    }
+    following = collection;
+    while (following === collection && main.isConnected) {
+      if (run.status === "running") {
+        say(t("coll.reindexRunning", { name: collection, done: run.done, documents: run.documents }), "small");
+      } else {
+        say(
+          run.status === "done"
+            ? t("coll.reindexDone", { name: collection, chunks: run.chunks })
+            : t("coll.reindexFailed", { name: collection, error: run.error || "" }),
+          run.status === "done" ? "small" : "error small",
+        );
+        await refresh();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      try {
+        run = await api("GET", path);
+      } catch (err) {
+        say(err.message, "error small");
+        return;
+      }
+    }
+  }
+
+  function say(text, cls) {
+    status.textContent = text;
+    status.className = cls;
+  }
+
+  replace(main, h("h1", {}, t("coll.title")), form, status, list);
   await refresh();
   return null;
 }

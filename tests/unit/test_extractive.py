@@ -35,3 +35,15 @@ def test_highlights_cover_question_words_but_never_citation_markers() -> None:
 def test_no_sentence_worth_quoting_gives_no_answer_pieces() -> None:
     assert extractive.render(extractive.choose("anything", extractive.candidates([]))) == []
     assert extractive.candidates([_source(1, "Note.\nSee also.")]) == []
+
+
+def test_a_signature_line_is_quoted_as_the_lead_of_its_sentence_but_a_remark_is_not() -> None:
+    text = (
+        "bisect.insort(a, x)\nInsert x in a in sorted order, keeping the list sorted.\n"
+        "The old behaviour is gone.\n(Contributed by Pablo Galindo in bpo-31368.)\n"
+        "The mode argument no longer affects the permission bits of new directories."
+    )
+    pairs = extractive.split_sentences(text)
+    assert ("bisect.insort(a, x)", "Insert x in a in sorted order, keeping the list sorted.") in pairs
+    (mode,) = [lead for lead, sentence in pairs if sentence.startswith("The mode argument")]
+    assert mode == ""

@@ -44,6 +44,7 @@ def test_a_signature_line_is_quoted_as_the_lead_of_its_sentence_but_a_remark_is_
         "The mode argument no longer affects the permission bits of new directories."
     )
     pairs = extractive.split_sentences(text)
-    assert ("bisect.insort(a, x)", "Insert x in a in sorted order, keeping the list sorted.") in pairs
+    insort = "Insert x in a in sorted order, keeping the list sorted."
+    assert ("bisect.insort(a, x)", insort) in pairs
     (mode,) = [lead for lead, sentence in pairs if sentence.startswith("The mode argument")]
     assert mode == ""

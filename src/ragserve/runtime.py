@@ -231,7 +231,19 @@ class Runtime:
         self.serving = True
         # Load the model, open the stores and start the chat chain now, not on a request.
         _ = self.shared_embedder, self.catalog, self.chain, self.answers
+        self._sweep_vectors()
         self.ingest.start()
+
+    def _sweep_vectors(self) -> None:
+        """Free what a re-index cut short left on disk (the embedded store only: the
+        server holds the data dir's lock, so nothing else is building vectors there)."""
+        from ragserve.store.edge import EdgeVectorStore
+
+        if not isinstance(self.vectors, EdgeVectorStore):
+            return
+        for name in self.catalog.drop_unreferenced_vectors(self.vectors.names()):
+            log.warning("dropped vectors %s: no collection uses them (a re-index or a "
+                        "delete was cut short)", name)  # fmt: skip
 
     async def stop_serving(self) -> None:
         """Finish or checkpoint ingestion, then release the chat clients and the batcher."""

@@ -212,3 +212,31 @@ def test_a_collection_being_reindexed_takes_no_other_work(api: httpx.Client) -> 
         ]  # searching goes on
     finally:
         ingest_service.release_reindex("docs")
+
+
+def test_vectors_a_cut_short_reindex_left_are_freed_when_the_server_starts(
+    tmp_path: Path, embedder: EmbeddingBackend, llama_server: EmbeddedLlamaServer
+) -> None:
+    """A server stopped mid-re-index leaves the half-built vectors on disk, used by no
+    collection; the next start drops them and keeps every collection's own."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "refunds.md").write_text(DOCUMENTS["refunds.md"], encoding="utf-8")
+    settings = Settings(
+        data_dir=tmp_path / "data", llm_base_url=llama_server.base_url,
+        llm_model=EMBEDDED_MODEL_ALIAS,
+    )  # fmt: skip
+    with Runtime(settings, embedder=embedder) as runtime:
+        assert ingest(runtime, [folder], "docs").count("ingested") == 1
+        live = runtime.catalog.collections.get("docs")
+        assert live is not None
+        half_built = f"{live.vector_collection}__r1764000000000000000"
+        runtime.vectors.create(half_built, embedder.dimension, sparse=True)
+        edge = settings.data_dir / "vectors" / "edge"
+        assert (edge / half_built).is_dir()
+        with running_app(settings, runtime) as url:
+            assert not (edge / half_built).exists()
+            found = httpx.post(
+                f"{url}/api/search", json={"query": "refund", "collection": "docs"}, timeout=60
+            )
+            assert [Path(r["source"]).name for r in found.json()["results"]] == ["refunds.md"]

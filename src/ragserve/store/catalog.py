@@ -143,6 +143,18 @@ class Catalog:
         if old != vector_collection:
             self.vectors.drop(old)
 
+    def drop_unreferenced_vectors(self, present: list[str]) -> list[str]:
+        """Drop the vector collections in ``present`` that no collection points at: a
+        re-index's new vectors when it was cut short (a crash, a stop), or the old ones
+        when a switch or a delete was. Only for a store this process alone writes (the
+        embedded one, under the data dir's lock): elsewhere another process's re-index may
+        be building one right now."""
+        used = {row.vector_collection for row, _ready in self.list_collections()}
+        orphans = [name for name in present if name not in used]
+        for name in orphans:
+            self.vectors.drop(name)
+        return orphans
+
     def list_collections(self) -> list[tuple[CollectionRow, int]]:
         """Every collection with its number of ready documents."""
         return self.collections.list_with_ready_counts()

@@ -72,6 +72,12 @@ class EdgeVectorStore:
         path = self._path(name)
         return path.is_dir() and any(path.iterdir())
 
+    def names(self) -> list[str]:
+        """Every vector collection on disk."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if self.exists(p.name))
+
     def create(self, name: str, dimension: int, sparse: bool = False) -> None:
         with self._lock:
             if self.exists(name):

@@ -13,8 +13,9 @@ This runs the same ``ingest.reindex.reindex_collection`` in a thread of the serv
   were when it started.
 
 The latest run per collection is kept in memory; a server stopped mid-run leaves the
-collection on its old vectors (the half-built ones are not reused) and the run is not
-resumed — ask for it again.
+collection on its old vectors and the run is not resumed — ask for it again. The half-built
+vectors are dropped when the server next starts (``Runtime.start_serving``; the embedded
+store only — on a Qdrant server another replica's re-index may be building one).
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@
     │   ├── SparseEncodingMismatch     collection's sparse side made by another tokeniser
     │   ├── ReindexFailed              a collection re-index left it as it was (``failed``)
     │   ├── CollectionBusy             a collection being re-indexed takes no other work
-    │   └── DatabaseUnavailable        the SQL database does not answer (``retry_after`` s)
+    │   ├── DatabaseUnavailable        the SQL database does not answer (``retry_after`` s)
+    │   └── StoreUnavailable           the vector store (or what carries writes to it) is away
     ├── RequestRejected                the server will not take this request as it is
     │   ├── InvalidRequest             a well-formed body asking for something impossible
     │   ├── Overloaded                 ingestion queue full: retry after ``retry_after`` s
@@ -192,6 +193,11 @@ class ReindexFailed(StoreError):
 class CollectionBusy(StoreError):
     """A collection being re-indexed (or with documents still in flight when a re-index is
     asked for): the work asked for would be lost or undone by the switch to the new index."""
+
+
+class StoreUnavailable(StoreError):
+    """Vectors could not be written because the store, or the queue carrying a worker's
+    writes to it, is away: the document is not at fault and goes back to the queue."""
 
 
 class DatabaseUnavailable(StoreError):

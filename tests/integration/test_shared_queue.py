@@ -9,6 +9,7 @@ test_workers.py and on its own in test_postgres.py.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,12 +24,14 @@ from ragserve.cluster.ratelimit import SharedRateLimiter
 from ragserve.cluster.service import ClusterIngestService
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
-from ragserve.errors import Overloaded
+from ragserve.errors import Overloaded, StoreUnavailable
+from ragserve.ingest.pipeline import FileOutcome, IngestItem, IngestPipeline, PipelineHooks
 from ragserve.ingest.service import StagedFile
 from ragserve.runtime import Runtime
+from ragserve.store.catalog import Catalog
 from ragserve.store.payload import ChunkPayload
 from ragserve.store.vectors import ChunkPoint, point_id
-from tests.services import RedisServer, redis_server
+from tests.services import RedisServer, free_port, redis_server
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +204,7 @@ def test_a_document_whose_vectors_redis_lost_in_transit_is_queued_again_not_read
     (row,) = service.catalog.documents.pending()
     coll = service.catalog.collections.get("c")
     assert service.applier is not None and coll is not None and row.queued_at is not None
-    r = redis.Redis.from_url(rds.url)
+    applier, r = service.applier, redis.Redis.from_url(rds.url)
     sent = HandBackStore(r, Keys())
     dim = service.embedder.dimension
     points = [
@@ -210,21 +213,58 @@ def test_a_document_whose_vectors_redis_lost_in_transit_is_queued_again_not_read
     ]
     state = {"status": "ready", "chunks": 2}
 
-    def apply_sent() -> None:
+    def status() -> str:
+        doc = service.catalog.documents.get(row.id)
+        assert doc is not None
+        return doc.status
+
+    def hand_back(lose_upsert: bool = False) -> None:
+        """One worker run: its upsert (lost with Redis, if asked), then "stored"."""
+        sent.upsert(coll.vector_collection, points)
+        if lose_upsert:
+            r.delete(Keys().vectors)  # Redis restarted empty
+        sent.stored(row.id, state, row.queued_at.isoformat())  # type: ignore[union-attr]
         messages = r.xrange(Keys().vectors)
-        service.applier.apply_batch([{k.decode(): v for k, v in f.items()} for _i, f in messages])  # type: ignore[union-attr]
+        applier.apply_batch([{k.decode(): v for k, v in f.items()} for _i, f in messages])
         r.delete(Keys().vectors)
 
-    # The worker's upsert went into a Redis that then restarted empty; its "stored" did not.
-    sent.upsert(coll.vector_collection, points)
-    r.delete(Keys().vectors)
-    sent.stored(row.id, state, row.queued_at.isoformat())
-    apply_sent()
-    assert service.catalog.documents.get(row.id).status == "queued"  # type: ignore[union-attr]
-    assert service.reconcile() == 1  # still pending, untracked: queued again
-    # The next delivery's messages all arrive: ready, with both chunks.
-    sent.upsert(coll.vector_collection, points)
-    sent.stored(row.id, state, row.queued_at.isoformat())
-    apply_sent()
-    assert service.catalog.documents.get(row.id).status == "ready"  # type: ignore[union-attr]
+    hand_back()
+    assert status() == "ready"
     assert service.catalog.vectors.count(coll.vector_collection, row.id) == 2
+    # A new version is queued; its run's upsert is lost, its "stored" arrives. The previous
+    # version's two chunks are still in the store: a count of the store would pass.
+    service.catalog.set_document_state(row.id, status="queued")
+    hand_back(lose_upsert=True)
+    assert status() == "queued"
+    assert service.reconcile() == 1  # still pending, untracked: queued again
+    hand_back()  # the next delivery's messages all arrive
+    assert status() == "ready"
+
+
+def test_a_worker_stopping_while_redis_is_away_gives_its_document_back_not_failed(
+    service: ClusterIngestService,
+) -> None:
+    """A worker's writes go through Redis; stopping during an outage must not fail the
+    document (nothing is wrong with it): it is given back, still pending in SQL."""
+    service.submit_uploads("c", _stage(service, "a.txt"))
+    (row,) = service.catalog.documents.pending()
+    coll = service.catalog.collections.get("c")
+    assert coll is not None and row.stored_path
+    stopping = threading.Event()
+    stopping.set()
+    nobody = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    catalog = Catalog(service.catalog.db, HandBackStore(nobody, Keys(), stopping=stopping))
+    given_back: list[Exception] = []
+
+    class Hooks(PipelineHooks):
+        def abandon(self, item: IngestItem, exc: Exception) -> None:
+            given_back.append(exc)
+
+    outcomes: list[FileOutcome] = []
+    pipeline = IngestPipeline(service.settings, catalog, service.embedder, hooks=Hooks())
+    item = IngestItem(Path(row.stored_path), row.id, row.source, coll)
+    pipeline.process([item], outcomes.append)
+    assert [type(e) for e in given_back] == [StoreUnavailable]
+    assert outcomes == []  # neither ingested nor failed
+    doc = service.catalog.documents.get(row.id)
+    assert doc is not None and doc.status in ("queued", "indexing")

@@ -9,9 +9,10 @@ document ``ready`` only after its chunks are stored, and drops what arrives for 
 cancelled or deleted meanwhile. The worker acknowledges its task once the last message is in
 the stream: Redis holds it from there, the API acknowledges after writing, and if Redis
 loses both, SQL still says ``indexing`` and the reconciler queues the document again. If it
-loses only some of a document's messages (it restarted between them), the API finds fewer
-chunks stored than ``stored`` announces and leaves the document to the reconciler too; a
-worker waits for Redis to come back rather than fail the document it is sending.
+loses only some of a document's messages (it restarted between them), the API counts fewer
+of that run's messages than ``stored`` announces and leaves the document to the reconciler
+too. A worker waits for Redis to come back rather than fail the document it is sending; if
+it is stopping meanwhile it gives the document back (:class:`StoreUnavailable`).
 """
 
 from __future__ import annotations
@@ -19,16 +20,21 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from redis import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ragserve.cluster.queue import Keys
 from ragserve.embed.sparse import SparseVector
-from ragserve.errors import ConfigError
+from ragserve.errors import ConfigError, StoreUnavailable
 from ragserve.store.catalog import Catalog
 from ragserve.store.payload import ChunkPayload
 from ragserve.store.tables import DocumentRow, DocumentStatus
@@ -42,6 +48,9 @@ READ_BATCH = 64
 #: Messages the API may be behind before workers wait: each holds up to one write window
 #: (1,024 chunks, ~2.5 MB), so Redis holds at most ~160 MB of vectors in transit.
 MAX_BACKLOG = 64
+#: Worker runs whose writes the API counts at once (a run ends at its "stored" message;
+#: those that never send one are forgotten oldest first).
+MAX_TRACKED_RUNS = 100_000
 _PENDING = {DocumentStatus.queued.value, DocumentStatus.indexing.value}
 
 
@@ -53,11 +62,23 @@ class HandBackStore:
         self.redis: Any = redis
         self.keys = keys
         self.stopping = stopping or threading.Event()
+        #: Per document being sent: its run's id and the messages sent in it so far. The
+        #: "stored" message says how many came before it, so the API can tell if any was
+        #: lost (see VectorApplier._stored).
+        self._runs: dict[str, tuple[str, int]] = {}
 
     def _send(self, fields: dict[str, Any]) -> None:
+        doc_id = str(fields["doc"])
+        run, sent = self._runs.get(doc_id) or (uuid.uuid4().hex, 0)
+        fields["run"] = run
+        if fields["op"] == "stored":
+            fields["messages"] = str(sent)
+            self._runs.pop(doc_id, None)
+        else:
+            self._runs[doc_id] = (run, sent + 1)
         # Redis away (restarting, say) must not fail the document: wait for it. What it lost
         # of this document's earlier messages the API finds missing at "stored".
-        warned = False
+        last_warning = 0.0
         while True:
             try:
                 # Back-pressure: a slow API makes workers wait instead of filling Redis.
@@ -66,12 +87,12 @@ class HandBackStore:
                         break
                 self.redis.xadd(self.keys.vectors, fields)
                 return
-            except RedisError as exc:
+            except (RedisConnectionError, RedisTimeoutError, ReadOnlyError) as exc:
                 if self.stopping.is_set():
-                    raise
-                if not warned:
+                    raise StoreUnavailable(f"Redis, carrying vectors to the API: {exc}") from exc
+                if time.monotonic() - last_warning > 30:
                     log.warning("vector hand-back: Redis unavailable (%s); waiting for it", exc)
-                    warned = True
+                    last_warning = time.monotonic()
                 self.stopping.wait(0.5)
 
     def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
@@ -170,6 +191,10 @@ class VectorApplier:
         self.consumer = "api"
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Messages applied per (document, worker run), checked against "stored"'s count.
+        #: Lost at a restart of this process: a document mid-hand-back then looks
+        #: incomplete and is queued again (safe, if slower).
+        self._received: OrderedDict[tuple[str, str], int] = OrderedDict()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="vector-applier", daemon=True)
@@ -242,6 +267,13 @@ class VectorApplier:
                     rows[doc_id] = self.catalog.documents.get(doc_id)
                 row = rows[doc_id]
                 wanted = row is not None and row.status in _PENDING
+                run = fields.get("run", b"").decode()
+                if run and op != "stored":
+                    key = (doc_id, run)
+                    self._received[key] = self._received.get(key, 0) + 1
+                    self._received.move_to_end(key)
+                    while len(self._received) > MAX_TRACKED_RUNS:
+                        self._received.popitem(last=False)
                 if op == "upsert":
                     if wanted:
                         name = fields["name"].decode()
@@ -257,7 +289,10 @@ class VectorApplier:
                             fields["name"].decode(), doc_id, int(fields["from"])
                         )
                 elif op == "stored":
-                    rows[doc_id] = self._stored(doc_id, row, fields) if wanted else row
+                    if wanted:
+                        rows[doc_id] = self._stored(doc_id, row, fields)
+                    else:
+                        self._received.pop((doc_id, fields.get("run", b"").decode()), None)
                     # Its worker left it tracked until now (see Worker._record); untracked
                     # only once SQL says ready, so the reconciler never sees it pending and
                     # unknown.
@@ -274,17 +309,20 @@ class VectorApplier:
         if taken and row.queued_at is not None and row.queued_at.isoformat() != taken:
             # Uploaded again since its worker took it: the new version's task marks it.
             return row
+        run = fields.get("run", b"").decode()
+        if run:  # (a worker from before runs were counted sends none)
+            sent = int(fields.get("messages", b"0"))
+            received = self._received.pop((doc_id, run), 0)
+            if received != sent:
+                # Some of its writes never arrived (Redis restarted empty between them and
+                # this message): not ready. Still pending and untracked once this returns,
+                # so the reconciler queues it again.
+                log.warning("vector hand-back: %s: %d of its %d writes arrived; queued again",
+                            doc_id, received, sent)  # fmt: skip
+                return row
         state = json.loads(fields["state"])
         coll = self.catalog.collections.get(row.collection)
         if coll is None:
-            return row
-        stored = self.catalog.vectors.count(coll.vector_collection, doc_id)
-        if stored != state.get("chunks"):
-            # Some of its upserts never arrived (Redis restarted empty between them and this
-            # message): not ready. Still pending and untracked once this returns, so the
-            # reconciler queues it again.
-            log.warning("vector hand-back: %s has %d of its %s chunks stored; queued again",
-                        doc_id, stored, state.get("chunks"))  # fmt: skip
             return row
         updated = self.catalog.set_document_state(doc_id, **state)
         self.on_stored(coll.vector_collection)

@@ -35,7 +35,13 @@ import numpy as np
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend, Vectors
 from ragserve.embed.sparse import passage_vector
-from ragserve.errors import IngestError, RagserveError, TooLarge, UnsupportedFile
+from ragserve.errors import (
+    IngestError,
+    RagserveError,
+    StoreUnavailable,
+    TooLarge,
+    UnsupportedFile,
+)
 from ragserve.ingest.chunking import Chunk, count_tokens, iter_chunks
 from ragserve.ingest.discover import discover
 from ragserve.ingest.document import ParsedDocument
@@ -539,12 +545,21 @@ class IngestPipeline:
                     record(_cancelled(doc.item))
                     continue
                 failure: str | None = None
+                away: StoreUnavailable | None = None
                 try:
                     self._write(doc, window)
+                except StoreUnavailable as exc:  # not the document's fault: it goes back
+                    doc.closed = doc.finished = True
+                    away = exc
                 except Exception as exc:  # store failure: this document fails, the run goes on
                     doc.closed = True
                     failure = f"could not store chunks: {exc}"
-            if failure is not None:
+            if away is not None:
+                try:
+                    self.hooks.abandon(doc.item, away)
+                except Exception:  # nowhere to give it back to (one process): it fails
+                    self._end_failed(doc, f"could not store chunks: {away}", record, stored=True)
+            elif failure is not None:
                 # The failed write may have landed in part: the previous version is not kept.
                 self._end_failed(doc, failure, record, stored=True)
             elif window.last:

@@ -232,10 +232,13 @@ def test_vectors_a_cut_short_reindex_left_are_freed_when_the_server_starts(
         assert live is not None
         half_built = f"{live.vector_collection}__r1764000000000000000"
         runtime.vectors.create(half_built, embedder.dimension, sparse=True)
+        # Not derived from any collection this database knows: left alone.
+        runtime.vectors.create("unknown__x__384", embedder.dimension)
         edge = settings.data_dir / "vectors" / "edge"
         assert (edge / half_built).is_dir()
         with running_app(settings, runtime) as url:
             assert not (edge / half_built).exists()
+            assert (edge / "unknown__x__384").is_dir()
             found = httpx.post(
                 f"{url}/api/search", json={"query": "refund", "collection": "docs"}, timeout=60
             )

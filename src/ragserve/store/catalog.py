@@ -144,13 +144,20 @@ class Catalog:
             self.vectors.drop(old)
 
     def drop_unreferenced_vectors(self, present: list[str]) -> list[str]:
-        """Drop the vector collections in ``present`` that no collection points at: a
-        re-index's new vectors when it was cut short (a crash, a stop), or the old ones
-        when a switch or a delete was. Only for a store this process alone writes (the
-        embedded one, under the data dir's lock): elsewhere another process's re-index may
-        be building one right now."""
-        used = {row.vector_collection for row, _ready in self.list_collections()}
-        orphans = [name for name in present if name not in used]
+        """Drop what a re-index cut short left in ``present``: a live collection's other
+        vector collections (its base name or ``base__r<stamp>``, see ingest/reindex.py)
+        that it does not point at — the new vectors of a run that stopped, or the old ones
+        of a switch that did. Nothing else is touched: a name no collection row derives
+        from may belong to a database this process does not see. Only for a store this
+        process alone writes (the embedded one, under the data dir's lock): elsewhere
+        another process's re-index may be building one right now."""
+        orphans = []
+        for row, _ready in self.list_collections():
+            base = vector_collection_name(row.name, row.embed_model, row.dimension)
+            mine = re.compile(rf"{re.escape(base)}(__r\d+)?")
+            orphans += [
+                name for name in present if name != row.vector_collection and mine.fullmatch(name)
+            ]
         for name in orphans:
             self.vectors.drop(name)
         return orphans

@@ -48,3 +48,8 @@ def test_a_signature_line_is_quoted_as_the_lead_of_its_sentence_but_a_remark_is_
     assert ("bisect.insort(a, x)", insort) in pairs
     (mode,) = [lead for lead, sentence in pairs if sentence.startswith("The mode argument")]
     assert mode == ""
+
+
+def test_a_heading_in_brackets_still_introduces_its_sentence() -> None:
+    pairs = extractive.split_sentences("(a) Definitions\nA widget is any part that moves.")
+    assert pairs == [("(a) Definitions", "A widget is any part that moves.")]

@@ -31,9 +31,10 @@ from ragserve.protocol import Citation, Highlight
 # break (lists, code, headings).
 _BOUNDARY = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<=[.!?。])\s+|\s*\n\s*")
 # A line that introduces what follows: a signature ("bisect.insort(a, x)"), a heading, a
-# term being defined — short, and not ending a sentence. Not a parenthetical remark closing
-# the paragraph before ("(Contributed by … in bpo-31368.)"): that introduces nothing.
-_LEAD = re.compile(r"(?!\()[^\n]{2,160}(?<![.!?。])")
+# term being defined — short, and not ending a sentence, even inside a closing bracket or
+# quote ("(Contributed by … in bpo-31368.)" closes the paragraph before; it introduces
+# nothing).
+_LEAD = re.compile(r"[^\n]{2,160}(?<![.!?。])(?<![.!?。][)\]\"'”’])")
 # What a highlight covers: a word with its attached particles, or an identifier.
 _WORD = re.compile(r"[\w.:/-]*\w")
 

@@ -133,8 +133,8 @@ export async function mount(main) {
     );
   }
 
-  // A re-index runs in the server; this page follows it until it ends (leaving the page
-  // stops the polling, not the re-index: coming back shows the state again on the next run).
+  // A re-index runs in the server; this page follows it until it ends. Leaving the page
+  // stops the polling (the cleanup below), not the re-index.
   let following = null;
   async function reindex(collection) {
     if (!(await confirmDialog(t("coll.reindexConfirm", { name: collection }), { okLabel: t("coll.reindex"), danger: false }))) return;
@@ -147,14 +147,16 @@ export async function mount(main) {
       return;
     }
     following = collection;
-    while (following === collection && main.isConnected) {
+    while (following === collection) {
       if (run.status === "running") {
         say(t("coll.reindexRunning", { name: collection, done: run.done, documents: run.documents }), "small");
       } else {
+        // "none": the server restarted meanwhile and forgot the run (nothing switched).
+        const error = run.status === "none" ? t("coll.reindexLost") : run.error || "";
         say(
           run.status === "done"
             ? t("coll.reindexDone", { name: collection, chunks: run.chunks })
-            : t("coll.reindexFailed", { name: collection, error: run.error || "" }),
+            : t("coll.reindexFailed", { name: collection, error }),
           run.status === "done" ? "small" : "error small",
         );
         await refresh();
@@ -177,5 +179,7 @@ export async function mount(main) {
 
   replace(main, h("h1", {}, t("coll.title")), form, status, list);
   await refresh();
-  return null;
+  return () => {
+    following = null;
+  };
 }

@@ -170,3 +170,20 @@ def test_ingest_refuses_a_data_dir_a_server_owns(tmp_path: Path) -> None:
     again = DataDirLock(tmp_path / "data")
     again.acquire()  # free again once released
     again.release()
+    # The other way round: while a CLI command writes, no server starts on the data dir.
+    with subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from ragserve.store.ownership import ensure_no_server; "
+         f"ensure_no_server(Path({str(tmp_path / 'data')!r})); print('held', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    ) as writing:  # fmt: skip
+        try:
+            assert writing.stdout is not None and writing.stdout.readline().strip() == "held"
+            with pytest.raises(ConfigError, match="a ragserve command writing"):
+                DataDirLock(tmp_path / "data").acquire()
+        finally:
+            writing.kill()
+    after = DataDirLock(tmp_path / "data")
+    after.acquire()  # the command's exit released it
+    after.release()

@@ -31,8 +31,9 @@ class DataDirLock:
         except BlockingIOError:
             os.close(fd)
             raise ConfigError(
-                f"another ragserve server is running on {self.path.parent}; stop it or give "
-                "this one another RAGSERVE_DATA_DIR"
+                f"another ragserve server, or a ragserve command writing to it (ingest, "
+                f"reindex...), is using {self.path.parent}; stop it or give this server "
+                "another RAGSERVE_DATA_DIR"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
@@ -44,18 +45,23 @@ class DataDirLock:
             self._fd = None
 
 
+#: Shared locks the CLI's writing commands hold until the process exits.
+_HELD: list[int] = []
+
+
 def ensure_no_server(data_dir: Path) -> None:
-    """Raise if a server owns ``data_dir`` (CLI commands that write call this)."""
+    """Raise if a server owns ``data_dir`` (CLI commands that write call this); otherwise
+    hold a shared lock on it until this process exits, so that no server starts on it while
+    this command writes (its start would sweep a half-built re-index, say)."""
     path = data_dir / LOCK_NAME
-    if not path.exists():
-        return
-    fd = os.open(path, os.O_RDONLY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
+        os.close(fd)
         raise ConfigError(
             f"a ragserve server is running on {data_dir}; upload through its API "
             "(POST /api/collections/NAME/documents) or stop it first"
         ) from None
-    finally:
-        os.close(fd)
+    _HELD.append(fd)

@@ -9,8 +9,8 @@ document ``ready`` only after its chunks are stored, and drops what arrives for 
 cancelled or deleted meanwhile. The worker acknowledges its task once the last message is in
 the stream: Redis holds it from there, the API acknowledges after writing, and if Redis
 loses both, SQL still says ``indexing`` and the reconciler queues the document again. If it
-loses only some of a document's messages (it restarted between them), the API counts fewer
-of that run's messages than ``stored`` announces and leaves the document to the reconciler
+loses only some of a document's messages (it restarted between them), the API sees a gap in
+the run's numbered messages before ``stored`` and leaves the document to the reconciler
 too. A worker waits for Redis to come back rather than fail the document it is sending; if
 it is stopping meanwhile it gives the document back (:class:`StoreUnavailable`).
 """
@@ -67,15 +67,23 @@ class HandBackStore:
         #: lost (see VectorApplier._stored).
         self._runs: dict[str, tuple[str, int]] = {}
 
+    def begin(self, doc_id: str) -> None:
+        """A new attempt at ``doc_id``: its messages start a new run."""
+        self._runs.pop(doc_id, None)
+
     def _send(self, fields: dict[str, Any]) -> None:
         doc_id = str(fields["doc"])
         run, sent = self._runs.get(doc_id) or (uuid.uuid4().hex, 0)
-        fields["run"] = run
+        # Numbered within the run: the API ignores a copy (a send retried after Redis took
+        # it, a batch read again) and sees a gap as a loss.
+        fields["run"], fields["seq"] = run, str(sent)
+        self._xadd(fields)  # raises if it could not be sent: the count stays as it was
         if fields["op"] == "stored":
-            fields["messages"] = str(sent)
             self._runs.pop(doc_id, None)
         else:
             self._runs[doc_id] = (run, sent + 1)
+
+    def _xadd(self, fields: dict[str, Any]) -> None:
         # Redis away (restarting, say) must not fail the document: wait for it. What it lost
         # of this document's earlier messages the API finds missing at "stored".
         last_warning = 0.0
@@ -191,10 +199,10 @@ class VectorApplier:
         self.consumer = "api"
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        #: Messages applied per (document, worker run), checked against "stored"'s count.
-        #: Lost at a restart of this process: a document mid-hand-back then looks
-        #: incomplete and is queued again (safe, if slower).
-        self._received: OrderedDict[tuple[str, str], int] = OrderedDict()
+        #: Per (document, worker run): the sequence number of the message expected next,
+        #: or -1 once one went missing. Lost at a restart of this process: a document
+        #: mid-hand-back then looks incomplete and is queued again (safe, if slower).
+        self._expected: OrderedDict[tuple[str, str], int] = OrderedDict()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="vector-applier", daemon=True)
@@ -267,13 +275,7 @@ class VectorApplier:
                     rows[doc_id] = self.catalog.documents.get(doc_id)
                 row = rows[doc_id]
                 wanted = row is not None and row.status in _PENDING
-                run = fields.get("run", b"").decode()
-                if run and op != "stored":
-                    key = (doc_id, run)
-                    self._received[key] = self._received.get(key, 0) + 1
-                    self._received.move_to_end(key)
-                    while len(self._received) > MAX_TRACKED_RUNS:
-                        self._received.popitem(last=False)
+                self._sequence(doc_id, fields)
                 if op == "upsert":
                     if wanted:
                         name = fields["name"].decode()
@@ -292,7 +294,7 @@ class VectorApplier:
                     if wanted:
                         rows[doc_id] = self._stored(doc_id, row, fields)
                     else:
-                        self._received.pop((doc_id, fields.get("run", b"").decode()), None)
+                        self._expected.pop((doc_id, fields.get("run", b"").decode()), None)
                     # Its worker left it tracked until now (see Worker._record); untracked
                     # only once SQL says ready, so the reconciler never sees it pending and
                     # unknown.
@@ -301,29 +303,43 @@ class VectorApplier:
                     log.warning("vector hand-back: unknown operation %r dropped", op)
             flush()
 
+    def _sequence(self, doc_id: str, fields: dict[str, bytes]) -> None:
+        """Follow a write's place in its worker run (see HandBackStore._send); a worker
+        from before runs were numbered sends none and is not checked."""
+        run = fields.get("run", b"").decode()
+        if not run or fields["op"] == b"stored":
+            return
+        key, seq = (doc_id, run), int(fields["seq"])
+        expected = self._expected.get(key, 0)
+        if expected < 0 or seq < expected:
+            return  # already short of a write, or a copy of one applied before
+        self._expected[key] = seq + 1 if seq == expected else -1
+        self._expected.move_to_end(key)
+        while len(self._expected) > MAX_TRACKED_RUNS:
+            self._expected.popitem(last=False)
+
     def _stored(
         self, doc_id: str, row: DocumentRow | None, fields: dict[str, bytes]
     ) -> DocumentRow | None:
         assert row is not None
+        key = (doc_id, fields.get("run", b"").decode())
         taken = fields.get("queued_at", b"").decode()
         if taken and row.queued_at is not None and row.queued_at.isoformat() != taken:
             # Uploaded again since its worker took it: the new version's task marks it.
+            self._expected.pop(key, None)
             return row
-        run = fields.get("run", b"").decode()
-        if run:  # (a worker from before runs were counted sends none)
-            sent = int(fields.get("messages", b"0"))
-            received = self._received.pop((doc_id, run), 0)
-            if received != sent:
-                # Some of its writes never arrived (Redis restarted empty between them and
-                # this message): not ready. Still pending and untracked once this returns,
-                # so the reconciler queues it again.
-                log.warning("vector hand-back: %s: %d of its %d writes arrived; queued again",
-                            doc_id, received, sent)  # fmt: skip
-                return row
+        if key[1] and self._expected.get(key, 0) != int(fields["seq"]):
+            # Some of its writes never arrived (Redis restarted empty between them and
+            # this message): not ready. Still pending and untracked once this returns,
+            # so the reconciler queues it again.
+            log.warning("vector hand-back: writes of %s went missing; queued again", doc_id)
+            self._expected.pop(key, None)
+            return row
         state = json.loads(fields["state"])
         coll = self.catalog.collections.get(row.collection)
         if coll is None:
             return row
         updated = self.catalog.set_document_state(doc_id, **state)
+        self._expected.pop(key, None)  # only now: if that failed, the batch is read again
         self.on_stored(coll.vector_collection)
         return updated

@@ -294,6 +294,8 @@ class Worker(PipelineHooks):
         self.stopping.wait(2.0)  # the database (or the disk) gets a moment to come back
 
     def begin(self, item: IngestItem) -> None:
+        if self.handback is not None:
+            self.handback.begin(item.document_id)
         self.catalog.set_document_state(
             item.document_id, status=DocumentStatus.indexing.value, progress=0.0
         )

@@ -45,17 +45,21 @@ class DataDirLock:
             self._fd = None
 
 
-#: Shared locks the CLI's writing commands hold until the process exits.
-_HELD: list[int] = []
+#: The shared lock the CLI's writing commands hold until the process exits, per data dir.
+_HELD: dict[Path, int] = {}
 
 
 def ensure_no_server(data_dir: Path) -> None:
     """Raise if a server owns ``data_dir`` (CLI commands that write call this); otherwise
     hold a shared lock on it until this process exits, so that no server starts on it while
-    this command writes (its start would sweep a half-built re-index, say)."""
+    this command writes (its start would sweep a half-built re-index, say). A server in
+    this same process could not start on it either: one command per process, as the CLI
+    runs."""
     path = data_dir / LOCK_NAME
+    if path in _HELD:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)  # flock needs no write access
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -64,4 +68,4 @@ def ensure_no_server(data_dir: Path) -> None:
             f"a ragserve server is running on {data_dir}; upload through its API "
             "(POST /api/collections/NAME/documents) or stop it first"
         ) from None
-    _HELD.append(fd)
+    _HELD[path] = fd

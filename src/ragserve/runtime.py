@@ -242,8 +242,8 @@ class Runtime:
         if not isinstance(self.vectors, EdgeVectorStore):
             return
         for name in self.catalog.drop_unreferenced_vectors(self.vectors.names()):
-            log.warning("dropped vectors %s: no collection uses them (a re-index or a "
-                        "delete was cut short)", name)  # fmt: skip
+            log.warning("dropped vectors %s: no collection uses them (a re-index was cut "
+                        "short)", name)  # fmt: skip
 
     async def stop_serving(self) -> None:
         """Finish or checkpoint ingestion, then release the chat clients and the batcher."""

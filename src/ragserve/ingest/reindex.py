@@ -27,7 +27,7 @@ from ragserve.errors import NotFound, ReindexFailed
 from ragserve.ingest.pipeline import FileOutcome, IngestItem, IngestPipeline, IngestReport
 from ragserve.store.catalog import Catalog
 from ragserve.store.tables import CollectionRow, DocumentRow, DocumentStatus
-from ragserve.store.vectors import vector_collection_name
+from ragserve.store.vectors import rebuilt_vector_collection_name, vector_collection_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ def document_file(row: DocumentRow, cwd: Path) -> Path | None:
 def _next_vector_collection(row: CollectionRow) -> str:
     """A vector collection name the live one does not use (the model's name plus a stamp)."""
     base = vector_collection_name(row.name, row.embed_model, row.dimension)
-    return f"{base}__r{time.time_ns()}"
+    return rebuilt_vector_collection_name(base)
 
 
 def reindex_collection(

@@ -26,7 +26,7 @@ from ragserve.store.repositories.documents import DocumentQuery, DocumentReposit
 from ragserve.store.repositories.job_items import JobItemRepository
 from ragserve.store.repositories.jobs import JobRepository
 from ragserve.store.tables import CollectionRow, DocumentRow, JobItemRow, JobRow
-from ragserve.store.vectors import VectorStore, vector_collection_name
+from ragserve.store.vectors import VectorStore, derives_from, vector_collection_name
 
 # One pattern for the API's schema and the store (the CLI creates collections too).
 _VALID_NAME = re.compile(COLLECTION_NAME)
@@ -145,7 +145,7 @@ class Catalog:
 
     def drop_unreferenced_vectors(self, present: list[str]) -> list[str]:
         """Drop what a re-index cut short left in ``present``: a live collection's other
-        vector collections (its base name or ``base__r<stamp>``, see ingest/reindex.py)
+        vector collections (its base name or a rebuilt one, see store/vectors.py)
         that it does not point at — the new vectors of a run that stopped, or the old ones
         of a switch that did. Nothing else is touched: a name no collection row derives
         from may belong to a database this process does not see. Only for a store this
@@ -154,9 +154,10 @@ class Catalog:
         orphans = []
         for row, _ready in self.list_collections():
             base = vector_collection_name(row.name, row.embed_model, row.dimension)
-            mine = re.compile(rf"{re.escape(base)}(__r\d+)?")
             orphans += [
-                name for name in present if name != row.vector_collection and mine.fullmatch(name)
+                name
+                for name in present
+                if name != row.vector_collection and derives_from(base, name)
             ]
         for name in orphans:
             self.vectors.drop(name)

@@ -10,6 +10,7 @@ store (prefetch dense + prefetch sparse, then RRF), never in Python.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,16 @@ def vector_collection_name(collection: str, model_id: str, dimension: int) -> st
     """One Qdrant collection per ragserve collection and embedding model."""
     slug = re.sub(r"[^a-z0-9]+", "-", model_id.lower()).strip("-")[:48]
     return f"{collection}__{slug}__{dimension}"
+
+
+def rebuilt_vector_collection_name(base: str) -> str:
+    """A new name for a collection's vectors rebuilt by a re-index (``base`` plus a stamp)."""
+    return f"{base}__r{time.time_ns()}"
+
+
+def derives_from(base: str, name: str) -> bool:
+    """Whether ``name`` is ``base`` or one of its rebuilt names."""
+    return re.fullmatch(rf"{re.escape(base)}(__r\d+)?", name) is not None
 
 
 @dataclass(frozen=True, slots=True)

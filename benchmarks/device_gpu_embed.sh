@@ -5,14 +5,14 @@
 #   .whl/              Python 3.12 wheels, as listed in benchmarks/device_worker_scaling.sh
 #   .gpu2/minilm-skel/ the packaged MiniLM's sentence-transformers folder without its weights
 #                      (speed does not depend on the values: random weights are made there)
-# Run: [SERVERS=1,2,4] [TOKP=15,7,3] [SKIP_DIRECT=1] bash benchmarks/device_gpu_embed.sh
+# Run: [SERVERS=1,2,4] [TOKP=15,7,3] [SKIP_DIRECT=1] [SKIP_SHAPES=1] bash benchmarks/device_gpu_embed.sh
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:src:. PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 nproc; nvidia-smi --query-gpu=name --format=csv,noheader
 python3 -m benchmarks.gpu_embed_workload random-minilm .gpu2/minilm-skel /tmp/minilm-random >/dev/null 2>&1
 M=/tmp/minilm-random
-timeout 120 python3 -m benchmarks.gpu_attention_shapes --minilm $M 2>&1 | grep -v "Loading weights" | tee "$OUT/gpu_attention_shapes.log"
+[ -n "$SKIP_SHAPES" ] || timeout 120 python3 -m benchmarks.gpu_attention_shapes --minilm $M 2>&1 | grep -v "Loading weights" | tee "$OUT/gpu_attention_shapes.log"
 if [ -z "$SKIP_DIRECT" ]; then
   timeout 200 python3 -m benchmarks.gpu_embed --minilm $M --only minilm --budgets 65536 --repeat 2 --seconds 5 --st-texts 2000 --out "$OUT" 2>&1 | grep -v "Loading weights\|Writing model" | tee "$OUT/gpu_embed.log"
 fi

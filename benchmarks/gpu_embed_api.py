@@ -48,6 +48,7 @@ def client(
     with httpx.Client(base_url=url, timeout=120) as http:
         while time.time() < start:
             time.sleep(0.001)
+        cpu0 = sum(os.times()[:2])
         while time.time() < stop:
             batch = [texts[(i + j) % len(texts)] for j in range(32)]
             t0 = time.perf_counter()
@@ -62,7 +63,8 @@ def client(
             else:
                 errors += 1
             i += clients * 32
-    queue.put((sent, latencies, errors))
+        cpu = sum(os.times()[:2]) - cpu0
+    queue.put((sent, latencies, errors, cpu))
 
 
 def load(
@@ -90,6 +92,10 @@ def load(
     ]
     for p in procs:
         p.start()
+    time.sleep(max(0.0, start - time.time()))
+    before = _cpu_by_role()
+    time.sleep(max(0.0, start + seconds - time.time()))
+    after = _cpu_by_role()
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
@@ -100,7 +106,44 @@ def load(
         "texts_per_s": sum(r[0] for r in results) / seconds,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        # Cores busy during the window, by whom: the machine's 16 are shared by all of them.
+        "cores": {
+            role: round((after.get(role, 0.0) - before.get(role, 0.0)) / seconds, 2)
+            for role in after
+        }
+        | {"clients (their own count)": round(sum(r[3] for r in results) / seconds, 2)},
     }
+
+
+def _cpu_by_role() -> dict[str, float]:
+    """CPU seconds so far: the whole machine (/proc/stat), each server's main process, its
+    tokenizer processes, and the client processes — read from /proc, no psutil needed."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    busy = sum(int(x) for x in fields) - int(fields[3]) - int(fields[4])  # less idle, iowait
+    parent, cpu, cmd = {}, {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd[entry.name] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        rest = stat.rsplit(")", 1)[1].split()
+        parent[entry.name] = rest[1]
+        cpu[entry.name] = (int(rest[11]) + int(rest[12])) / tick
+    me = str(os.getpid())
+    roles = {"machine": busy / tick, "servers (main)": 0.0, "servers (tokenizers)": 0.0}
+    roles["clients"] = 0.0
+    for pid, ppid in parent.items():
+        if ppid == me and "ragserve serve" in cmd[pid]:
+            roles["servers (main)"] += cpu[pid]
+        elif ppid in parent and parent[ppid] == me and "ragserve serve" in cmd[ppid]:
+            roles["servers (tokenizers)"] += cpu[pid]
+        elif ppid == me and "multiprocessing" in cmd[pid]:
+            roles["clients"] += cpu[pid]
+    return roles
 
 
 def direct_rate(folder: Path, texts: list[str]) -> tuple[float, float, int]:

@@ -49,6 +49,7 @@ def client(
         while time.time() < start:
             time.sleep(0.001)
         cpu0 = sum(os.times()[:2])
+        late = time.time() - start  # a client that came up after the window opened
         while time.time() < stop:
             batch = [texts[(i + j) % len(texts)] for j in range(32)]
             t0 = time.perf_counter()
@@ -64,7 +65,7 @@ def client(
                 errors += 1
             i += clients * 32
         cpu = sum(os.times()[:2]) - cpu0
-    queue.put((sent, latencies, errors, cpu))
+    queue.put((sent, latencies, errors, cpu, late))
 
 
 def load(
@@ -105,6 +106,8 @@ def load(
         "errors": sum(r[2] for r in results),
         "texts_per_s": sum(r[0] for r in results) / seconds,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "mean_ms": 1000 * statistics.fmean(latencies) if latencies else None,
+        "latest_client_start_s": round(max(r[4] for r in results), 3),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
         # Cores busy during the window, by whom: the machine's 16 are shared by all of them.
         "cores": {

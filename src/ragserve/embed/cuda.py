@@ -69,6 +69,8 @@ STAGING_SLOTS = 16
 #: a pinned buffer its pooled rows are copied back into.
 OUTPUT_SLOTS = 4
 POOL_MIN_TEXTS = 256
+#: Fewest texts a tokenising thread takes of a call (smaller calls stay whole).
+THREAD_SLICE_TEXTS = 32
 
 
 def default_tokenize_processes(device: str, cores: int) -> int:
@@ -353,7 +355,13 @@ class CudaEmbedder(PrefixedEmbedder):
         prefix = self.query_prefix if kind == "query" else self.passage_prefix
         prefixed = [prefix + t for t in texts]
         if self._pool is None:
-            future = self._tokenizing.submit(self._tokenize, prefixed)
+            # Small calls (API requests) each take a thread of their own, so concurrent
+            # requests tokenise side by side (the tokenizer releases the GIL); a big call goes
+            # to the one preparing thread, which spreads it over those threads itself.
+            small = len(prefixed) < 2 * THREAD_SLICE_TEXTS
+            runner = self._slices if small else self._tokenizing
+            work = self._fast_ids.encode if small else self._tokenize
+            future = runner.submit(work, prefixed)
             future.add_done_callback(lambda f: done(f.exception() or f.result()))
             return
         self._pool.encode_async(prefixed, done)
@@ -434,7 +442,7 @@ class CudaEmbedder(PrefixedEmbedder):
 
     def _tokenize(self, texts: list[str]) -> TokenIds:
         """``encode_batch_fast`` on slices of at least 32 texts, one slice a core, in threads."""
-        n = min(self._cores, len(texts) // 32)
+        n = min(self._cores, len(texts) // THREAD_SLICE_TEXTS)
         if n <= 1:
             return self._fast_ids.encode(texts)
         step = -(-len(texts) // n)

@@ -4,13 +4,13 @@
 # servers' contexts; under MPS their kernels share the GPU at once. Carries what
 # device_gpu_embed.sh does, plus .gpu2/py_spy-*.whl for PROFILE=1 (py-spy on one server, 8 s
 # inside the first MPS run's window, every thread, idle included).
-# Run: [PLAIN=6] [TOKP_PLAIN=2] [SERVERS=6,4] [TOKP=2,3] [PROFILE=1] bash benchmarks/device_gpu_embed_mps.sh
+# Run: [PLAIN=6 (empty: skip)] [TOKP_PLAIN=2] [SERVERS=6,4] [TOKP=2,3] [PROFILE=1] bash benchmarks/device_gpu_embed_mps.sh
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:src:. PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 python3 -m benchmarks.gpu_embed_workload random-minilm .gpu2/minilm-skel /tmp/minilm-random >/dev/null 2>&1
 api() { timeout 300 python3 -m benchmarks.gpu_embed_api --minilm /tmp/minilm-random --max-batch 2048 --seconds 10 "$@" 2>&1 | grep -v "Loading weights"; }
-if [ -n "${PLAIN:-6}" ]; then echo "== without MPS"; api --servers ${PLAIN:-6} --tokenize-processes ${TOKP_PLAIN:-2} --out "$OUT/plain" | tee "$OUT/plain.log"; fi
+if [ -n "${PLAIN-6}" ]; then echo "== without MPS"; api --servers ${PLAIN:-6} --tokenize-processes ${TOKP_PLAIN:-2} --out "$OUT/plain" | tee "$OUT/plain.log"; fi
 export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
 mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
 nvidia-cuda-mps-control -d || exit 1

@@ -497,7 +497,8 @@ class Settings(BaseSettings):
         3,
         ge=1,
         description="Attempts a document gets when its parser crashes or its worker dies on "
-        "it; after the last it ends failed with the reason, and in the dead-letter stream.",
+        "it; after the last it ends failed with the reason, and in the dead-letter stream. "
+        "Also how often the reconciler queues again a document whose work Redis lost.",
     )
     queue_retry_backoff_s: float = Field(
         5.0,

@@ -102,6 +102,38 @@ def test_the_reconciler_queues_again_what_redis_lost(
     assert again == {row.id for row in service.catalog.documents.pending()}
 
 
+def test_a_document_lost_on_every_attempt_fails_instead_of_going_round_for_ever(
+    service: ClusterIngestService, rds: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconciler re-queues a lost document as many times as it has attempts, then
+    fails it with a reason; uploading it again starts the count afresh."""
+    monkeypatch.setattr(cluster_service, "RECONCILE_GRACE_S", 0.0)
+    r = redis.Redis.from_url(rds.url)
+    service.submit_uploads("c", _stage(service, "a.txt"))
+    (row,) = service.catalog.documents.pending()
+
+    def lose() -> None:  # its work vanishes from Redis, the counts of re-queues stay
+        r.srem(Keys().tracked, row.id)
+        r.delete(*Keys().streams)
+        r.delete(f"{Keys().prefix}:reconciler")  # the next pass may run at once
+
+    limit = service.settings.queue_max_attempts
+    for _ in range(limit):
+        lose()
+        assert service.reconcile() == 1
+    lose()
+    assert service.reconcile() == 0
+    failed = service.catalog.documents.get(row.id)
+    assert failed is not None and failed.status == "failed"
+    assert failed.error is not None and f"lost {limit + 1} times" in failed.error
+    assert "upload it again" in failed.error
+
+    service.submit_uploads("c", _stage(service, "a.txt"))
+    assert service.catalog.documents.get(row.id).status == "queued"  # type: ignore[union-attr]
+    lose()
+    assert service.reconcile() == 1  # a fresh count
+
+
 def test_cancel_and_delete_reach_the_queue_and_a_new_upload_lifts_a_cancel(
     service: ClusterIngestService, rds: RedisServer
 ) -> None:

@@ -33,6 +33,8 @@ from redis import Redis
 from redis.exceptions import ResponseError
 
 GROUP = "workers"
+#: How long the reconciler remembers re-queueing a document (Keys.requeued).
+REQUEUE_MEMORY_S = 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,9 @@ class Keys:
     @property
     def tracked(self) -> str:
         return f"{self.prefix}:ingest:tracked"
+
+    def requeued(self, doc_id: str) -> str:
+        return f"{self.prefix}:ingest:requeued:{doc_id}"
 
     @property
     def cancelled(self) -> str:
@@ -170,6 +175,23 @@ class WorkQueue:
             fields = {"doc": doc_id, "attempt": str(attempt), "force": "1" if force else "0"}
             pipe.xadd(stream, fields)
         pipe.execute()
+
+    def count_requeues(self, doc_ids: Sequence[str]) -> list[int]:
+        """Count one more re-queue by the reconciler for each document; returns the totals.
+
+        Kept a day (a submission clears them): enough to stop a document that is lost on
+        every attempt from going round for ever, without state that outlives its purpose.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        for doc_id in doc_ids:
+            pipe.incr(self.keys.requeued(doc_id))
+            pipe.expire(self.keys.requeued(doc_id), REQUEUE_MEMORY_S)
+        return [int(n) for n in pipe.execute()[::2]]
+
+    def forget_requeues(self, doc_ids: Sequence[str]) -> None:
+        """A new submission starts the count again."""
+        if doc_ids:
+            self.redis.delete(*(self.keys.requeued(d) for d in doc_ids))
 
     def cancel(self, doc_ids: Iterable[str]) -> None:
         """Workers drop these documents' work at their next window."""

@@ -97,7 +97,8 @@ class ClusterIngestService(IngestService):
             self._stopping.wait(self.settings.queue_reconcile_s)
 
     def reconcile(self) -> int:
-        """Queue again every pending document Redis carries no work for; returns how many."""
+        """Queue again every pending document Redis carries no work for; returns how many.
+        One lost more times than ``queue_max_attempts`` allows re-queues fails instead."""
         self.queue.ensure_groups()
         # One API replica reconciles at a time (the lock expires if it dies).
         lock = f"{self.queue.keys.prefix}:reconciler"
@@ -120,11 +121,29 @@ class ClusterIngestService(IngestService):
             if (row := self.catalog.documents.get(doc_id)) is not None
             and row.status in (DocumentStatus.queued.value, DocumentStatus.indexing.value)
         }
-        if lost:
+        if not lost:
+            return 0
+        ids = [row.id for row in pending if row.id in lost]
+        limit = self.settings.queue_max_attempts
+        again = []
+        # A document lost on every attempt (its hand-back never arrives whole) would
+        # otherwise go round for ever: after as many re-queues as it has attempts, it fails.
+        for doc_id, times in zip(ids, self.queue.count_requeues(ids), strict=True):
+            if times <= limit:
+                again.append(doc_id)
+                continue
+            log.warning("reconciler: document %s was lost from the queue %d times; "
+                        "marking it failed", doc_id, times)  # fmt: skip
+            self.catalog.set_document_state(
+                doc_id, status=DocumentStatus.failed.value, indexed_hash=None,
+                error=f"its indexing was lost {times} times (Redis restarted, or a worker's "
+                "results did not all arrive); upload it again to retry",
+            )  # fmt: skip
+        if again:
             log.warning("reconciler: %d accepted document(s) were not in the queue; "
-                        "queueing them again", len(lost))  # fmt: skip
-            self.queue.enqueue([row.id for row in pending if row.id in lost], urgent=False)
-        return len(lost)
+                        "queueing them again", len(again))  # fmt: skip
+            self.queue.enqueue(again, urgent=False)
+        return len(again)
 
     # -- submitting -----------------------------------------------------------------------------
     def _add_job(
@@ -136,6 +155,7 @@ class ClusterIngestService(IngestService):
         job_id = self._persist_job(coll, items, rejected)
         urgent = len(items) <= self.settings.queue_urgent_files
         try:
+            self.queue.forget_requeues([i.document_id for i in items])
             for force in (False, True):
                 ids = [i.document_id for i in items if i.force is force]
                 self.queue.enqueue(ids, urgent=urgent, force=force)

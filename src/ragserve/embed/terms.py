@@ -21,6 +21,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -118,6 +119,14 @@ def _word_terms(word: str) -> Iterator[str]:
         yield from (_singular(p) for p in parts if p not in _STOPWORDS)
 
 
+@lru_cache(maxsize=1 << 16)
+def _known_word_terms(word: str) -> tuple[str, ...]:
+    """``_word_terms`` remembered: a corpus repeats its words, and cutting them (patterns,
+    camelCase, plurals) was a third of the single writer thread's time in ingestion
+    (benchmarks/RESULTS.md, "Ingestion without the model")."""
+    return tuple(_word_terms(word))
+
+
 def terms(text: str) -> list[str]:
     """The search terms of ``text``, in order, repeats kept (they count as frequency)."""
     text = unicodedata.normalize("NFKC", text)
@@ -127,7 +136,7 @@ def terms(text: str) -> list[str]:
     # Chinese or Japanese runs glued to Latin letters are cut apart before the word rule.
     rest = _CJK_RUN.sub(lambda m: f" {m.group()} ", rest)
     for match in _WORD.finditer(rest):
-        out.extend(_word_terms(match.group()))
+        out.extend(_known_word_terms(match.group()))
     if korean:
         out.extend(_korean_terms(text))
     return out

@@ -1,0 +1,99 @@
+"""The ingest pipeline's capacity with the embedding model taken out, keyword side on and
+off, side by side: what parsing, chunking, BM25 terms and writing sustain on this machine.
+
+The model is replaced by a stand-in that returns unit vectors at once (a double, on purpose:
+the question is what the rest of the pipeline can feed a GPU embedder, and on a machine
+without a GPU the real model would be the only thing measured). Everything else is the real
+pipeline: parse child processes, chunking with the model's tokenizer, the embedded Qdrant
+Edge store, SQLite.
+
+    python -m benchmarks.ingest_without_model [--files 60 --pages 50 --parallel 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.gpu_embed_ingest import build_corpus
+from ragserve.config import Settings
+from ragserve.embed.base import EmbeddingBackend, TextTokenizer, Vectors
+from ragserve.ingest.pipeline import IngestPipeline
+from ragserve.runtime import Runtime
+
+
+class NoModel:
+    """The runtime's embedder's tokenizer and shape, with vectors that cost nothing."""
+
+    def __init__(self, inner: EmbeddingBackend) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.max_tokens = inner.max_tokens
+
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        return self.inner.tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return np.full((len(texts), self.dimension), self.dimension**-0.5, dtype=np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self.embed_passages(texts)
+
+    def close(self) -> None:
+        pass
+
+
+def run(corpus: Path, work: Path, parallel: int, sparse: bool) -> tuple[float, int]:
+    settings = Settings(data_dir=work, ingest_parallel=parallel, sparse=sparse)
+    with Runtime(settings) as runtime:
+        pipeline = IngestPipeline(
+            settings, runtime.catalog, NoModel(runtime.embedder), parallel=parallel
+        )
+        started = time.perf_counter()
+        report = pipeline.run([corpus], "bench")
+        seconds = time.perf_counter() - started
+    assert not report.failed, report.failed[:3]
+    return seconds, report.chunks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=60)
+    parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp())
+    files = build_corpus(work / "corpus", args.files, args.pages)
+    pages = args.files * args.pages
+    print(
+        f"{pages} pages in {len(files)} PDFs; {os.cpu_count()} cores, {args.parallel} parse workers"
+    )
+    rates = {}
+    for sparse in (False, True, False, True):  # alternated, best of two each
+        seconds, chunks = run(
+            work / "corpus", work / f"data-{sparse}-{time.time()}", args.parallel, sparse
+        )
+        rates[sparse] = max(rates.get(sparse, 0.0), pages / seconds)
+        print(
+            f"keyword side {'on ' if sparse else 'off'}: {chunks} chunks, {seconds:.1f} s, "
+            f"{pages / seconds:.0f} pages/s"
+        )
+    print(
+        f"\npages/s without the model: keyword side off {rates[False]:.0f}, on {rates[True]:.0f} "
+        f"(ratio {rates[True] / rates[False]:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

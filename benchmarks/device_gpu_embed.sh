@@ -5,6 +5,7 @@
 #   .whl/              Python 3.12 wheels, as listed in benchmarks/device_worker_scaling.sh
 #   .gpu2/minilm-skel/ the packaged MiniLM's sentence-transformers folder without its weights
 #                      (speed does not depend on the values: random weights are made there)
+# Make the carry with benchmarks/device_carry.sh.
 # Run: [SERVERS=1,2,4] [TOKP=15,7,3] [SKIP_DIRECT=1] [SKIP_SHAPES=1] bash benchmarks/device_gpu_embed.sh
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1

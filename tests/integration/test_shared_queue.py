@@ -115,7 +115,7 @@ def test_a_document_lost_on_every_attempt_fails_instead_of_going_round_for_ever(
     def lose() -> None:  # its work vanishes from Redis, the counts of re-queues stay
         r.srem(Keys().tracked, row.id)
         r.delete(*Keys().streams)
-        r.delete(f"{Keys().prefix}:reconciler")  # the next pass may run at once
+        r.delete(Keys().reconciler)  # the next pass may run at once
 
     limit = service.settings.queue_max_attempts
     for _ in range(limit):

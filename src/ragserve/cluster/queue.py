@@ -67,6 +67,10 @@ class Keys:
     def tracked(self) -> str:
         return f"{self.prefix}:ingest:tracked"
 
+    @property
+    def reconciler(self) -> str:
+        return f"{self.prefix}:reconciler"
+
     def requeued(self, doc_id: str) -> str:
         return f"{self.prefix}:ingest:requeued:{doc_id}"
 

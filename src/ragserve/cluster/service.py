@@ -101,7 +101,7 @@ class ClusterIngestService(IngestService):
         One lost more times than ``queue_max_attempts`` allows re-queues fails instead."""
         self.queue.ensure_groups()
         # One API replica reconciles at a time (the lock expires if it dies).
-        lock = f"{self.queue.keys.prefix}:reconciler"
+        lock = self.queue.keys.reconciler
         # Held for most of a period, so this replica's next pass finds it expired.
         ttl_ms = max(100, int(self.settings.queue_reconcile_s * 800))
         if not self.queue.redis.set(lock, "1", nx=True, px=ttl_ms):

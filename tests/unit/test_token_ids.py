@@ -4,11 +4,16 @@ return what this process computes."""
 
 from __future__ import annotations
 
+import functools
+import string
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from ragserve.embed import packaged
+from ragserve.embed import packaged, token_ids
 from ragserve.embed.token_ids import (
     AsciiFastPath,
     SpecialTokens,
@@ -30,15 +35,31 @@ TEXTS = [
     "",
     "   leading and trailing spaces   ",
     "emoji 🙂 and symbols ™ ∑",
+    # The fast path's own edges: added tokens written out, an over-long word, every
+    # punctuation mark, unknown pieces.
+    "a literal [SEP] and [cls] and [MASK]ed text",
+    "x" * 101 + " and " + "y" * 100,
+    "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ a_b c-d e.f",
+    "qzxj zzzzqqq 123abc456 under_score_name",
 ]
 
 
-@pytest.fixture(scope="module")
-def tokenizer() -> Tokenizer:
+@functools.cache
+def _tokenizer() -> Tokenizer:
     raw = Tokenizer.from_file(str(packaged.minilm_folder() / "tokenizer.json"))
     raw.no_truncation()
     raw.no_padding()
     return raw
+
+
+@functools.cache
+def _fast() -> AsciiFastPath:
+    return AsciiFastPath(_tokenizer())
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    return _tokenizer()
 
 
 def ids_of(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
@@ -54,10 +75,26 @@ def rows(ids: object) -> list[list[int]]:
 
 def test_the_ascii_fast_path_gives_the_tokenizers_own_ids(tokenizer: Tokenizer) -> None:
     fast = AsciiFastPath(tokenizer)
-    assert fast.plain is not None, "MiniLM's BertNormalizer qualifies for the fast path"
+    assert fast.plain, "MiniLM's BertNormalizer qualifies for the fast path"
     assert rows(fast.encode(TEXTS)) == ids_of(tokenizer, TEXTS)
     ascii_only = [t for t in TEXTS if t.isascii() and "\x07" not in t and "\x0c" not in t]
     assert rows(fast.encode(ascii_only)) == ids_of(tokenizer, ascii_only)
+    assert fast.words, "the ASCII texts went through the remembered words"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(string.printable, max_size=60), min_size=1, max_size=4))
+def test_remembered_words_give_the_tokenizers_ids_for_any_ascii_text(texts: list[str]) -> None:
+    tok = _tokenizer()
+    assert rows(_fast().encode(texts)) == ids_of(tok, texts)
+
+
+def test_the_word_memory_is_bounded(tokenizer: Tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(token_ids, "WORD_CACHE_WORDS", 50)
+    fast = AsciiFastPath(tokenizer)
+    texts = [" ".join(f"w{i}x{j}" for j in range(20)) for i in range(10)]
+    assert rows(fast.encode(texts)) == ids_of(tokenizer, texts)
+    assert fast.words is not None and len(fast.words) == 50
 
 
 def test_long_rows_are_truncated_as_the_tokenizer_truncates(tokenizer: Tokenizer) -> None:

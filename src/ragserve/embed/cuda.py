@@ -356,8 +356,9 @@ class CudaEmbedder(PrefixedEmbedder):
         prefixed = [prefix + t for t in texts]
         if self._pool is None:
             # Small calls (API requests) each take a thread of their own, so concurrent
-            # requests tokenise side by side (the tokenizer releases the GIL); a big call goes
-            # to the one preparing thread, which spreads it over those threads itself.
+            # requests tokenise side by side where the Rust tokenizer runs (it releases the
+            # GIL; remembered words hold it, at a quarter of the cost); a big call goes to
+            # the one preparing thread, which spreads it over those threads itself.
             small = len(prefixed) < 2 * THREAD_SLICE_TEXTS
             runner = self._slices if small else self._tokenizing
             work = self._fast_ids.encode if small else self._tokenize

@@ -86,43 +86,129 @@ def _arrays(encodings: Sequence[Encoding]) -> TokenIds:
 _DELETED_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-class AsciiFastPath:
-    """The model's tokenizer, with BERT's normalizer skipped for texts it cannot change.
+#: BERT's pre-tokenizer on ASCII text: runs of letters and digits, and every punctuation
+#: character on its own (its ``is_punctuation`` counts all of ASCII's 32 as punctuation).
+_ASCII_WORDS = re.compile(r"[A-Za-z0-9]+|[!-/:-@\[-`{-~]")
 
-    Only for tokenizers whose normalizer is ``BertNormalizer``; any other (SentencePiece
-    models' NFKC, say) keeps every text on the full tokenizer.
+#: Words whose WordPiece ids are kept: ~30 MB at most, and real text repeats a few thousand
+#: words; words past the cap are cut anew each time (still exact, only slower).
+WORD_CACHE_WORDS = 1 << 17
+
+
+class AsciiFastPath:
+    """The model's tokenizer, with its per-token work skipped for texts that allow it.
+
+    For a BERT tokenizer (``BertNormalizer``, ``BertPreTokenizer``, ``WordPiece``) and a text
+    of plain ASCII without control characters, the normalizer changes nothing but the case,
+    the pre-tokenizer splits into runs of letters and digits and single punctuation marks, and
+    WordPiece cuts each word on its own. So the ids are: the special tokens around each word's
+    pieces, and a word's pieces never change — they are remembered (``_Words``). On the lent
+    GPU machine the Rust tokenizer, at about 0.5 M tokens/s a core, was what kept
+    ``/v1/embeddings`` under the GPU; remembered words give ~4 M tokens/s a core in Python
+    (benchmarks/RESULTS.md, "fifth pass"). Texts that hold an added token's text (``[SEP]``)
+    and any other tokenizer (SentencePiece models' NFKC, say) keep the full tokenizer; the
+    ids are the same either way (tests/unit/test_token_ids.py).
     """
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self.full = tokenizer
-        spec = json.loads(tokenizer.to_str()).get("normalizer") or {}
-        self.plain: Tokenizer | None = None
-        self.lowercase = bool(spec.get("lowercase", True))
-        if spec.get("type") == "BertNormalizer":
-            self.plain = Tokenizer.from_str(tokenizer.to_str())
-            self.plain.normalizer = None
+        spec = json.loads(tokenizer.to_str())
+        self.lowercase = bool((spec.get("normalizer") or {}).get("lowercase", True))
+        self.words: _Words | None = None
+        if (
+            (spec.get("normalizer") or {}).get("type") == "BertNormalizer"
+            and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+            and (spec.get("model") or {}).get("type") == "WordPiece"
+        ):
+            self.words = _Words(tokenizer, int(spec["model"].get("max_input_chars_per_word", 100)))
+            self._around = _special_ids(tokenizer)
+            added = [a["content"] for a in spec.get("added_tokens") or [] if a.get("content")]
+            self._added = (
+                re.compile("|".join(map(re.escape, added)), re.IGNORECASE) if added else None
+            )
+
+    @property
+    def plain(self) -> bool:
+        """Whether any text can skip the tokenizer (a BERT tokenizer)."""
+        return self.words is not None
+
+    def _simple(self, text: str) -> bool:
+        return (
+            text.isascii()
+            and _DELETED_CONTROLS.search(text) is None
+            and (self._added is None or self._added.search(text) is None)
+        )
 
     def encode(self, texts: Sequence[str]) -> TokenIds:
-        if self.plain is None:
+        if self.words is None:
             return encode(self.full, texts)
-        simple = [t.isascii() and _DELETED_CONTROLS.search(t) is None for t in texts]
-        fast = [i for i, ok in enumerate(simple) if ok]
-        if len(fast) == len(texts):
-            return _arrays(self._plain([texts[i] for i in fast]))
-        encodings: list[Encoding | None] = [None] * len(texts)
-        rest = [i for i, ok in enumerate(simple) if not ok]
-        others = self.full.encode_batch_fast([texts[i] for i in rest], add_special_tokens=True)
-        for i, e in zip(rest, others, strict=True):
-            encodings[i] = e
-        for i, e in zip(fast, self._plain([texts[i] for i in fast]), strict=True):
-            encodings[i] = e
-        return _arrays([e for e in encodings if e is not None])
+        simple = [self._simple(t) for t in texts]
+        if all(simple):
+            return self._from_words(texts)
+        rest = [t for t, ok in zip(texts, simple, strict=True) if not ok]
+        others = iter(self.full.encode_batch_fast(rest, add_special_tokens=True))
+        rows: list[Sequence[int]] = [
+            self._word_ids(t) if ok else next(others).ids
+            for t, ok in zip(texts, simple, strict=True)
+        ]
+        full = np.fromiter(map(len, rows), dtype=np.int32, count=len(rows))
+        flat = np.fromiter(
+            itertools.chain.from_iterable(rows), dtype=np.int32, count=int(full.sum())
+        )
+        return TokenIds(full, flat)
 
-    def _plain(self, texts: list[str]) -> list[Encoding]:
-        assert self.plain is not None
-        if self.lowercase:
-            texts = [t.lower() for t in texts]
-        return list(self.plain.encode_batch_fast(texts, add_special_tokens=True))
+    def _word_ids(self, text: str) -> list[int]:
+        assert self.words is not None
+        before, after = self._around
+        pieces = self.words.__getitem__
+        words = _ASCII_WORDS.findall(text.lower() if self.lowercase else text)
+        return [*before, *itertools.chain.from_iterable(map(pieces, words)), *after]
+
+    def _from_words(self, texts: Sequence[str]) -> TokenIds:
+        assert self.words is not None
+        before, after = self._around
+        pieces = self.words.__getitem__
+        find = _ASCII_WORDS.findall
+        lower = self.lowercase
+        flat: list[int] = []
+        full = np.empty(len(texts), dtype=np.int32)
+        for i, text in enumerate(texts):
+            n = len(flat)
+            flat += before
+            words = find(text.lower() if lower else text)
+            flat += itertools.chain.from_iterable(map(pieces, words))
+            flat += after
+            full[i] = len(flat) - n
+        return TokenIds(full, np.array(flat, dtype=np.int32))
+
+
+class _Words(dict[str, tuple[int, ...]]):
+    """A word's WordPiece ids, cut by the tokenizer's own model the first time it is seen."""
+
+    def __init__(self, tokenizer: Tokenizer, max_chars: int) -> None:
+        super().__init__()
+        self._model = Tokenizer.from_str(tokenizer.to_str()).model
+        self._max_chars = max_chars
+        self._unk = tokenizer.token_to_id(getattr(self._model, "unk_token", "[UNK]")) or 0
+
+    def __missing__(self, word: str) -> tuple[int, ...]:
+        if len(word) > self._max_chars:
+            return (self._unk,)  # WordPiece's own rule for over-long words
+        ids = tuple(t.id for t in self._model.tokenize(word))
+        if len(self) < WORD_CACHE_WORDS:
+            self[word] = ids
+        return ids
+
+
+def _special_ids(tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
+    """The ids the post-processor puts before and after a single text's own."""
+    probe = "hello world"
+    inner = tokenizer.encode(probe, add_special_tokens=False).ids
+    whole = tokenizer.encode(probe, add_special_tokens=True).ids
+    for k in range(len(whole) - len(inner) + 1):
+        if whole[k : k + len(inner)] == inner:
+            return whole[:k], whole[k + len(inner) :]
+    raise ValueError("the tokenizer's template does not keep a text's ids in one piece")
 
 
 @dataclass(frozen=True)

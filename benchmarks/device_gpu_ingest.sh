@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# End-to-end ingestion of 5,000 PDF pages on the lent GPU machine (benchmarks/gpu_embed_ingest.py),
+# and the per-core tokenising rates (benchmarks/tokenize_words.py). Carries what
+# device_gpu_embed.sh does (make it with benchmarks/device_carry.sh). With PROFILE=1 the
+# ingest benchmark runs under py-spy (.gpu2/py_spy-*.whl) sampling only while a thread holds
+# the GIL, every thread named: which stage of the main process the GIL is spent on.
+# Run: [PARALLEL=14] [PROFILE=1] bash benchmarks/device_gpu_ingest.sh
+cd "$(dirname "$0")/.."
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:src:. PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+[ -d /tmp/minilm-random ] || python3 -m benchmarks.gpu_embed_workload random-minilm .gpu2/minilm-skel /tmp/minilm-random >/dev/null 2>&1
+python3 -m benchmarks.tokenize_words --tokenizer /tmp/minilm-random/tokenizer.json 2>&1 | tee "$OUT/tokenize_words.log"
+run=(python3 -m benchmarks.gpu_embed_ingest --minilm /tmp/minilm-random --parallel "${PARALLEL:-14}" --out "$OUT")
+if [ -n "$PROFILE" ]; then
+  python3 -m pip install -q --no-index --no-deps --target /tmp/spy .gpu2/py_spy-*.whl
+  run=(/tmp/spy/bin/py-spy record --gil --threads -r 200 -f raw -o "$OUT/pyspy_ingest_gil.txt" -- "${run[@]}")
+fi
+timeout ${INGESTTIME:-300} "${run[@]}" 2>&1 | grep -v "Loading weights" | tee "$OUT/gpu_embed_ingest.log"
+# The same pipeline with the model taken out: what parsing, chunking, keyword terms and
+# writing can feed a GPU at most on these cores.
+run=(python3 -m benchmarks.ingest_without_model --files 100 --pages 50 --parallel "${PARALLEL:-14}")
+[ -n "$PROFILE" ] && run=(/tmp/spy/bin/py-spy record --gil --threads -r 200 -f raw -o "$OUT/pyspy_nomodel_gil.txt" -- "${run[@]}")
+timeout ${NOMODELTIME:-200} "${run[@]}" 2>&1 | tee "$OUT/ingest_without_model.log"

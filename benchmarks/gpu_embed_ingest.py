@@ -157,7 +157,8 @@ def main() -> None:
     for r in results:
         print(
             f"{r['parallel']:>13} {r['end_to_end_pages_per_s']:>11.1f} "
-            f"{r['parse_only_pages_per_s']:>10.1f} {r['parse_chunk_pages_per_s']:>11.1f} {r['embed_pages_per_s']:>9.0f} "
+            f"{r['parse_only_pages_per_s']:>10.1f} {r['parse_chunk_pages_per_s']:>11.1f} "
+            f"{r['embed_pages_per_s']:>9.0f} "
             f"{r['bottleneck']:>11}"
         )
 

@@ -4,12 +4,12 @@
 # device_gpu_embed.sh does (make it with benchmarks/device_carry.sh). With PROFILE=1 the
 # ingest benchmark runs under py-spy (.gpu2/py_spy-*.whl) sampling only while a thread holds
 # the GIL, every thread named: which stage of the main process the GIL is spent on.
-# Run: [PARALLEL=14] [PROFILE=1] bash benchmarks/device_gpu_ingest.sh
+# Run: [PARALLEL=14] [PROFILE=1] [SKIP_TOKENIZE=1] bash benchmarks/device_gpu_ingest.sh
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:src:. PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 [ -d /tmp/minilm-random ] || python3 -m benchmarks.gpu_embed_workload random-minilm .gpu2/minilm-skel /tmp/minilm-random >/dev/null 2>&1
-python3 -m benchmarks.tokenize_words --tokenizer /tmp/minilm-random/tokenizer.json 2>&1 | tee "$OUT/tokenize_words.log"
+[ -n "$SKIP_TOKENIZE" ] || python3 -m benchmarks.tokenize_words --tokenizer /tmp/minilm-random/tokenizer.json 2>&1 | tee "$OUT/tokenize_words.log"
 run=(python3 -m benchmarks.gpu_embed_ingest --minilm /tmp/minilm-random --parallel "${PARALLEL:-14}" --out "$OUT")
 if [ -n "$PROFILE" ]; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/spy .gpu2/py_spy-*.whl

@@ -15,6 +15,7 @@ are cut to a fixed token budget, so their lengths vary little.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,9 +44,17 @@ def term_index(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "little")
 
 
+@lru_cache(maxsize=1 << 16)
+def _word_indices(word: str) -> tuple[int, ...]:
+    """A word's term indices, remembered: a passage's counts then never touch a term."""
+    return tuple(term_index(t) for t in term_rules.known_word_terms(word))
+
+
 def _counts(text: str) -> tuple[Counter[int], int]:
-    found = term_rules.terms(text)
-    return Counter(term_index(t) for t in found), len(found)
+    words, korean = term_rules.split(text)
+    counts = Counter(itertools.chain.from_iterable(map(_word_indices, words)))
+    counts.update(map(term_index, korean))
+    return counts, counts.total()
 
 
 def passage_vector(text: str) -> SparseVector:

@@ -17,6 +17,7 @@ collections record the version they were indexed with and refuse a different one
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import unicodedata
@@ -127,19 +128,30 @@ def _known_word_terms(word: str) -> tuple[str, ...]:
     return tuple(_word_terms(word))
 
 
-def terms(text: str) -> list[str]:
-    """The search terms of ``text``, in order, repeats kept (they count as frequency)."""
-    text = unicodedata.normalize("NFKC", text)
-    out: list[str] = []
+def split(text: str) -> tuple[list[str], list[str]]:
+    """``text`` as the words the rules cut (each gives ``known_word_terms``) and its Korean
+    content morphemes: ``terms`` without joining them, for callers that remember per word."""
+    if not text.isascii():  # NFKC leaves ASCII as it is
+        text = unicodedata.normalize("NFKC", text)
     korean = _HAS_HANGUL.search(text) is not None
     rest = _HANGUL_RUN.sub(" ", text) if korean else text
     # Chinese or Japanese runs glued to Latin letters are cut apart before the word rule.
-    rest = _CJK_RUN.sub(lambda m: f" {m.group()} ", rest)
-    for match in _WORD.finditer(rest):
-        out.extend(_known_word_terms(match.group()))
-    if korean:
-        out.extend(_korean_terms(text))
-    return out
+    if not rest.isascii() and _CJK_RUN.search(rest):
+        rest = _CJK_RUN.sub(lambda m: f" {m.group()} ", rest)
+    return _WORD.findall(rest), list(_korean_terms(text)) if korean else []
+
+
+def known_word_terms(word: str) -> tuple[str, ...]:
+    """One word's terms (remembered; ``_known_word_terms`` is looked up at each call so a
+    benchmark can swap it)."""
+    return _known_word_terms(word)
+
+
+def terms(text: str) -> list[str]:
+    """The search terms of ``text``, in order, repeats kept (they count as frequency)."""
+    words, korean = split(text)
+    # map and chain keep the per-word loop in C: this runs on every chunk ingested.
+    return [*itertools.chain.from_iterable(map(_known_word_terms, words)), *korean]
 
 
 def tokenizer_id() -> str:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import tempfile
@@ -22,7 +21,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from unittest import mock
 
 from benchmarks.corpus import make_pdf
 from ragserve.config import Settings
@@ -31,8 +29,6 @@ from ragserve.ingest.chunking import chunk_document
 from ragserve.ingest.parsing import ParseWorker
 from ragserve.ingest.pipeline import IngestPipeline
 from ragserve.runtime import Runtime
-
-WHERE = {"before": "writer thread (before)", "now": "parse threads (now)"}
 
 
 class TimedOptimize:
@@ -149,31 +145,19 @@ def main() -> None:
                 f"{n_tokens / embed_s / 1e6:.2f} M tok/s, stats {getattr(embedder, 'stats', None)}",
                 flush=True,
             )
-            # The whole pipeline twice, side by side: before (the writer thread cuts the
-            # keyword vectors, as it did) and now (the parse threads do); each into a
-            # collection of its own. The store's final optimize is timed apart.
+            # The store's final optimize (part of the run) is timed apart.
             store = runtime.catalog.vectors
             timed = TimedOptimize(store.optimize)
-            optimized = timed.seconds
             store.optimize = timed  # type: ignore[method-assign]
-            before_s = 0.0
-            for label in ("before", "now"):
-                pipeline = IngestPipeline(settings, runtime.catalog, embedder, parallel=parallel)
-                with contextlib.ExitStack() as patches:
-                    if label == "before":
-                        patches.enter_context(
-                            mock.patch.object(IngestPipeline, "_sparse", return_value=None)
-                        )
-                    report = pipeline.run([work / "corpus"], f"bench-{label}")
-                assert not report.failed, report.failed[:3]
-                print(
-                    f"pipeline, keyword vectors cut by the {WHERE[label]}: "
-                    f"{pages / report.seconds:.0f} pages/s ({report.seconds:.1f} s, "
-                    f"{optimized[-1]:.1f} s of it the store's final optimize)",
-                    flush=True,
-                )
-                if label == "before":
-                    before_s = report.seconds
+            report = IngestPipeline(settings, runtime.catalog, embedder, parallel=parallel).run(
+                [work / "corpus"], "bench"
+            )
+            assert not report.failed, report.failed[:3]
+            print(
+                f"pipeline: {pages / report.seconds:.0f} pages/s ({report.seconds:.1f} s, "
+                f"{timed.seconds[-1]:.1f} s of it the store's final optimize)",
+                flush=True,
+            )
         row = {
             "parallel": parallel,
             "pages": pages,
@@ -186,9 +170,7 @@ def main() -> None:
             "embed_pages_per_s": pages / embed_s,
             "embed_tokens_per_s": report.tokens / embed_s,
             "end_to_end_tokens_per_s": report.tokens / report.seconds,
-            "end_to_end_before_pages_per_s": pages / before_s,
-            "now_over_before": before_s / report.seconds,
-            "final_optimize_s": optimized[-1],
+            "final_optimize_s": timed.seconds[-1],
         }
         stages = {"parse+chunk": row["parse_chunk_pages_per_s"], "embed": row["embed_pages_per_s"]}
         row["bottleneck"] = min(stages, key=lambda k: stages[k])

@@ -34,7 +34,7 @@ import numpy as np
 
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend, Vectors
-from ragserve.embed.sparse import SparseVector, passage_vector
+from ragserve.embed.sparse import passage_vector
 from ragserve.errors import (
     IngestError,
     RagserveError,
@@ -152,7 +152,6 @@ class _Document:
     # The embed stage's chunks and vectors not yet sent to the writer.
     held_chunks: list[Chunk] = field(default_factory=list)
     held_vectors: list[Vectors] = field(default_factory=list)
-    held_sparse: list[SparseVector | None] = field(default_factory=list)
     # The writer's progress.
     written: int = 0
     tokens: int = 0
@@ -166,8 +165,6 @@ class _Window:
     document: _Document
     chunks: list[Chunk]
     vectors: Vectors | None = None
-    #: The chunks' keyword (BM25) vectors, cut by the parse thread; None: no keyword side.
-    sparse: list[SparseVector | None] | None = None
     last: bool = False
     cancelled: bool = False
     #: The document failed here; earlier windows may already be stored.
@@ -428,22 +425,12 @@ class IngestPipeline:
                 if not self.hooks.wanted(item.document_id):
                     out.put(_Window(doc, [], cancelled=True))
                     return
-                out.put(_Window(doc, window, sparse=self._sparse(item, window)))
+                out.put(_Window(doc, window))
                 window = []
-            last = _Window(doc, window, last=True, sparse=self._sparse(item, window))
         except Exception as exc:  # a bug on one file must not stop the run
             out.put(_Window(doc, [], error=f"unexpected error: {type(exc).__name__}: {exc}"))
             return
-        out.put(last)
-
-    @staticmethod
-    def _sparse(item: IngestItem, chunks: list[Chunk]) -> list[SparseVector | None] | None:
-        """The keyword side's vectors, cut here rather than in the single writer thread:
-        the parse threads mostly wait on their child processes, and the writer was the
-        pipeline's one serial stage (benchmarks/RESULTS.md, "Ingestion without the model")."""
-        if not item.collection.sparse_encoding:
-            return None
-        return [passage_vector(c.embedding_text()) for c in chunks]
+        out.put(_Window(doc, window, last=True))
 
     def _check_tokens(self, item: IngestItem, document: ParsedDocument) -> None:
         """Refuse a document past the token limit before any of it is chunked or embedded."""
@@ -516,7 +503,6 @@ class IngestPipeline:
                     continue
                 doc.held_chunks.extend(w.chunks)
                 doc.held_vectors.append(vectors[offset : offset + len(w.chunks)])
-                doc.held_sparse.extend(w.sparse or [None] * len(w.chunks))
                 offset += len(w.chunks)
                 if not w.last and w.chunks and doc.text_chars:
                     # Embedding is the slow part: one small update per embedded window makes
@@ -529,17 +515,16 @@ class IngestPipeline:
                             doc,
                             doc.held_chunks,
                             np.concatenate(doc.held_vectors),
-                            sparse=doc.held_sparse,
                             last=w.last,
                         )
                     )
-                    doc.held_chunks, doc.held_vectors, doc.held_sparse = [], [], []
+                    doc.held_chunks, doc.held_vectors = [], []
 
     @staticmethod
     def _close(doc: _Document, out: queue.Queue[object], end: _Window) -> None:
         """Stop work on a document and tell the writer how it ended."""
         doc.closed = True
-        doc.held_chunks, doc.held_vectors, doc.held_sparse = [], [], []
+        doc.held_chunks, doc.held_vectors = [], []
         out.put(end)
 
     # -- stage 3: upsert windows, then drop stale chunks, then mark ready ------------------------
@@ -606,16 +591,10 @@ class IngestPipeline:
         for i in range(0, len(window.chunks), 256):
             chunks = window.chunks[i : i + 256]
             assert window.vectors is not None
-            # The keyword side, only for collections that have one: cut by the parse thread,
-            # here only for a window that came without (a collection given one meanwhile).
-            sparse = (
-                window.sparse[i : i + 256]
-                if window.sparse is not None
-                else [
-                    passage_vector(c.embedding_text()) if coll.sparse_encoding else None
-                    for c in chunks
-                ]
-            )
+            # The keyword side, only for collections that have one (their BM25 terms).
+            sparse = [
+                passage_vector(c.embedding_text()) if coll.sparse_encoding else None for c in chunks
+            ]
             points = [
                 ChunkPoint(
                     id=point_id(item.document_id, chunk.index),

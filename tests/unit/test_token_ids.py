@@ -5,6 +5,7 @@ return what this process computes."""
 from __future__ import annotations
 
 import functools
+import json
 import string
 
 import numpy as np
@@ -87,6 +88,16 @@ def test_the_ascii_fast_path_gives_the_tokenizers_own_ids(tokenizer: Tokenizer) 
 def test_remembered_words_give_the_tokenizers_ids_for_any_ascii_text(texts: list[str]) -> None:
     tok = _tokenizer()
     assert rows(_fast().encode(texts)) == ids_of(tok, texts)
+
+
+def test_a_cased_bert_tokenizer_keeps_its_case_on_the_fast_path(tokenizer: Tokenizer) -> None:
+    spec = json.loads(tokenizer.to_str())
+    spec["normalizer"]["lowercase"] = False
+    cased = Tokenizer.from_str(json.dumps(spec))
+    fast = AsciiFastPath(cased)
+    texts = [*TEXTS, "Upper Case WORDS stay [UNK] when the vocabulary is lower-case"]
+    assert rows(fast.encode(texts)) == ids_of(cased, texts)
+    assert fast.words, "the cased tokenizer still goes through remembered words"
 
 
 def test_the_word_memory_is_bounded(tokenizer: Tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,8 +120,11 @@ class AsciiFastPath:
             and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
             and (spec.get("model") or {}).get("type") == "WordPiece"
         ):
-            self.words = _Words(tokenizer, int(spec["model"].get("max_input_chars_per_word", 100)))
-            self._around = _special_ids(tokenizer)
+            around = _special_ids(tokenizer)
+            if around is not None:  # else an odd template: the tokenizer does it all
+                self._around = around
+                max_chars = int(spec["model"].get("max_input_chars_per_word", 100))
+                self.words = _Words(tokenizer, max_chars)
             added = [a["content"] for a in spec.get("added_tokens") or [] if a.get("content")]
             self._added = (
                 re.compile("|".join(map(re.escape, added)), re.IGNORECASE) if added else None
@@ -200,15 +203,16 @@ class _Words(dict[str, tuple[int, ...]]):
         return ids
 
 
-def _special_ids(tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
-    """The ids the post-processor puts before and after a single text's own."""
+def _special_ids(tokenizer: Tokenizer) -> tuple[list[int], list[int]] | None:
+    """The ids the post-processor puts before and after a single text's own (None when it
+    does not keep them in one piece)."""
     probe = "hello world"
     inner = tokenizer.encode(probe, add_special_tokens=False).ids
     whole = tokenizer.encode(probe, add_special_tokens=True).ids
     for k in range(len(whole) - len(inner) + 1):
         if whole[k : k + len(inner)] == inner:
             return whole[:k], whole[k + len(inner) :]
-    raise ValueError("the tokenizer's template does not keep a text's ids in one piece")
+    return None
 
 
 @dataclass(frozen=True)

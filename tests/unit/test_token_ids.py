@@ -100,12 +100,27 @@ def test_a_cased_bert_tokenizer_keeps_its_case_on_the_fast_path(tokenizer: Token
     assert fast.words, "the cased tokenizer still goes through remembered words"
 
 
+def test_a_tokenizer_with_normalised_added_words_keeps_the_tokenizer(tokenizer: Tokenizer) -> None:
+    # "Café" added as a normalised token matches "cafe" after BERT's normalizer strips the
+    # accent: the raw text cannot show that, so the fast path must stand aside.
+    extended = Tokenizer.from_str(tokenizer.to_str())
+    extended.add_tokens(["Café"])
+    fast = AsciiFastPath(extended)
+    texts = ["I like cafe", "CAFE au lait", "no match here"]
+    assert rows(fast.encode(texts)) == ids_of(extended, texts)
+    assert not fast.plain
+
+
 def test_the_word_memory_is_bounded(tokenizer: Tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(token_ids, "WORD_CACHE_WORDS", 50)
     fast = AsciiFastPath(tokenizer)
     texts = [" ".join(f"w{i}x{j}" for j in range(20)) for i in range(10)]
+    texts.append("a" * 30 + " " + "b" * 24)  # only words of at most 24 letters are kept
     assert rows(fast.encode(texts)) == ids_of(tokenizer, texts)
     assert fast.words is not None and len(fast.words) == 50
+    fresh = AsciiFastPath(tokenizer)
+    fresh.encode([texts[-1]])
+    assert fresh.words is not None and set(fresh.words) == {"b" * 24}
 
 
 def test_long_rows_are_truncated_as_the_tokenizer_truncates(tokenizer: Tokenizer) -> None:

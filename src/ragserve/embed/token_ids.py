@@ -90,9 +90,13 @@ _DELETED_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: character on its own (its ``is_punctuation`` counts all of ASCII's 32 as punctuation).
 _ASCII_WORDS = re.compile(r"[A-Za-z0-9]+|[!-/:-@\[-`{-~]")
 
-#: Words whose WordPiece ids are kept: ~30 MB at most, and real text repeats a few thousand
-#: words; words past the cap are cut anew each time (still exact, only slower).
-WORD_CACHE_WORDS = 1 << 17
+#: Words whose WordPiece ids are kept, and the longest word kept: real text repeats a few
+#: thousand words (17,500 in 1.3 M tokens of the standard library's sources), and nearly all
+#: are short. Bounded for any input, per process (the tokenizer processes each hold one):
+#: 27 MiB measured when filled with random 24-character words, each cut into many pieces.
+#: Other words are cut anew each time (still exact, only slower).
+WORD_CACHE_WORDS = 1 << 15
+WORD_CACHE_MAX_CHARS = 24
 
 
 class AsciiFastPath:
@@ -115,17 +119,24 @@ class AsciiFastPath:
         spec = json.loads(tokenizer.to_str())
         self.lowercase = bool((spec.get("normalizer") or {}).get("lowercase", True))
         self.words: _Words | None = None
+        added_tokens = spec.get("added_tokens") or []
         if (
             (spec.get("normalizer") or {}).get("type") == "BertNormalizer"
             and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
             and (spec.get("model") or {}).get("type") == "WordPiece"
+            # Truncation and padding change rows; the callers here turn both off.
+            and not spec.get("truncation")
+            and not spec.get("padding")
+            # An added word matched after normalising ("Café" matching "cafe") cannot be
+            # found in the raw text; such tokenizers keep the tokenizer for everything.
+            and not any(a.get("normalized") and not a.get("special") for a in added_tokens)
         ):
             around = _special_ids(tokenizer)
             if around is not None:  # else an odd template: the tokenizer does it all
                 self._around = around
                 max_chars = int(spec["model"].get("max_input_chars_per_word", 100))
                 self.words = _Words(tokenizer, max_chars)
-            added = [a["content"] for a in spec.get("added_tokens") or [] if a.get("content")]
+            added = [a["content"] for a in added_tokens if a.get("content")]
             self._added = (
                 re.compile("|".join(map(re.escape, added)), re.IGNORECASE) if added else None
             )
@@ -198,7 +209,7 @@ class _Words(dict[str, tuple[int, ...]]):
         if len(word) > self._max_chars:
             return (self._unk,)  # WordPiece's own rule for over-long words
         ids = tuple(t.id for t in self._model.tokenize(word))
-        if len(self) < WORD_CACHE_WORDS:
+        if len(word) <= WORD_CACHE_MAX_CHARS and len(self) < WORD_CACHE_WORDS:
             self[word] = ids
         return ids
 

@@ -8,6 +8,11 @@ pipeline: parse child processes, chunking with the model's tokenizer, the embedd
 Edge store, SQLite.
 
     python -m benchmarks.ingest_without_model [--files 60 --pages 50 --parallel 2]
+        [--compare sparse|chunking]
+
+``--compare sparse`` (the default) alternates the keyword side off and on; ``--compare
+chunking`` alternates chunking in this process (the baseline, as before) and in the parse
+child processes (``RAGSERVE_INGEST_CHUNK_IN_PARSER``), keyword side on.
 """
 
 from __future__ import annotations
@@ -54,8 +59,12 @@ class NoModel:
         pass
 
 
-def run(corpus: Path, work: Path, parallel: int, sparse: bool) -> tuple[float, int]:
-    settings = Settings(data_dir=work, ingest_parallel=parallel, sparse=sparse)
+def run(
+    corpus: Path, work: Path, parallel: int, sparse: bool, in_parser: bool = True
+) -> tuple[float, int]:
+    settings = Settings(
+        data_dir=work, ingest_parallel=parallel, sparse=sparse, ingest_chunk_in_parser=in_parser
+    )
     with Runtime(settings) as runtime:
         pipeline = IngestPipeline(
             settings, runtime.catalog, NoModel(runtime.embedder), parallel=parallel
@@ -72,6 +81,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=60)
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--compare", choices=("sparse", "chunking"), default="sparse")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     files = build_corpus(work / "corpus", args.files, args.pages)
@@ -79,7 +89,10 @@ def main() -> None:
     print(
         f"{pages} pages in {len(files)} PDFs; {os.cpu_count()} cores, {args.parallel} parse workers"
     )
-    rates = {}
+    if args.compare == "chunking":
+        compare_chunking(work, pages, args.parallel)
+        return
+    rates: dict[bool, float] = {}
     for sparse in (False, True, False, True):  # alternated, best of two each
         seconds, chunks = run(
             work / "corpus", work / f"data-{sparse}-{time.time()}", args.parallel, sparse
@@ -92,6 +105,23 @@ def main() -> None:
     print(
         f"\npages/s without the model: keyword side off {rates[False]:.0f}, on {rates[True]:.0f} "
         f"(ratio {rates[True] / rates[False]:.2f})"
+    )
+
+
+def compare_chunking(work: Path, pages: int, parallel: int) -> None:
+    rates: dict[bool, float] = {}
+    where = {False: "here (before)", True: "in the parse children (now)"}
+    for in_parser in (False, True, False, True):  # alternated, best of two each
+        data = work / f"data-chunking-{in_parser}-{time.time()}"
+        seconds, chunks = run(work / "corpus", data, parallel, True, in_parser)
+        rates[in_parser] = max(rates.get(in_parser, 0.0), pages / seconds)
+        print(
+            f"chunking {where[in_parser]:<27}: {chunks} chunks, {seconds:.1f} s, "
+            f"{pages / seconds:.0f} pages/s"
+        )
+    print(
+        f"\npages/s without the model, keyword side on: chunking here {rates[False]:.0f}, "
+        f"in the parse children {rates[True]:.0f} (ratio {rates[True] / rates[False]:.2f})"
     )
 
 

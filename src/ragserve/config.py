@@ -471,6 +471,12 @@ class Settings(BaseSettings):
     ingest_parallel: int = Field(
         2, ge=1, le=64, description="Documents parsed in parallel (one child process each)."
     )
+    ingest_chunk_in_parser: bool = Field(
+        True,
+        description="Cut documents into chunks in the parse child processes (the embedding "
+        "model's tokenizer is loaded in each); off: the ingesting process chunks, sharing its "
+        "one GIL with the embedder's feeding.",
+    )
     ingest_embed_rate: float | None = Field(
         None, gt=0, description="Most chunks embedded per second by ingestion; unset: no limit."
     )

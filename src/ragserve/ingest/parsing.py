@@ -1,7 +1,13 @@
-"""Parsing in a child process, so a hostile file costs bounded time and memory.
+"""Parsing (and chunking) in a child process, so a hostile file costs bounded time and memory.
 
 A :class:`ParseWorker` owns one child process. A file that runs past the timeout, or drives
 the child past its memory cap, fails alone: the child is killed and replaced.
+
+Given a :class:`ChunkPlan`, the child also cuts the document into chunks and streams them
+back a window at a time (``parse_chunked``): chunking is Python work, and done in the
+ingesting process it took turns for that process's one GIL with the thread feeding the
+embedder (benchmarks/RESULTS.md, "Ingestion on the GPU machine"). The pipe's own buffer
+bounds what is in flight, so memory stays flat however long the document.
 """
 
 from __future__ import annotations
@@ -10,10 +16,13 @@ import contextlib
 import logging
 import multiprocessing
 import resource
+from collections.abc import Generator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from ragserve.embed.base import TextTokenizer
 from ragserve.errors import (
     CorruptFile,
     FileVanished,
@@ -22,6 +31,7 @@ from ragserve.errors import (
     ParseTimeout,
     TooLarge,
 )
+from ragserve.ingest.chunking import Chunk, count_tokens, iter_chunks
 from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.loaders import parse_bytes
@@ -56,7 +66,86 @@ def _address_space() -> int:
         return int(statm.read().split()[0]) * resource.getpagesize()
 
 
-def _child(conn: Connection, memory_bytes: int) -> None:
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How the child cuts documents: the embedding model's tokenizer (picklable), chunk
+    size and overlap in tokens, the token limit of one document, chunks per window."""
+
+    tokenizer: TextTokenizer
+    size: int
+    overlap: int
+    max_document_tokens: int
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedHeader:
+    """What the ingesting process keeps of a document parsed and chunked in the child."""
+
+    title: str | None
+    kind: str
+    pages: int | None
+    truncated: bool
+    text_chars: int
+
+
+def too_many_tokens(path: Path, limit: int) -> TooLarge:
+    return TooLarge(
+        path,
+        f"more than {limit:,} tokens, the limit for one document "
+        "(RAGSERVE_INGEST_MAX_DOCUMENT_TOKENS); split it or raise the limit",
+    )
+
+
+def over_token_limit(document: ParsedDocument, tokenizer: TextTokenizer, limit: int) -> bool:
+    """Whether a document is past the token limit (counting stops just past it)."""
+    # Every token covers at least one character: a text no longer than the limit is within
+    # it, and only longer ones need counting.
+    if len(document.text) <= limit:
+        return False
+    return count_tokens(document, tokenizer, stop_above=limit) > limit
+
+
+def _parse(path: str, data: bytes, limits: ParseLimits) -> ParsedDocument | IngestError:
+    try:
+        return parse_bytes(Path(path), data, limits)
+    except IngestError as exc:
+        return exc
+    except MemoryError:
+        return TooLarge(path, "parsing needed more memory than the per-file limit")
+    except OSError as exc:
+        return CorruptFile(path, f"could not be parsed ({exc})")
+    except RecursionError:
+        return CorruptFile(path, "structure nested too deeply")
+    except Exception as exc:  # a loader bug must not take the worker down
+        return CorruptFile(path, f"could not be parsed ({type(exc).__name__}: {exc})")
+
+
+def _send_chunks(conn: Connection, path: str, doc: ParsedDocument, plan: ChunkPlan) -> None:
+    """Header, then windows of chunks, then ``None``; or an error in place of any of them."""
+    try:
+        if over_token_limit(doc, plan.tokenizer, plan.max_document_tokens):
+            conn.send(too_many_tokens(Path(path), plan.max_document_tokens))
+            return
+        conn.send(ParsedHeader(doc.title, doc.kind, doc.pages, doc.truncated, len(doc.text)))
+        window: list[Chunk] = []
+        for chunk in iter_chunks(doc, plan.tokenizer, plan.size, plan.overlap):
+            window.append(chunk)
+            if len(window) == plan.window:
+                conn.send(window)
+                window = []
+        if window:
+            conn.send(window)
+    except MemoryError:
+        conn.send(TooLarge(path, "chunking needed more memory than the per-file limit"))
+        return
+    except Exception as exc:  # a chunking bug fails this document, not the worker
+        conn.send(CorruptFile(path, f"could not be chunked ({type(exc).__name__}: {exc})"))
+        return
+    conn.send(None)
+
+
+def _child(conn: Connection, memory_bytes: int, plan: ChunkPlan | None = None) -> None:
     # A spawned child starts empty: load the plugins here so it reads what the parent reads,
     # and before the cap, which is for parsing one file, not for the libraries. The parent
     # has already reported a broken plugin; the child's unconfigured logging would repeat it.
@@ -71,35 +160,35 @@ def _child(conn: Connection, memory_bytes: int) -> None:
             return
         if request is None:
             return
-        path, data, limits = request
-        try:
-            result: ParsedDocument | IngestError = parse_bytes(Path(path), data, limits)
-        except IngestError as exc:
-            result = exc
-        except MemoryError:
-            result = TooLarge(path, "parsing needed more memory than the per-file limit")
-        except OSError as exc:
-            result = CorruptFile(path, f"could not be parsed ({exc})")
-        except RecursionError:
-            result = CorruptFile(path, "structure nested too deeply")
-        except Exception as exc:  # a loader bug must not take the worker down
-            result = CorruptFile(path, f"could not be parsed ({type(exc).__name__}: {exc})")
-        conn.send(result)
+        path, data, limits, chunked = request
+        result = _parse(path, data, limits)
+        del data
+        if chunked and plan is not None and isinstance(result, ParsedDocument):
+            _send_chunks(conn, path, result, plan)
+        else:
+            conn.send(result)
+        del result
 
 
 class ParseWorker:
     """One parsing child process; not thread-safe, use one per thread."""
 
-    def __init__(self, timeout_s: float, memory_bytes: int = 2 * 2**30) -> None:
+    def __init__(
+        self, timeout_s: float, memory_bytes: int = 2 * 2**30, plan: ChunkPlan | None = None
+    ) -> None:
         self.timeout_s = timeout_s
         self.memory_bytes = memory_bytes
+        #: Set: ``parse_chunked`` works (the child loads the tokenizer once, at its start).
+        self.plan = plan
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
 
     def _start(self) -> Connection:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=_child, args=(child, self.memory_bytes), daemon=True)
+        process = ctx.Process(
+            target=_child, args=(child, self.memory_bytes, self.plan), daemon=True
+        )
         process.start()
         child.close()
         self._process, self._conn = process, parent
@@ -107,22 +196,62 @@ class ParseWorker:
 
     def parse(self, path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
         conn = self._conn or self._start()
+        self._send(conn, path, (str(path), data, limits, False))
+        result = self._receive(conn, path)
+        if isinstance(result, IngestError):
+            raise result
+        assert isinstance(result, ParsedDocument)
+        return result
+
+    def parse_chunked(
+        self, path: Path, data: bytes, limits: ParseLimits
+    ) -> tuple[ParsedHeader, Generator[list[Chunk], None, None]]:
+        """Parse and chunk in the child (a ``plan`` is required): the document's header,
+        and its chunks a window at a time as the child cuts them. Errors before the header
+        raise here; later ones (a crash, a stall) raise from the iterator. An iterator left
+        before its end takes the child with it, since the child is still sending."""
+        assert self.plan is not None, "parse_chunked needs a ChunkPlan"
+        conn = self._conn or self._start()
+        self._send(conn, path, (str(path), data, limits, True))
+        header = self._receive(conn, path)
+        if isinstance(header, IngestError):
+            raise header
+        assert isinstance(header, ParsedHeader)
+        return header, self._windows(conn, path)
+
+    def _windows(self, conn: Connection, path: Path) -> Generator[list[Chunk], None, None]:
+        finished = False
         try:
-            conn.send((str(path), data, limits))
+            while (window := self._receive(conn, path)) is not None:
+                if isinstance(window, IngestError):
+                    finished = True  # the child reported it and waits for the next file
+                    raise window
+                assert isinstance(window, list)
+                yield window
+            finished = True
+        finally:
+            if not finished:
+                self._kill()
+
+    def _send(self, conn: Connection, path: Path, request: object) -> None:
+        try:
+            conn.send(request)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self._kill()
+            raise ParserCrashed(path, "the parser ran out of its memory limit or crashed") from exc
+
+    def _receive(self, conn: Connection, path: Path) -> object:
+        try:
             if not conn.poll(self.timeout_s):
                 self._kill()
                 raise ParseTimeout(
                     path,
                     f"parsing took longer than {self.timeout_s:.0f} s (RAGSERVE_PARSE_TIMEOUT_S)",
                 )
-            result = conn.recv()
+            return conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
             self._kill()
             raise ParserCrashed(path, "the parser ran out of its memory limit or crashed") from exc
-        if isinstance(result, IngestError):
-            raise result
-        assert isinstance(result, ParsedDocument)
-        return result
 
     def _kill(self) -> None:
         if self._process is not None:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
+import logging
+import pickle
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -39,14 +42,19 @@ from ragserve.errors import (
     IngestError,
     RagserveError,
     StoreUnavailable,
-    TooLarge,
     UnsupportedFile,
 )
-from ragserve.ingest.chunking import Chunk, count_tokens, iter_chunks
+from ragserve.ingest.chunking import Chunk, iter_chunks
 from ragserve.ingest.discover import discover
-from ragserve.ingest.document import ParsedDocument
 from ragserve.ingest.guards import ParseLimits
-from ragserve.ingest.parsing import ParseWorker, read_file
+from ragserve.ingest.parsing import (
+    ChunkPlan,
+    ParsedHeader,
+    ParseWorker,
+    over_token_limit,
+    read_file,
+    too_many_tokens,
+)
 from ragserve.store.catalog import Catalog
 from ragserve.store.payload import ChunkPayload
 from ragserve.store.tables import CollectionRow, DocumentStatus
@@ -58,6 +66,8 @@ PIPELINE_VERSION = "1"
 CHUNK_WINDOW = 64
 #: Chunks the writer stores at a time; a document of at most this many is written at once.
 WRITE_WINDOW = 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -174,6 +184,12 @@ class _Window:
 _DONE = object()
 
 
+def _batched(chunks: Iterable[Chunk], n: int) -> Generator[list[Chunk], None, None]:
+    iterator = iter(chunks)
+    while window := list(itertools.islice(iterator, n)):
+        yield window
+
+
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -236,10 +252,30 @@ class IngestPipeline:
             max_unpacked_bytes=int(settings.max_unpacked_mb * 2**20),
             max_text_chars=settings.max_text_chars,
         )
+        self.plan = self._chunk_plan()
         self._signature = (
             f"{PIPELINE_VERSION}:{settings.chunk_tokens}:{settings.chunk_overlap}:"
             f"{embedder.model_id}"
         ).encode()
+
+    def _chunk_plan(self) -> ChunkPlan | None:
+        """Chunking in the parse child processes, where the tokenizer can travel there; else
+        the parse threads chunk here, as before."""
+        if not self.settings.ingest_chunk_in_parser:
+            return None
+        tokenizer = self.embedder.tokenizer
+        try:
+            pickle.dumps(tokenizer)
+        except Exception as exc:  # a tokenizer bound to this process (a remote one, say)
+            log.info("chunking in the ingesting process: its tokenizer cannot travel (%s)", exc)
+            return None
+        return ChunkPlan(
+            tokenizer,
+            self.settings.chunk_tokens,
+            self.settings.chunk_overlap,
+            self.settings.ingest_max_document_tokens,
+            CHUNK_WINDOW,
+        )
 
     def digest(self, data: bytes) -> str:
         """What decides whether a file changed: its bytes plus how they would be indexed."""
@@ -331,7 +367,7 @@ class IngestPipeline:
         out: queue.Queue[object],
         record: Callable[[FileOutcome], None],
     ) -> None:
-        worker = ParseWorker(self.settings.parse_timeout_s)
+        worker = ParseWorker(self.settings.parse_timeout_s, plan=self.plan)
         try:
             while (item := take()) is not None:
                 try:
@@ -384,9 +420,8 @@ class IngestPipeline:
                     )
                 )
                 return
-            parsed = worker.parse(item.path, data, self.limits)
+            header, windows = self._parse(worker, item, data)
             del data
-            self._check_tokens(item, parsed)
         except IngestError as exc:
             reason: str | None = exc.reason
             if exc.retryable and (reason := self.hooks.retry(item, exc.reason)) is None:
@@ -402,49 +437,51 @@ class IngestPipeline:
             item,
             digest,
             content_hash,
-            parsed.title,
-            parsed.kind,
-            parsed.pages,
-            parsed.truncated,
-            text_chars=len(parsed.text),
+            header.title,
+            header.kind,
+            header.pages,
+            header.truncated,
+            text_chars=header.text_chars,
         )
-        window: list[Chunk] = []
-        try:
-            chunks = iter_chunks(
-                parsed,
-                self.embedder.tokenizer,
-                self.settings.chunk_tokens,
-                self.settings.chunk_overlap,
-            )
-            for chunk in chunks:
-                window.append(chunk)
-                if len(window) < CHUNK_WINDOW:
-                    continue
-                if doc.closed:  # failed or cancelled downstream: stop cutting it
-                    return
-                if not self.hooks.wanted(item.document_id):
-                    out.put(_Window(doc, [], cancelled=True))
-                    return
-                out.put(_Window(doc, window))
-                window = []
-        except Exception as exc:  # a bug on one file must not stop the run
-            out.put(_Window(doc, [], error=f"unexpected error: {type(exc).__name__}: {exc}"))
-            return
-        out.put(_Window(doc, window, last=True))
+        # Closed on every way out: windows cut in a child stop it if left before the end.
+        with contextlib.closing(windows):
+            held: list[Chunk] | None = None
+            try:
+                for window in windows:
+                    if held is not None:  # one window held back, to mark the last
+                        if doc.closed:  # failed or cancelled downstream: stop cutting it
+                            return
+                        if not self.hooks.wanted(item.document_id):
+                            out.put(_Window(doc, [], cancelled=True))
+                            return
+                        out.put(_Window(doc, held))
+                    held = window
+            except IngestError as exc:  # the child crashed or stalled part way
+                out.put(_Window(doc, [], error=exc.reason))
+                return
+            except Exception as exc:  # a bug on one file must not stop the run
+                out.put(_Window(doc, [], error=f"unexpected error: {type(exc).__name__}: {exc}"))
+                return
+            out.put(_Window(doc, held or [], last=True))
 
-    def _check_tokens(self, item: IngestItem, document: ParsedDocument) -> None:
-        """Refuse a document past the token limit before any of it is chunked or embedded."""
+    def _parse(
+        self, worker: ParseWorker, item: IngestItem, data: bytes
+    ) -> tuple[ParsedHeader, Generator[list[Chunk], None, None]]:
+        """The document's header and its chunks in windows: cut in the child when it can,
+        else parsed there and cut here (refused first when past the token limit)."""
+        if worker.plan is not None:
+            return worker.parse_chunked(item.path, data, self.limits)
+        parsed = worker.parse(item.path, data, self.limits)
         limit = self.settings.ingest_max_document_tokens
-        # Every token covers at least one character: a text no longer than the limit is
-        # within it, and only longer ones need counting.
-        if len(document.text) <= limit:
-            return
-        if count_tokens(document, self.embedder.tokenizer, stop_above=limit) > limit:
-            raise TooLarge(
-                item.path,
-                f"more than {limit:,} tokens, the limit for one document "
-                "(RAGSERVE_INGEST_MAX_DOCUMENT_TOKENS); split it or raise the limit",
-            )
+        if over_token_limit(parsed, self.embedder.tokenizer, limit):
+            raise too_many_tokens(item.path, limit)
+        header = ParsedHeader(
+            parsed.title, parsed.kind, parsed.pages, parsed.truncated, len(parsed.text)
+        )
+        chunks = iter_chunks(
+            parsed, self.embedder.tokenizer, self.settings.chunk_tokens, self.settings.chunk_overlap
+        )
+        return header, _batched(chunks, CHUNK_WINDOW)
 
     # -- stage 2: embed, batching chunks across documents -------------------------------------
     def _embed_stage(

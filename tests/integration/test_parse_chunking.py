@@ -83,6 +83,19 @@ def test_leaving_a_document_part_way_stops_its_child_and_the_next_file_parses(
     assert [c.text for w in after for c in w] == ["The next file."]
 
 
+def test_a_stream_closed_before_its_first_window_stops_its_child_too(
+    tmp_path: Path, worker: ParseWorker
+) -> None:
+    path = manual(tmp_path, pages=40)
+    _, windows = worker.parse_chunked(path, path.read_bytes(), LIMITS)
+    windows.close()  # never read: the child is still sending, and must not stay out of step
+    small = tmp_path / "small.txt"
+    small.write_text("In step.")
+    header, after = worker.parse_chunked(small, small.read_bytes(), LIMITS)
+    assert header.text_chars == len("In step.")
+    assert [c.text for w in after for c in w] == ["In step."]
+
+
 def test_a_child_lost_part_way_fails_that_document_with_the_reason(
     tmp_path: Path, worker: ParseWorker
 ) -> None:

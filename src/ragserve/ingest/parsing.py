@@ -16,11 +16,11 @@ import contextlib
 import logging
 import multiprocessing
 import resource
-from collections.abc import Generator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TypeVar
 
 from ragserve.embed.base import TextTokenizer
 from ragserve.errors import (
@@ -161,6 +161,7 @@ def _child(conn: Connection, memory_bytes: int, plan: ChunkPlan | None = None) -
         if request is None:
             return
         path, data, limits, chunked = request
+        del request  # else the file's bytes stay alive through the chunking below
         result = _parse(path, data, limits)
         del data
         if chunked and plan is not None and isinstance(result, ParsedDocument):
@@ -168,6 +169,9 @@ def _child(conn: Connection, memory_bytes: int, plan: ChunkPlan | None = None) -
         else:
             conn.send(result)
         del result
+
+
+_T = TypeVar("_T")
 
 
 class ParseWorker:
@@ -200,38 +204,32 @@ class ParseWorker:
         result = self._receive(conn, path)
         if isinstance(result, IngestError):
             raise result
-        assert isinstance(result, ParsedDocument)
-        return result
+        return self._expect(result, ParsedDocument, path)
 
     def parse_chunked(
         self, path: Path, data: bytes, limits: ParseLimits
-    ) -> tuple[ParsedHeader, Generator[list[Chunk], None, None]]:
+    ) -> tuple[ParsedHeader, ChunkStream]:
         """Parse and chunk in the child (a ``plan`` is required): the document's header,
         and its chunks a window at a time as the child cuts them. Errors before the header
-        raise here; later ones (a crash, a stall) raise from the iterator. An iterator left
-        before its end takes the child with it, since the child is still sending."""
+        raise here; later ones (a crash, a stall) raise from the stream. Each message gets
+        ``timeout_s``: the parse before the header, then each window's chunking (bounded by
+        the document token limit). Close the stream before its end and the child goes with
+        it, since the child is still sending."""
         assert self.plan is not None, "parse_chunked needs a ChunkPlan"
         conn = self._conn or self._start()
         self._send(conn, path, (str(path), data, limits, True))
         header = self._receive(conn, path)
         if isinstance(header, IngestError):
             raise header
-        assert isinstance(header, ParsedHeader)
-        return header, self._windows(conn, path)
+        return self._expect(header, ParsedHeader, path), ChunkStream(self, conn, path)
 
-    def _windows(self, conn: Connection, path: Path) -> Generator[list[Chunk], None, None]:
-        finished = False
-        try:
-            while (window := self._receive(conn, path)) is not None:
-                if isinstance(window, IngestError):
-                    finished = True  # the child reported it and waits for the next file
-                    raise window
-                assert isinstance(window, list)
-                yield window
-            finished = True
-        finally:
-            if not finished:
-                self._kill()
+    def _expect(self, message: object, kind: type[_T], path: Path) -> _T:
+        """The message, if of the kind the protocol expects here; else the child is out of
+        step with this side, and is replaced."""
+        if isinstance(message, kind):
+            return message
+        self._kill()
+        raise ParserCrashed(path, f"the parser sent {type(message).__name__}, not {kind.__name__}")
 
     def _send(self, conn: Connection, path: Path, request: object) -> None:
         try:
@@ -240,13 +238,13 @@ class ParseWorker:
             self._kill()
             raise ParserCrashed(path, "the parser ran out of its memory limit or crashed") from exc
 
-    def _receive(self, conn: Connection, path: Path) -> object:
+    def _receive(self, conn: Connection, path: Path, doing: str = "parsing") -> object:
         try:
             if not conn.poll(self.timeout_s):
                 self._kill()
                 raise ParseTimeout(
                     path,
-                    f"parsing took longer than {self.timeout_s:.0f} s (RAGSERVE_PARSE_TIMEOUT_S)",
+                    f"{doing} took longer than {self.timeout_s:.0f} s (RAGSERVE_PARSE_TIMEOUT_S)",
                 )
             return conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
@@ -268,3 +266,42 @@ class ParseWorker:
         if self._process is not None:
             self._process.join(2)
         self._kill()
+
+
+class ChunkStream:
+    """One document's chunk windows as its child sends them; ``close`` before the end stops
+    the child (it is still sending), whether or not the stream was started."""
+
+    def __init__(self, worker: ParseWorker, conn: Connection, path: Path) -> None:
+        self._worker = worker
+        self._conn = conn
+        self._path = path
+        self._finished = False
+
+    def __iter__(self) -> ChunkStream:
+        return self
+
+    def __next__(self) -> list[Chunk]:
+        if self._finished:
+            raise StopIteration
+        try:
+            window = self._worker._receive(self._conn, self._path, "chunking one window")
+        except IngestError:
+            self._finished = True  # the child was killed on the way
+            raise
+        if window is None:
+            self._finished = True
+            raise StopIteration
+        if isinstance(window, IngestError):
+            self._finished = True  # the child reported it and waits for the next file
+            raise window
+        try:
+            return self._worker._expect(window, list, self._path)
+        except IngestError:
+            self._finished = True
+            raise
+
+    def close(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._worker._kill()

@@ -49,6 +49,7 @@ from ragserve.ingest.discover import discover
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.parsing import (
     ChunkPlan,
+    ChunkStream,
     ParsedHeader,
     ParseWorker,
     over_token_limit,
@@ -446,6 +447,7 @@ class IngestPipeline:
         # Closed on every way out: windows cut in a child stop it if left before the end.
         with contextlib.closing(windows):
             held: list[Chunk] | None = None
+            sent = False
             try:
                 for window in windows:
                     if held is not None:  # one window held back, to mark the last
@@ -455,8 +457,17 @@ class IngestPipeline:
                             out.put(_Window(doc, [], cancelled=True))
                             return
                         out.put(_Window(doc, held))
+                        sent = True
                     held = window
             except IngestError as exc:  # the child crashed or stalled part way
+                if not sent and exc.retryable:
+                    # Nothing went downstream yet: a crash is retried as one in parsing is.
+                    if (reason := self.hooks.retry(item, exc.reason)) is None:
+                        record(FileOutcome(item.source, "retrying", reason=exc.reason,
+                                           document_id=item.document_id))  # fmt: skip
+                        return
+                    self._fail(item, reason, record)
+                    return
                 out.put(_Window(doc, [], error=exc.reason))
                 return
             except Exception as exc:  # a bug on one file must not stop the run
@@ -466,7 +477,7 @@ class IngestPipeline:
 
     def _parse(
         self, worker: ParseWorker, item: IngestItem, data: bytes
-    ) -> tuple[ParsedHeader, Generator[list[Chunk], None, None]]:
+    ) -> tuple[ParsedHeader, ChunkStream | Generator[list[Chunk], None, None]]:
         """The document's header and its chunks in windows: cut in the child when it can,
         else parsed there and cut here (refused first when past the token limit)."""
         if worker.plan is not None:

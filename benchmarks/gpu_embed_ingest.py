@@ -88,7 +88,7 @@ def parse_and_chunk(
                     path = pending.pop()
                 if chunk == "children":
                     _, windows = parser.parse_chunked(path, path.read_bytes(), limits)
-                    cut = [c.embedding_text() for w in windows for c in w]
+                    cut = [c.embedding_text() for w in windows for c in w.chunks]
                     with lock:
                         texts.extend(cut)
                     continue

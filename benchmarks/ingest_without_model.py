@@ -11,8 +11,9 @@ Edge store, SQLite.
         [--compare sparse|chunking]
 
 ``--compare sparse`` (the default) alternates the keyword side off and on; ``--compare
-chunking`` alternates chunking in this process (the baseline, as before) and in the parse
-child processes (``RAGSERVE_INGEST_CHUNK_IN_PARSER``), keyword side on.
+chunking`` alternates chunking (and cutting keyword vectors) in this process, the baseline as
+before, and in the parse child processes (``RAGSERVE_INGEST_CHUNK_IN_PARSER``), keyword side
+on.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import pytest
 
 from ragserve.embed import packaged
 from ragserve.embed.base import HFTokenizer
+from ragserve.embed.sparse import passage_vector
 from ragserve.errors import ParserCrashed, TooLarge
 from ragserve.ingest.chunking import chunk_document
 from ragserve.ingest.guards import ParseLimits
@@ -47,9 +48,16 @@ def test_chunks_cut_in_the_parser_are_the_chunks_cut_here(
     sent = list(windows)
     parsed = worker.parse(path, path.read_bytes(), LIMITS)  # the same child, still usable
     assert header.pages == 12 and header.text_chars == len(parsed.text)
-    assert all(0 < len(w) <= 4 for w in sent)
-    assert [c for w in sent for c in w] == chunk_document(parsed, tokenizer, 64, 8)
+    assert all(0 < len(w.chunks) <= 4 and w.sparse is None for w in sent)
+    assert [c for w in sent for c in w.chunks] == chunk_document(parsed, tokenizer, 64, 8)
     assert len(sent) > 3, "a document of many windows streams them"
+
+
+def test_the_parser_cuts_keyword_vectors_when_asked(tmp_path: Path, worker: ParseWorker) -> None:
+    path = manual(tmp_path, pages=3)
+    _, windows = worker.parse_chunked(path, path.read_bytes(), LIMITS, sparse=True)
+    for window in windows:
+        assert window.sparse == [passage_vector(c.embedding_text()) for c in window.chunks]
 
 
 def test_a_document_past_the_token_limit_is_refused_by_the_parser(
@@ -65,7 +73,7 @@ def test_a_document_past_the_token_limit_is_refused_by_the_parser(
         small = tmp_path / "small.txt"
         small.write_text("A short note.")
         _, windows = worker.parse_chunked(small, small.read_bytes(), LIMITS)
-        assert [c.text for w in windows for c in w] == ["A short note."]
+        assert [c.text for w in windows for c in w.chunks] == ["A short note."]
     finally:
         worker.close()
 
@@ -80,7 +88,7 @@ def test_leaving_a_document_part_way_stops_its_child_and_the_next_file_parses(
     small = tmp_path / "small.txt"
     small.write_text("The next file.")
     _, after = worker.parse_chunked(small, small.read_bytes(), LIMITS)
-    assert [c.text for w in after for c in w] == ["The next file."]
+    assert [c.text for w in after for c in w.chunks] == ["The next file."]
 
 
 def test_a_stream_closed_before_its_first_window_stops_its_child_too(
@@ -93,7 +101,7 @@ def test_a_stream_closed_before_its_first_window_stops_its_child_too(
     small.write_text("In step.")
     header, after = worker.parse_chunked(small, small.read_bytes(), LIMITS)
     assert header.text_chars == len("In step.")
-    assert [c.text for w in after for c in w] == ["In step."]
+    assert [c.text for w in after for c in w.chunks] == ["In step."]
 
 
 def test_a_child_lost_part_way_fails_that_document_with_the_reason(
@@ -110,4 +118,4 @@ def test_a_child_lost_part_way_fails_that_document_with_the_reason(
     small = tmp_path / "small.txt"
     small.write_text("Still parsing.")
     _, after = worker.parse_chunked(small, small.read_bytes(), LIMITS)
-    assert [c.text for w in after for c in w] == ["Still parsing."]
+    assert [c.text for w in after for c in w.chunks] == ["Still parsing."]

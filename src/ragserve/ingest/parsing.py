@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ragserve.embed.base import TextTokenizer
+from ragserve.embed.sparse import SparseVector, passage_vector
 from ragserve.errors import (
     CorruptFile,
     FileVanished,
@@ -79,6 +80,15 @@ class ChunkPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkWindow:
+    """Consecutive chunks of one document, with their keyword (BM25) vectors when the
+    collection has a keyword side and the child cut them (else None: the writer cuts them)."""
+
+    chunks: list[Chunk]
+    sparse: list[SparseVector] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedHeader:
     """What the ingesting process keeps of a document parsed and chunked in the child."""
 
@@ -121,8 +131,16 @@ def _parse(path: str, data: bytes, limits: ParseLimits) -> ParsedDocument | Inge
         return CorruptFile(path, f"could not be parsed ({type(exc).__name__}: {exc})")
 
 
-def _send_chunks(conn: Connection, path: str, doc: ParsedDocument, plan: ChunkPlan) -> None:
-    """Header, then windows of chunks, then ``None``; or an error in place of any of them."""
+def _send_chunks(
+    conn: Connection, path: str, doc: ParsedDocument, plan: ChunkPlan, sparse: bool
+) -> None:
+    """Header, then windows of chunks, then ``None``; or an error in place of any of them.
+    With ``sparse``, each window carries its chunks' keyword vectors, cut here too."""
+
+    def send(window: list[Chunk]) -> None:
+        vectors = [passage_vector(c.embedding_text()) for c in window] if sparse else None
+        conn.send(ChunkWindow(window, vectors))
+
     try:
         if over_token_limit(doc, plan.tokenizer, plan.max_document_tokens):
             conn.send(too_many_tokens(Path(path), plan.max_document_tokens))
@@ -132,10 +150,10 @@ def _send_chunks(conn: Connection, path: str, doc: ParsedDocument, plan: ChunkPl
         for chunk in iter_chunks(doc, plan.tokenizer, plan.size, plan.overlap):
             window.append(chunk)
             if len(window) == plan.window:
-                conn.send(window)
+                send(window)
                 window = []
         if window:
-            conn.send(window)
+            send(window)
     except MemoryError:
         conn.send(TooLarge(path, "chunking needed more memory than the per-file limit"))
         return
@@ -160,12 +178,12 @@ def _child(conn: Connection, memory_bytes: int, plan: ChunkPlan | None = None) -
             return
         if request is None:
             return
-        path, data, limits, chunked = request
+        path, data, limits, chunked, sparse = request
         del request  # else the file's bytes stay alive through the chunking below
         result = _parse(path, data, limits)
         del data
         if chunked and plan is not None and isinstance(result, ParsedDocument):
-            _send_chunks(conn, path, result, plan)
+            _send_chunks(conn, path, result, plan, sparse)
         else:
             conn.send(result)
         del result
@@ -200,24 +218,24 @@ class ParseWorker:
 
     def parse(self, path: Path, data: bytes, limits: ParseLimits) -> ParsedDocument:
         conn = self._conn or self._start()
-        self._send(conn, path, (str(path), data, limits, False))
+        self._send(conn, path, (str(path), data, limits, False, False))
         result = self._receive(conn, path)
         if isinstance(result, IngestError):
             raise result
         return self._expect(result, ParsedDocument, path)
 
     def parse_chunked(
-        self, path: Path, data: bytes, limits: ParseLimits
+        self, path: Path, data: bytes, limits: ParseLimits, sparse: bool = False
     ) -> tuple[ParsedHeader, ChunkStream]:
         """Parse and chunk in the child (a ``plan`` is required): the document's header,
         and its chunks a window at a time as the child cuts them. Errors before the header
         raise here; later ones (a crash, a stall) raise from the stream. Each message gets
         ``timeout_s``: the parse before the header, then each window's chunking (bounded by
         the document token limit). Close the stream before its end and the child goes with
-        it, since the child is still sending."""
+        it, since the child is still sending. ``sparse``: cut keyword vectors there too."""
         assert self.plan is not None, "parse_chunked needs a ChunkPlan"
         conn = self._conn or self._start()
-        self._send(conn, path, (str(path), data, limits, True))
+        self._send(conn, path, (str(path), data, limits, True, sparse))
         header = self._receive(conn, path)
         if isinstance(header, IngestError):
             raise header
@@ -281,7 +299,7 @@ class ChunkStream:
     def __iter__(self) -> ChunkStream:
         return self
 
-    def __next__(self) -> list[Chunk]:
+    def __next__(self) -> ChunkWindow:
         if self._finished:
             raise StopIteration
         try:
@@ -296,7 +314,7 @@ class ChunkStream:
             self._finished = True  # the child reported it and waits for the next file
             raise window
         try:
-            return self._worker._expect(window, list, self._path)
+            return self._worker._expect(window, ChunkWindow, self._path)
         except IngestError:
             self._finished = True
             raise

@@ -37,7 +37,7 @@ import numpy as np
 
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend, Vectors
-from ragserve.embed.sparse import passage_vector
+from ragserve.embed.sparse import SparseVector, passage_vector
 from ragserve.errors import (
     IngestError,
     RagserveError,
@@ -50,6 +50,7 @@ from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.parsing import (
     ChunkPlan,
     ChunkStream,
+    ChunkWindow,
     ParsedHeader,
     ParseWorker,
     over_token_limit,
@@ -163,6 +164,7 @@ class _Document:
     # The embed stage's chunks and vectors not yet sent to the writer.
     held_chunks: list[Chunk] = field(default_factory=list)
     held_vectors: list[Vectors] = field(default_factory=list)
+    held_sparse: list[SparseVector | None] = field(default_factory=list)
     # The writer's progress.
     written: int = 0
     tokens: int = 0
@@ -176,6 +178,8 @@ class _Window:
     document: _Document
     chunks: list[Chunk]
     vectors: Vectors | None = None
+    #: Keyword vectors cut in the parse child (None where not: the writer cuts them).
+    sparse: list[SparseVector | None] | None = None
     last: bool = False
     cancelled: bool = False
     #: The document failed here; earlier windows may already be stored.
@@ -185,10 +189,14 @@ class _Window:
 _DONE = object()
 
 
-def _batched(chunks: Iterable[Chunk], n: int) -> Generator[list[Chunk], None, None]:
+def _batched(chunks: Iterable[Chunk], n: int) -> Generator[ChunkWindow, None, None]:
     iterator = iter(chunks)
     while window := list(itertools.islice(iterator, n)):
-        yield window
+        yield ChunkWindow(window)
+
+
+def _sparse_of(window: ChunkWindow) -> list[SparseVector | None] | None:
+    return list(window.sparse) if window.sparse is not None else None
 
 
 def _display(path: Path) -> str:
@@ -446,7 +454,7 @@ class IngestPipeline:
         )
         # Closed on every way out: windows cut in a child stop it if left before the end.
         with contextlib.closing(windows):
-            held: list[Chunk] | None = None
+            held: ChunkWindow | None = None
             sent = False
             try:
                 for window in windows:
@@ -456,7 +464,7 @@ class IngestPipeline:
                         if not self.hooks.wanted(item.document_id):
                             out.put(_Window(doc, [], cancelled=True))
                             return
-                        out.put(_Window(doc, held))
+                        out.put(_Window(doc, held.chunks, sparse=_sparse_of(held)))
                         sent = True
                     held = window
             except IngestError as exc:  # the child crashed or stalled part way
@@ -473,15 +481,17 @@ class IngestPipeline:
             except Exception as exc:  # a bug on one file must not stop the run
                 out.put(_Window(doc, [], error=f"unexpected error: {type(exc).__name__}: {exc}"))
                 return
-            out.put(_Window(doc, held or [], last=True))
+            last = held or ChunkWindow([])
+            out.put(_Window(doc, last.chunks, last=True, sparse=_sparse_of(last)))
 
     def _parse(
         self, worker: ParseWorker, item: IngestItem, data: bytes
-    ) -> tuple[ParsedHeader, ChunkStream | Generator[list[Chunk], None, None]]:
+    ) -> tuple[ParsedHeader, ChunkStream | Generator[ChunkWindow, None, None]]:
         """The document's header and its chunks in windows: cut in the child when it can,
         else parsed there and cut here (refused first when past the token limit)."""
         if worker.plan is not None:
-            return worker.parse_chunked(item.path, data, self.limits)
+            sparse = bool(item.collection.sparse_encoding)
+            return worker.parse_chunked(item.path, data, self.limits, sparse=sparse)
         parsed = worker.parse(item.path, data, self.limits)
         limit = self.settings.ingest_max_document_tokens
         if over_token_limit(parsed, self.embedder.tokenizer, limit):
@@ -551,6 +561,7 @@ class IngestPipeline:
                     continue
                 doc.held_chunks.extend(w.chunks)
                 doc.held_vectors.append(vectors[offset : offset + len(w.chunks)])
+                doc.held_sparse.extend(w.sparse or [None] * len(w.chunks))
                 offset += len(w.chunks)
                 if not w.last and w.chunks and doc.text_chars:
                     # Embedding is the slow part: one small update per embedded window makes
@@ -563,16 +574,17 @@ class IngestPipeline:
                             doc,
                             doc.held_chunks,
                             np.concatenate(doc.held_vectors),
+                            sparse=doc.held_sparse,
                             last=w.last,
                         )
                     )
-                    doc.held_chunks, doc.held_vectors = [], []
+                    doc.held_chunks, doc.held_vectors, doc.held_sparse = [], [], []
 
     @staticmethod
     def _close(doc: _Document, out: queue.Queue[object], end: _Window) -> None:
         """Stop work on a document and tell the writer how it ended."""
         doc.closed = True
-        doc.held_chunks, doc.held_vectors = [], []
+        doc.held_chunks, doc.held_vectors, doc.held_sparse = [], [], []
         out.put(end)
 
     # -- stage 3: upsert windows, then drop stale chunks, then mark ready ------------------------
@@ -639,9 +651,14 @@ class IngestPipeline:
         for i in range(0, len(window.chunks), 256):
             chunks = window.chunks[i : i + 256]
             assert window.vectors is not None
-            # The keyword side, only for collections that have one (their BM25 terms).
+            # The keyword side, only for collections that have one (their BM25 terms): cut
+            # in the parse child where it could, else here.
+            given = window.sparse[i : i + 256] if window.sparse else [None] * len(chunks)
             sparse = [
-                passage_vector(c.embedding_text()) if coll.sparse_encoding else None for c in chunks
+                (s if s is not None else passage_vector(c.embedding_text()))
+                if coll.sparse_encoding
+                else None
+                for c, s in zip(chunks, given, strict=True)
             ]
             points = [
                 ChunkPoint(

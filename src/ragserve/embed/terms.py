@@ -121,10 +121,10 @@ def _word_terms(word: str) -> Iterator[str]:
 
 
 @lru_cache(maxsize=1 << 16)
-def _known_word_terms(word: str) -> tuple[str, ...]:
-    """``_word_terms`` remembered: a corpus repeats its words, and cutting them (patterns,
-    camelCase, plurals) was a third of the single writer thread's time in ingestion
-    (benchmarks/RESULTS.md, "Ingestion without the model")."""
+def known_word_terms(word: str) -> tuple[str, ...]:
+    """One word's terms (``_word_terms``), remembered: a corpus repeats its words, and
+    cutting them (patterns, camelCase, plurals) was a third of the single writer thread's
+    time in ingestion (benchmarks/RESULTS.md, "Ingestion without the model")."""
     return tuple(_word_terms(word))
 
 
@@ -141,17 +141,11 @@ def split(text: str) -> tuple[list[str], list[str]]:
     return _WORD.findall(rest), list(_korean_terms(text)) if korean else []
 
 
-def known_word_terms(word: str) -> tuple[str, ...]:
-    """One word's terms (remembered; ``_known_word_terms`` is looked up at each call so a
-    benchmark can swap it)."""
-    return _known_word_terms(word)
-
-
 def terms(text: str) -> list[str]:
     """The search terms of ``text``, in order, repeats kept (they count as frequency)."""
     words, korean = split(text)
     # map and chain keep the per-word loop in C: this runs on every chunk ingested.
-    return [*itertools.chain.from_iterable(map(_known_word_terms, words)), *korean]
+    return [*itertools.chain.from_iterable(map(known_word_terms, words)), *korean]
 
 
 def tokenizer_id() -> str:

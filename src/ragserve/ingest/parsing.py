@@ -13,9 +13,11 @@ bounds what is in flight, so memory stays flat however long the document.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import resource
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -85,7 +87,7 @@ class ChunkWindow:
     collection has a keyword side and the child cut them (else None: the writer cuts them)."""
 
     chunks: list[Chunk]
-    sparse: list[SparseVector] | None = None
+    sparse: Sequence[SparseVector] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,21 +101,36 @@ class ParsedHeader:
     text_chars: int
 
 
-def too_many_tokens(path: Path, limit: int) -> TooLarge:
-    return TooLarge(
-        path,
-        f"more than {limit:,} tokens, the limit for one document "
-        "(RAGSERVE_INGEST_MAX_DOCUMENT_TOKENS); split it or raise the limit",
+def check_tokens(path: Path, document: ParsedDocument, plan: ChunkPlan) -> None:
+    """Refuse a document past the token limit before any of it is chunked or embedded."""
+    limit = plan.max_document_tokens
+    # Every token covers at least one character: a text no longer than the limit is within
+    # it, and only longer ones need counting (which stops just past the limit).
+    if len(document.text) > limit and (
+        count_tokens(document, plan.tokenizer, stop_above=limit) > limit
+    ):
+        raise TooLarge(
+            path,
+            f"more than {limit:,} tokens, the limit for one document "
+            "(RAGSERVE_INGEST_MAX_DOCUMENT_TOKENS); split it or raise the limit",
+        )
+
+
+def header_of(document: ParsedDocument) -> ParsedHeader:
+    return ParsedHeader(
+        document.title, document.kind, document.pages, document.truncated, len(document.text)
     )
 
 
-def over_token_limit(document: ParsedDocument, tokenizer: TextTokenizer, limit: int) -> bool:
-    """Whether a document is past the token limit (counting stops just past it)."""
-    # Every token covers at least one character: a text no longer than the limit is within
-    # it, and only longer ones need counting.
-    if len(document.text) <= limit:
-        return False
-    return count_tokens(document, tokenizer, stop_above=limit) > limit
+def chunk_windows(
+    document: ParsedDocument, plan: ChunkPlan, sparse: bool = False
+) -> Generator[ChunkWindow, None, None]:
+    """The document's chunks, cut lazily, ``plan.window`` at a time; with ``sparse``, each
+    window carries its chunks' keyword vectors too."""
+    chunks = iter_chunks(document, plan.tokenizer, plan.size, plan.overlap)
+    while window := list(itertools.islice(chunks, plan.window)):
+        vectors = [passage_vector(c.embedding_text()) for c in window] if sparse else None
+        yield ChunkWindow(window, vectors)
 
 
 def _parse(path: str, data: bytes, limits: ParseLimits) -> ParsedDocument | IngestError:
@@ -134,26 +151,15 @@ def _parse(path: str, data: bytes, limits: ParseLimits) -> ParsedDocument | Inge
 def _send_chunks(
     conn: Connection, path: str, doc: ParsedDocument, plan: ChunkPlan, sparse: bool
 ) -> None:
-    """Header, then windows of chunks, then ``None``; or an error in place of any of them.
-    With ``sparse``, each window carries its chunks' keyword vectors, cut here too."""
-
-    def send(window: list[Chunk]) -> None:
-        vectors = [passage_vector(c.embedding_text()) for c in window] if sparse else None
-        conn.send(ChunkWindow(window, vectors))
-
+    """Header, then windows of chunks, then ``None``; or an error in place of any of them."""
     try:
-        if over_token_limit(doc, plan.tokenizer, plan.max_document_tokens):
-            conn.send(too_many_tokens(Path(path), plan.max_document_tokens))
-            return
-        conn.send(ParsedHeader(doc.title, doc.kind, doc.pages, doc.truncated, len(doc.text)))
-        window: list[Chunk] = []
-        for chunk in iter_chunks(doc, plan.tokenizer, plan.size, plan.overlap):
-            window.append(chunk)
-            if len(window) == plan.window:
-                send(window)
-                window = []
-        if window:
-            send(window)
+        check_tokens(Path(path), doc, plan)
+        conn.send(header_of(doc))
+        for window in chunk_windows(doc, plan, sparse):
+            conn.send(window)
+    except IngestError as exc:
+        conn.send(exc)
+        return
     except MemoryError:
         conn.send(TooLarge(path, "chunking needed more memory than the per-file limit"))
         return

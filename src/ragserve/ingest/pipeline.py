@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import logging
 import pickle
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -44,7 +43,7 @@ from ragserve.errors import (
     StoreUnavailable,
     UnsupportedFile,
 )
-from ragserve.ingest.chunking import Chunk, iter_chunks
+from ragserve.ingest.chunking import Chunk
 from ragserve.ingest.discover import discover
 from ragserve.ingest.guards import ParseLimits
 from ragserve.ingest.parsing import (
@@ -53,9 +52,10 @@ from ragserve.ingest.parsing import (
     ChunkWindow,
     ParsedHeader,
     ParseWorker,
-    over_token_limit,
+    check_tokens,
+    chunk_windows,
+    header_of,
     read_file,
-    too_many_tokens,
 )
 from ragserve.store.catalog import Catalog
 from ragserve.store.payload import ChunkPayload
@@ -179,7 +179,7 @@ class _Window:
     chunks: list[Chunk]
     vectors: Vectors | None = None
     #: Keyword vectors cut in the parse child (None where not: the writer cuts them).
-    sparse: list[SparseVector | None] | None = None
+    sparse: Sequence[SparseVector | None] | None = None
     last: bool = False
     cancelled: bool = False
     #: The document failed here; earlier windows may already be stored.
@@ -187,16 +187,6 @@ class _Window:
 
 
 _DONE = object()
-
-
-def _batched(chunks: Iterable[Chunk], n: int) -> Generator[ChunkWindow, None, None]:
-    iterator = iter(chunks)
-    while window := list(itertools.islice(iterator, n)):
-        yield ChunkWindow(window)
-
-
-def _sparse_of(window: ChunkWindow) -> list[SparseVector | None] | None:
-    return list(window.sparse) if window.sparse is not None else None
 
 
 def _display(path: Path) -> str:
@@ -261,30 +251,27 @@ class IngestPipeline:
             max_unpacked_bytes=int(settings.max_unpacked_mb * 2**20),
             max_text_chars=settings.max_text_chars,
         )
-        self.plan = self._chunk_plan()
+        self.plan = ChunkPlan(
+            embedder.tokenizer,
+            settings.chunk_tokens,
+            settings.chunk_overlap,
+            settings.ingest_max_document_tokens,
+            CHUNK_WINDOW,
+        )
+        #: Whether the parse child processes chunk (else the parse threads do, as before).
+        self.chunk_in_parser = settings.ingest_chunk_in_parser and self._tokenizer_travels()
         self._signature = (
             f"{PIPELINE_VERSION}:{settings.chunk_tokens}:{settings.chunk_overlap}:"
             f"{embedder.model_id}"
         ).encode()
 
-    def _chunk_plan(self) -> ChunkPlan | None:
-        """Chunking in the parse child processes, where the tokenizer can travel there; else
-        the parse threads chunk here, as before."""
-        if not self.settings.ingest_chunk_in_parser:
-            return None
-        tokenizer = self.embedder.tokenizer
+    def _tokenizer_travels(self) -> bool:
         try:
-            pickle.dumps(tokenizer)
+            pickle.dumps(self.plan.tokenizer)
         except Exception as exc:  # a tokenizer bound to this process (a remote one, say)
             log.info("chunking in the ingesting process: its tokenizer cannot travel (%s)", exc)
-            return None
-        return ChunkPlan(
-            tokenizer,
-            self.settings.chunk_tokens,
-            self.settings.chunk_overlap,
-            self.settings.ingest_max_document_tokens,
-            CHUNK_WINDOW,
-        )
+            return False
+        return True
 
     def digest(self, data: bytes) -> str:
         """What decides whether a file changed: its bytes plus how they would be indexed."""
@@ -376,7 +363,8 @@ class IngestPipeline:
         out: queue.Queue[object],
         record: Callable[[FileOutcome], None],
     ) -> None:
-        worker = ParseWorker(self.settings.parse_timeout_s, plan=self.plan)
+        plan = self.plan if self.chunk_in_parser else None
+        worker = ParseWorker(self.settings.parse_timeout_s, plan=plan)
         try:
             while (item := take()) is not None:
                 try:
@@ -464,7 +452,7 @@ class IngestPipeline:
                         if not self.hooks.wanted(item.document_id):
                             out.put(_Window(doc, [], cancelled=True))
                             return
-                        out.put(_Window(doc, held.chunks, sparse=_sparse_of(held)))
+                        out.put(_Window(doc, held.chunks, sparse=held.sparse))
                         sent = True
                     held = window
             except IngestError as exc:  # the child crashed or stalled part way
@@ -482,27 +470,20 @@ class IngestPipeline:
                 out.put(_Window(doc, [], error=f"unexpected error: {type(exc).__name__}: {exc}"))
                 return
             last = held or ChunkWindow([])
-            out.put(_Window(doc, last.chunks, last=True, sparse=_sparse_of(last)))
+            out.put(_Window(doc, last.chunks, last=True, sparse=last.sparse))
 
     def _parse(
         self, worker: ParseWorker, item: IngestItem, data: bytes
     ) -> tuple[ParsedHeader, ChunkStream | Generator[ChunkWindow, None, None]]:
         """The document's header and its chunks in windows: cut in the child when it can,
-        else parsed there and cut here (refused first when past the token limit)."""
+        else parsed there and cut here (refused first when past the token limit; the
+        writer then cuts the keyword vectors)."""
         if worker.plan is not None:
             sparse = bool(item.collection.sparse_encoding)
             return worker.parse_chunked(item.path, data, self.limits, sparse=sparse)
         parsed = worker.parse(item.path, data, self.limits)
-        limit = self.settings.ingest_max_document_tokens
-        if over_token_limit(parsed, self.embedder.tokenizer, limit):
-            raise too_many_tokens(item.path, limit)
-        header = ParsedHeader(
-            parsed.title, parsed.kind, parsed.pages, parsed.truncated, len(parsed.text)
-        )
-        chunks = iter_chunks(
-            parsed, self.embedder.tokenizer, self.settings.chunk_tokens, self.settings.chunk_overlap
-        )
-        return header, _batched(chunks, CHUNK_WINDOW)
+        check_tokens(item.path, parsed, self.plan)
+        return header_of(parsed), chunk_windows(parsed, self.plan)
 
     # -- stage 2: embed, batching chunks across documents -------------------------------------
     def _embed_stage(

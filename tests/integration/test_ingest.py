@@ -7,7 +7,9 @@ import pytest
 
 from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend
+from ragserve.embed.sparse import query_vector
 from ragserve.errors import CollectionNotFound, EmbeddingMismatch
+from ragserve.ingest.pipeline import IngestPipeline
 from ragserve.rag.retrieve import Retriever
 from ragserve.runtime import Runtime
 from tests.conftest import SAMPLES
@@ -110,3 +112,28 @@ def test_data_survives_a_new_process(
         assert hits and hits[0].source.endswith("it-faq.txt")
     finally:
         second.close()
+
+
+def test_chunking_in_the_ingesting_process_stores_what_the_parsers_would(
+    settings: Settings, samples: Path, embedder: EmbeddingBackend
+) -> None:
+    # RAGSERVE_INGEST_CHUNK_IN_PARSER=false (or a tokenizer that cannot travel to the parse
+    # processes): the same chunks, and the writer cuts the same keyword vectors.
+    question = query_vector("parental leave weeks")
+    found = {}
+    for in_parser in (True, False):
+        with Runtime(
+            settings.model_copy(update={"ingest_chunk_in_parser": in_parser}), embedder=embedder
+        ) as runtime:
+            pipeline = IngestPipeline(runtime.settings, runtime.catalog, embedder)
+            assert pipeline.chunk_in_parser is in_parser
+            pipeline.run([samples], f"chunked-{in_parser}")
+            row = runtime.catalog.collections.get(f"chunked-{in_parser}")
+            assert row is not None
+            hits = runtime.catalog.vectors.search(row.vector_collection, None, 5, sparse=question)
+            found[in_parser] = (
+                sorted(stored_texts(runtime, f"chunked-{in_parser}")),
+                [(h.payload.text, round(h.score, 5)) for h in hits],
+            )
+    assert found[True][1], "the keyword side answers"
+    assert found[False] == found[True]

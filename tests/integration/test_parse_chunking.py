@@ -40,6 +40,15 @@ def manual(tmp_path: Path, pages: int = 12) -> Path:
     return make_pdf(tmp_path / "manual.pdf", [f"Page {i}. {text}" for i in range(pages)])
 
 
+def parses_next(worker: ParseWorker, tmp_path: Path, text: str) -> None:
+    """The worker's next file parses and chunks whole: it is in step with its child."""
+    path = tmp_path / "next.txt"
+    path.write_text(text)
+    header, windows = worker.parse_chunked(path, path.read_bytes(), LIMITS)
+    assert header.text_chars == len(text)
+    assert [c.text for w in windows for c in w.chunks] == [text]
+
+
 def test_chunks_cut_in_the_parser_are_the_chunks_cut_here(
     tmp_path: Path, worker: ParseWorker, tokenizer: HFTokenizer
 ) -> None:
@@ -70,10 +79,7 @@ def test_a_document_past_the_token_limit_is_refused_by_the_parser(
     try:
         with pytest.raises(TooLarge, match="RAGSERVE_INGEST_MAX_DOCUMENT_TOKENS"):
             worker.parse_chunked(path, path.read_bytes(), LIMITS)
-        small = tmp_path / "small.txt"
-        small.write_text("A short note.")
-        _, windows = worker.parse_chunked(small, small.read_bytes(), LIMITS)
-        assert [c.text for w in windows for c in w.chunks] == ["A short note."]
+        parses_next(worker, tmp_path, "A short note.")
     finally:
         worker.close()
 
@@ -85,10 +91,7 @@ def test_leaving_a_document_part_way_stops_its_child_and_the_next_file_parses(
     _, windows = worker.parse_chunked(path, path.read_bytes(), LIMITS)
     next(windows)
     windows.close()  # the pipeline does this when a document is cancelled or failed
-    small = tmp_path / "small.txt"
-    small.write_text("The next file.")
-    _, after = worker.parse_chunked(small, small.read_bytes(), LIMITS)
-    assert [c.text for w in after for c in w.chunks] == ["The next file."]
+    parses_next(worker, tmp_path, "The next file.")
 
 
 def test_a_stream_closed_before_its_first_window_stops_its_child_too(
@@ -97,11 +100,7 @@ def test_a_stream_closed_before_its_first_window_stops_its_child_too(
     path = manual(tmp_path, pages=40)
     _, windows = worker.parse_chunked(path, path.read_bytes(), LIMITS)
     windows.close()  # never read: the child is still sending, and must not stay out of step
-    small = tmp_path / "small.txt"
-    small.write_text("In step.")
-    header, after = worker.parse_chunked(small, small.read_bytes(), LIMITS)
-    assert header.text_chars == len("In step.")
-    assert [c.text for w in after for c in w.chunks] == ["In step."]
+    parses_next(worker, tmp_path, "In step.")
 
 
 def test_a_child_lost_part_way_fails_that_document_with_the_reason(
@@ -115,7 +114,4 @@ def test_a_child_lost_part_way_fails_that_document_with_the_reason(
     with pytest.raises(ParserCrashed, match="crashed"):
         for _ in windows:
             pass
-    small = tmp_path / "small.txt"
-    small.write_text("Still parsing.")
-    _, after = worker.parse_chunked(small, small.read_bytes(), LIMITS)
-    assert [c.text for w in after for c in w.chunks] == ["Still parsing."]
+    parses_next(worker, tmp_path, "Still parsing.")

@@ -68,8 +68,9 @@ def test_ttft_itl_tpot_match_the_servers_schedule(scheduled: str) -> None:
     level = _level(scheduled, "timed-100-20-10-1", slo="ttft=250ms,itl=100ms")
     assert level["completed"] == 40 and level["errors"] == {}
     # A token cannot be seen before it is sent; later is the machine's scheduling noise
-    # (server and client share CI's two cores), so the upper margins are wider.
-    assert 0.098 <= level["ttft"]["mean"] <= 0.130
+    # (server and client share CI's two cores), so the upper margins are wider: a clean-clone
+    # run measured a mean of 143 ms on a busy machine (stop 26).
+    assert 0.098 <= level["ttft"]["mean"] <= 0.160
     assert level["itl"]["p50"] == pytest.approx(0.020, abs=0.006)
     assert level["tpot"]["mean"] == pytest.approx(0.020, abs=0.006)
     # TPOT is (E2E - TTFT) / (tokens - 1) for every request, so also for the means.

@@ -5,13 +5,20 @@
 # benchmarks run under py-spy (.gpu2/py_spy-*.whl) sampling only while a thread holds the GIL,
 # every thread named: which stage of the main process the GIL is spent on; PROFILE=wall
 # samples every thread all the time, idle included: what each stage's thread waits on.
-# Run: [PARALLEL=14] [PROFILE=gil|wall] [SKIP_TOKENIZE=1] [SKIP_NOMODEL=1] bash benchmarks/device_gpu_ingest.sh
+# MODEL=bert-base|bert-large ingests with that BERT shape (random weights, MiniLM's tokenizer)
+# instead of MiniLM: a model heavy enough for the GPU to be the limit.
+# Run: [MODEL=bert-large] [REPEAT=2] [PARALLEL=14] [PROFILE=gil|wall] [SKIP_TOKENIZE=1] [SKIP_NOMODEL=1] bash benchmarks/device_gpu_ingest.sh
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:src:. PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 [ -d /tmp/minilm-random ] || python3 -m benchmarks.gpu_embed_workload random-minilm .gpu2/minilm-skel /tmp/minilm-random >/dev/null 2>&1
 [ -n "$SKIP_TOKENIZE" ] || python3 -m benchmarks.tokenize_words --tokenizer /tmp/minilm-random/tokenizer.json 2>&1 | tee "$OUT/tokenize_words.log"
-run=(python3 -m benchmarks.gpu_embed_ingest --minilm /tmp/minilm-random --parallel "${PARALLEL:-14}" --out "$OUT")
+M=/tmp/minilm-random
+if [ -n "$MODEL" ]; then
+  M=/tmp/$MODEL-random
+  [ -d $M ] || python3 -m benchmarks.gpu_embed_workload random-bert /tmp/minilm-random $M "${MODEL#bert-}" >/dev/null 2>&1
+fi
+run=(python3 -m benchmarks.gpu_embed_ingest --minilm $M --parallel "${PARALLEL:-14}" --repeat "${REPEAT:-2}" --out "$OUT")
 if [ -n "$PROFILE" ]; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/spy .gpu2/py_spy-*.whl
   mode=(--gil); [ "$PROFILE" = wall ] && mode=(--idle)

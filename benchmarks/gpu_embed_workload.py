@@ -91,9 +91,16 @@ def export_minilm(dest: Path, n_reference: int = 2048) -> None:
     (dest.parent / "minilm_reference_texts.json").write_text(json.dumps(texts))
 
 
-def random_bert_base(minilm: Path, dest: Path) -> Path:
-    """A sentence-transformers folder: BERT-base shape, random weights, MiniLM's tokenizer."""
+#: BERT shapes by name: (layers, width, heads); the feed-forward is 4× the width.
+BERT_SHAPES = {"base": (12, 768, 12), "large": (24, 1024, 16)}
+
+
+def random_bert_base(minilm: Path, dest: Path, size: str = "base") -> Path:
+    """A sentence-transformers folder: BERT-base (or -large) shape, random weights, MiniLM's
+    tokenizer."""
     from transformers import BertConfig, BertModel
+
+    layers, width, heads = BERT_SHAPES[size]
 
     if (dest / "model.safetensors").exists():
         return dest
@@ -103,12 +110,17 @@ def random_bert_base(minilm: Path, dest: Path) -> Path:
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("*.safetensors"),
     )
-    BertModel(BertConfig()).save_pretrained(
-        dest
-    )  # its config.json replaces MiniLM's  # 12 layers, 768 wide, 110 M parameters
+    # Its config.json replaces MiniLM's: base 110 M parameters, large 335 M.
+    shape = BertConfig(
+        num_hidden_layers=layers,
+        hidden_size=width,
+        num_attention_heads=heads,
+        intermediate_size=4 * width,
+    )
+    BertModel(shape).save_pretrained(dest)
     pooling = dest / "1_Pooling" / "config.json"
     config = json.loads(pooling.read_text())
-    config["word_embedding_dimension"] = 768
+    config["word_embedding_dimension"] = width
     pooling.write_text(json.dumps(config))
     return dest
 
@@ -129,5 +141,7 @@ if __name__ == "__main__":
         export_minilm(Path(sys.argv[2]))
     elif sys.argv[1:2] == ["random-minilm"]:
         print(random_minilm(Path(sys.argv[2]), Path(sys.argv[3])))
+    elif sys.argv[1:2] == ["random-bert"]:  # random-bert MINILM_DIR DEST base|large
+        print(random_bert_base(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]))
     else:
         raise SystemExit("usage: python -m benchmarks.gpu_embed_workload export-minilm DEST")

@@ -477,6 +477,14 @@ class Settings(BaseSettings):
         "model's tokenizer is loaded in each); off: the ingesting process chunks, sharing its "
         "one GIL with the embedder's feeding.",
     )
+    ingest_embed_depth: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Embedding calls ingestion keeps in flight at once. 1 measured best with "
+        "the in-process embedders (benchmarks/RESULTS.md); more may hide a remote embedding "
+        "server's round trips.",
+    )
     ingest_embed_rate: float | None = Field(
         None, gt=0, description="Most chunks embedded per second by ingestion; unset: no limit."
     )

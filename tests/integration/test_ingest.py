@@ -1,6 +1,8 @@
 """Ingest into embedded Qdrant with the packaged embedder: idempotence and pinning."""
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,51 @@ def test_chunking_in_the_ingesting_process_stores_what_the_parsers_would(
             )
     assert found[True][1], "the keyword side answers"
     assert found[False] == found[True]
+
+
+def test_embedding_calls_in_flight_together_store_the_same_chunks(
+    settings: Settings, samples: Path, embedder: EmbeddingBackend
+) -> None:
+    # RAGSERVE_INGEST_EMBED_DEPTH=3 keeps several embedding calls going at once (for a
+    # remote embedder's round trips); every document must still end with its own vectors,
+    # including the last one, whose final batch is in flight with nothing behind it. The
+    # wrapper only counts overlapping calls on the real embedder; the pause makes calls
+    # long enough to overlap on a slow CI machine.
+    class Counting:
+        def __init__(self, inner: EmbeddingBackend) -> None:
+            self.inner, self.running, self.most, self.lock = inner, 0, 0, threading.Lock()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+        def embed_passages(self, texts: list[str]) -> object:
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            try:
+                time.sleep(0.05)
+                return self.inner.embed_passages(texts)
+            finally:
+                with self.lock:
+                    self.running -= 1
+
+    small = {"chunk_tokens": 48, "chunk_overlap": 8, "embed_max_batch": 2}
+    found, most = {}, {}
+    for depth in (1, 3):
+        counting = Counting(embedder)
+        update = {**small, "ingest_embed_depth": depth}
+        with Runtime(settings.model_copy(update=update), embedder=embedder) as runtime:
+            pipeline = IngestPipeline(runtime.settings, runtime.catalog, counting)  # type: ignore[arg-type]
+            report = pipeline.run([samples], f"depth-{depth}")
+            assert report.count("ingested") == 5
+            hits = Retriever(runtime.catalog, embedder).retrieve(
+                f"depth-{depth}", "parental leave weeks", 5
+            )
+            found[depth] = (
+                sorted(stored_texts(runtime, f"depth-{depth}")),
+                [(h.source.rsplit("/", 1)[-1], h.text) for h in hits],
+            )
+            most[depth] = counting.most
+    assert len(found[1][0]) > 20, "small chunks: many embedding batches"
+    assert most == {1: 1, 3: 3}
+    assert found[3] == found[1]

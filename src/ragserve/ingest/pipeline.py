@@ -27,7 +27,9 @@ import pickle
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -68,7 +70,6 @@ PIPELINE_VERSION = "1"
 CHUNK_WINDOW = 64
 #: Chunks the writer stores at a time; a document of at most this many is written at once.
 WRITE_WINDOW = 1024
-
 log = logging.getLogger(__name__)
 
 
@@ -186,6 +187,15 @@ class _Window:
     error: str | None = None
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Windows of several documents embedding together; ``texts`` counts their chunks."""
+
+    windows: list[_Window]
+    vectors: Future[Vectors]
+    texts: int
+
+
 _DONE = object()
 
 
@@ -243,6 +253,7 @@ class IngestPipeline:
         self.hooks = hooks or PipelineHooks()
         self.parallel = parallel
         self.rate: Limiter = RateLimiter(embed_rate)
+        self.embed_depth = settings.ingest_embed_depth
         #: Held while a document's chunks are written and it is marked ready, so a deletion
         #: lands wholly before or wholly after.
         self.write_lock = threading.Lock()
@@ -493,73 +504,101 @@ class IngestPipeline:
         record: Callable[[FileOutcome], None],
         producers: int,
     ) -> None:
+        """Gather windows into batches and keep up to ``embed_depth`` of them embedding at
+        once: this thread cuts the next batch (and hands a finished one to the writer) while
+        the model works, and a batching embedder tokenises one batch while the device runs
+        the other. Batches are finished in the order they were started."""
         target = self.settings.embed_max_batch * 2
         remaining = producers
-        while remaining:
-            batch: list[_Window] = []
-            size = 0
-            window = inbox.get()
-            while True:
-                if window is _DONE:
-                    remaining -= 1
-                    if not remaining:
-                        break
-                elif isinstance(window, _Window):
-                    doc = window.document
-                    if doc.closed:
-                        pass  # already ended; its writer outcome is on its way
-                    elif window.error is not None or window.cancelled:
-                        self._close(doc, out, window)
-                    elif not self.hooks.wanted(doc.item.document_id):
-                        self._close(doc, out, _Window(doc, [], cancelled=True))
-                    else:
-                        batch.append(window)
-                        size += len(window.chunks)
-                if size >= target:
-                    break
+        in_flight: deque[_Batch] = deque()
+        with ThreadPoolExecutor(self.embed_depth, thread_name_prefix="embed") as pool:
+            while remaining or in_flight:
+                if (
+                    not remaining
+                    or len(in_flight) >= self.embed_depth
+                    or (in_flight and in_flight[0].vectors.done())
+                ):
+                    self._finish_batch(in_flight.popleft(), out)
+                    continue
                 try:
-                    window = inbox.get_nowait()
+                    # Never block on the parse threads while a batch is in flight: a
+                    # document's last window may be in it with nothing coming behind it.
+                    window = inbox.get(timeout=0.002) if in_flight else inbox.get()
                 except queue.Empty:
-                    break
-            if not batch:
-                continue
-            texts = [c.embedding_text() for w in batch for c in w.chunks]
-            vectors: Vectors = np.zeros((0, self.embedder.dimension), np.float32)
-            if texts:
-                self.rate.acquire(len(texts))
-                try:
-                    vectors = self.embedder.embed_passages(texts)
-                except RagserveError as exc:
-                    for w in batch:
-                        if not w.document.closed:
-                            self._close(w.document, out, _Window(w.document, [], error=str(exc)))
                     continue
-                self.hooks.embedded(len(texts))
-            offset = 0
-            for w in batch:
-                doc = w.document
-                if doc.closed:  # an earlier window of the same batch failed it
+                batch: list[_Window] = []
+                size = 0
+                while True:
+                    if window is _DONE:
+                        remaining -= 1
+                        if not remaining:
+                            break
+                    elif isinstance(window, _Window):
+                        doc = window.document
+                        if doc.closed:
+                            pass  # already ended; its writer outcome is on its way
+                        elif window.error is not None or window.cancelled:
+                            self._close(doc, out, window)
+                        elif not self.hooks.wanted(doc.item.document_id):
+                            self._close(doc, out, _Window(doc, [], cancelled=True))
+                        else:
+                            batch.append(window)
+                            size += len(window.chunks)
+                    if size >= target:
+                        break
+                    try:
+                        window = inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                if not batch:
                     continue
-                doc.held_chunks.extend(w.chunks)
-                doc.held_vectors.append(vectors[offset : offset + len(w.chunks)])
-                doc.held_sparse.extend(w.sparse or [None] * len(w.chunks))
+                texts = [c.embedding_text() for w in batch for c in w.chunks]
+                if texts:
+                    self.rate.acquire(len(texts))
+                    embedding = pool.submit(self.embedder.embed_passages, texts)
+                else:  # only last windows that came empty: nothing to embed
+                    embedding = Future()
+                    embedding.set_result(np.zeros((0, self.embedder.dimension), np.float32))
+                in_flight.append(_Batch(batch, embedding, len(texts)))
+
+    def _finish_batch(self, batch: _Batch, out: queue.Queue[object]) -> None:
+        """Wait for one batch's vectors and give each document its share; a document whose
+        chunks reach a write window (or its end) goes to the writer."""
+        try:
+            vectors = batch.vectors.result()
+        except RagserveError as exc:
+            for w in batch.windows:
+                if not w.document.closed:
+                    self._close(w.document, out, _Window(w.document, [], error=str(exc)))
+            return
+        if batch.texts:
+            self.hooks.embedded(batch.texts)
+        offset = 0
+        for w in batch.windows:
+            doc = w.document
+            if doc.closed:  # failed or cancelled since (or by an earlier window of this batch)
                 offset += len(w.chunks)
-                if not w.last and w.chunks and doc.text_chars:
-                    # Embedding is the slow part: one small update per embedded window makes
-                    # the documents list's bar move, whichever process reads it.
-                    done = min(0.99, w.chunks[-1].end / doc.text_chars)
-                    self.catalog.documents.set_progress(doc.item.document_id, round(done, 3))
-                if w.last or len(doc.held_chunks) >= WRITE_WINDOW:
-                    out.put(
-                        _Window(
-                            doc,
-                            doc.held_chunks,
-                            np.concatenate(doc.held_vectors),
-                            sparse=doc.held_sparse,
-                            last=w.last,
-                        )
+                continue
+            doc.held_chunks.extend(w.chunks)
+            doc.held_vectors.append(vectors[offset : offset + len(w.chunks)])
+            doc.held_sparse.extend(w.sparse or [None] * len(w.chunks))
+            offset += len(w.chunks)
+            if not w.last and w.chunks and doc.text_chars:
+                # Embedding is the slow part: one small update per embedded window makes
+                # the documents list's bar move, whichever process reads it.
+                done = min(0.99, w.chunks[-1].end / doc.text_chars)
+                self.catalog.documents.set_progress(doc.item.document_id, round(done, 3))
+            if w.last or len(doc.held_chunks) >= WRITE_WINDOW:
+                out.put(
+                    _Window(
+                        doc,
+                        doc.held_chunks,
+                        np.concatenate(doc.held_vectors),
+                        sparse=doc.held_sparse,
+                        last=w.last,
                     )
-                    doc.held_chunks, doc.held_vectors, doc.held_sparse = [], [], []
+                )
+                doc.held_chunks, doc.held_vectors, doc.held_sparse = [], [], []
 
     @staticmethod
     def _close(doc: _Document, out: queue.Queue[object], end: _Window) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -190,6 +191,11 @@ def main() -> None:
         default=2,
         help="pipeline runs of each chunking placement, alternated (best kept)",
     )
+    parser.add_argument(
+        "--variants",
+        default="children,depth2,batcher",
+        help="pipelines to run beside 'before': children, depth2, batcher, switch",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     t0 = time.perf_counter()
@@ -236,23 +242,35 @@ def main() -> None:
             # at a time or two in flight; the model called directly (the CLI) or through the
             # server's batching embedder (MergingEmbedder: tokenises one batch while the
             # device runs the other).
-            variants = {
-                "chunk in threads, 1 batch, direct (before)": (False, 1, embedder),
-                "chunk in children, 1 batch, direct": (True, 1, embedder),
-                "chunk in children, 2 batches, direct": (True, 2, embedder),
-                "chunk in children, 2 batches, batcher (server)": (
+            # The switch-interval variant asks whether the parse threads, the thread feeding
+            # the model and the writer lose time waiting for the one GIL (Python's default
+            # hands it over every 5 ms).
+            known = {
+                "before": ("chunk in threads, 1 batch, direct (before)", False, 1, embedder, None),
+                "children": ("chunk in children, 1 batch, direct", True, 1, embedder, None),
+                "depth2": ("chunk in children, 2 batches, direct", True, 2, embedder, None),
+                "batcher": (
+                    "chunk in children, 2 batches, batcher (server)",
                     True,
                     2,
                     runtime.shared_embedder,
+                    None,
                 ),
+                "switch": ("chunk in children, 1 batch, GIL switch 1 ms", True, 1, embedder, 1e-3),
             }
+            variants = {known[k][0]: known[k][1:] for k in ["before", *args.variants.split(",")]}
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
             for i in range(args.repeat):
-                for k, (name, (in_child, depth, through)) in enumerate(variants.items()):
+                for k, (name, (in_child, depth, through, switch)) in enumerate(variants.items()):
                     variant = settings.model_copy(update={"ingest_chunk_in_parser": in_child})
-                    r = run_pipeline(
-                        variant, runtime, through, work / "corpus", parallel, f"b{k}-{i}", depth
-                    )
+                    default_switch = sys.getswitchinterval()
+                    sys.setswitchinterval(switch or default_switch)
+                    try:
+                        r = run_pipeline(
+                            variant, runtime, through, work / "corpus", parallel, f"b{k}-{i}", depth
+                        )
+                    finally:
+                        sys.setswitchinterval(default_switch)
                     runs[name].append(r)
                     print(
                         f"pipeline, {name}: {pages / r['seconds']:.0f} pages/s "

@@ -34,7 +34,7 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         try:
             if httpx.get(url, timeout=5).status_code == 200:
                 return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -19,7 +20,7 @@ class StreamResult:
 
 
 async def timed_stream(
-    http: httpx.AsyncClient, url: str, body: dict[str, object], kind: str
+    http: httpx.AsyncClient, url: str, body: Mapping[str, object], kind: str
 ) -> StreamResult:
     """POST ``body`` and read the SSE stream. ``kind``: ``api`` (/api/chat) or ``openai``."""
     t0 = time.perf_counter()

@@ -109,8 +109,8 @@ def main() -> None:
     extra = user_list["p50"] - baseline["p50"]
     print(f"\na user key adds {extra:.2f} ms p50 to the collections list over the single key; "
           f"the floor (a round trip with no work) is {floor['p50']:.2f} ms")  # fmt: skip
-    path = save("access_overhead", {"requests": n, **{name: p for name, p in rows}})
-    print(f"saved {path}")
+    saved = save("access_overhead", {"requests": n, **{name: p for name, p in rows}})
+    print(f"saved {saved}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any, cast
 
 from benchmarks._common import machine, save
 from benchmarks._servers import raise_fd_limit, scripted_llm
@@ -34,7 +35,7 @@ def main() -> None:
         target = ChatTarget(url, SCHEDULE, max_tokens=10)
         conc = [1, 100, 500, 1000]
         # Two requests per stream slot keep every level short.
-        levels: list[dict[str, object]] = []
+        levels: list[dict[str, Any]] = []
         for c in conc:
             got, _ = run_plan([target], prompts, LoadPlan("concurrency", [c], requests=2 * c,
                                                           warmup=2), Slo())  # fmt: skip
@@ -43,7 +44,7 @@ def main() -> None:
               f"{'ITL p99':>8} {'lag p99':>8} {'CPU':>5} {'errors':>6} flagged")  # fmt: skip
         rows = []
         for s in levels:
-            t, i, i99 = s["ttft"]["p50"], s["itl"]["p50"], s["itl"]["p99"]  # type: ignore[index]
+            t, i, i99 = s["ttft"]["p50"], s["itl"]["p50"], s["itl"]["p99"]
             client = s["client"]
             rows.append({"streams": s["level"], "ttft_dev_ms": (t - TTFT) * 1000,
                          "itl_dev_ms": (i - ITL) * 1000, "itl_p99_ms": i99 * 1000,
@@ -51,20 +52,20 @@ def main() -> None:
             print(f"{s['level']:>7g} {t * 1000:>9.2f} {(t - TTFT) * 1000:>+7.2f} "
                   f"{i * 1000:>8.2f} {(i - ITL) * 1000:>+7.2f} {i99 * 1000:>8.2f} "
                   f"{client['loop_lag_p99_s'] * 1000:>8.2f} {client['cpu_share']:>5.0%} "
-                  f"{sum(s['errors'].values()):>6} {client['client_bound']}")  # type: ignore[index]  # fmt: skip
+                  f"{sum(s['errors'].values()):>6} {client['client_bound']}")  # fmt: skip
         rates = [25.0, 50.0, 100.0, 200.0, 400.0, 800.0]
         rate_rows = []
         highest = None
         for rate in rates:
             (s,), _ = run_plan([ChatTarget(url, "timed-10-5-5-1", max_tokens=5)], prompts,
                                LoadPlan("rate", [rate], duration=4.0, warmup=2), Slo())  # fmt: skip
-            client = s["client"]
+            client = cast(dict[str, Any], s["client"])
             achieved = s["request_throughput"]
             rate_rows.append({"rate": rate, "achieved": achieved, "client": client})
             print(f"rate {rate:>5g}/s: achieved {achieved:.1f}/s, lag p99 "
                   f"{client['loop_lag_p99_s'] * 1000:.2f} ms, CPU {client['cpu_share']:.0%}, "
-                  f"flagged {client['client_bound']}")  # type: ignore[index]  # fmt: skip
-            if client["client_bound"]:  # type: ignore[index]
+                  f"flagged {client['client_bound']}")  # fmt: skip
+            if client["client_bound"]:
                 break
             highest = rate
     top = rows[-1]

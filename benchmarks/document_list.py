@@ -17,6 +17,7 @@ import random
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def fill(data_dir: Path) -> None:
     db.close()
 
 
-def timed(client: httpx.Client, path: str, params: dict[str, object], n: int) -> list[float]:
+def timed(client: httpx.Client, path: str, params: Mapping[str, str | int], n: int) -> list[float]:
     samples = []
     for _ in range(n):
         started = time.perf_counter()
@@ -104,7 +105,7 @@ def main() -> None:
             ) as url,
             httpx.Client(base_url=url, timeout=60) as client,
         ):
-            cases: dict[str, dict[str, object]] = {
+            cases: dict[str, dict[str, str | int]] = {
                 "page 1 by name": {"limit": 50},
                 "newest first": {"limit": 50, "sort": "-updated"},
                 "failed only": {"limit": 50, "status": "failed"},
@@ -137,10 +138,10 @@ def main() -> None:
             print(f"worst p99 at 20,000 documents: {worst:.1f} ms (goal < 100 ms: {verdict}); "
                   f"{unpaged['p50'] / results['page 1 by name']['large']['p50']:.0f}x faster "
                   "than listing every row")  # fmt: skip
-    path = save("document_list", {
+    saved = save("document_list", {
         "requests": n, "floor_ms": floor, "cases": results, "unpaged_20k_ms": unpaged,
     })  # fmt: skip
-    print(f"saved {path}")
+    print(f"saved {saved}")
 
 
 if __name__ == "__main__":

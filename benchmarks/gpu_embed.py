@@ -334,7 +334,7 @@ def main() -> None:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     print(f"device: {device}, torch {torch.__version__}", flush=True)
     texts = chunk_texts(args.minilm / "tokenizer.json", args.texts, seed=2)
-    reports = {"device": device, "torch": torch.__version__}
+    reports: dict[str, Any] = {"device": device, "torch": torch.__version__}
     if "minilm" in args.only:
         reports["minilm"] = model_report("MiniLM-L6 fp16", args.minilm, texts, args, check=True)
     if "bert" in args.only:

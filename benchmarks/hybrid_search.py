@@ -71,7 +71,8 @@ def paragraphs() -> list[str]:
 
 def chunk_texts(paras: list[str], n: int) -> list[str]:
     """``n`` chunk-like texts (~120 words): consecutive paragraphs, wrapping around."""
-    texts, i = [], 0
+    texts: list[str] = []
+    i = 0
     while len(texts) < n:
         words: list[str] = []
         while len(words) < 120:

@@ -28,6 +28,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from benchmarks._common import machine
@@ -141,8 +142,9 @@ def main() -> None:
     for label, qa, data, collection, model in SETS:
         cases = candidates(ROOT / "eval" / qa, args.data_root / data, collection, model)
         for name, gamma, agg in VARIANTS:
-            dev = mrr(cases, "dev", lambda c, g=gamma, a=agg: ranked(c, g, a))
-            test = mrr(cases, "test", lambda c, g=gamma, a=agg: ranked(c, g, a))
+            rank = partial(ranked, gamma=gamma, agg=agg)
+            dev = mrr(cases, "dev", rank)
+            test = mrr(cases, "test", rank)
             print(f"{label:32s} {name:50s} {dev:6.3f} {test:6.3f}", flush=True)
 
 

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACED = "paced-30-500"  # 30 tokens, one every 500 ms
 
 
-async def hold(url: str, body: dict[str, object], kind: str, streams: int) -> dict[str, object]:
+async def hold(url: str, body: Mapping[str, object], kind: str, streams: int) -> dict[str, object]:
     limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=streams + 10)
     open_now = 0
     peak = 0

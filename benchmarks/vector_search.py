@@ -43,7 +43,8 @@ def corpus(n: int, rng: np.random.Generator, data: str = "latent") -> np.ndarray
             block = _CENTRES[rng.integers(0, 2000, m)]
             block = block + 0.6 * rng.normal(size=(m, DIM)).astype(np.float32)
         vectors[start : start + m] = block
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit: np.ndarray = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return unit
 
 
 def load(store: VectorStore, vectors: np.ndarray) -> float:

@@ -13,7 +13,8 @@ Edge store, SQLite.
 ``--compare sparse`` (the default) alternates the keyword side off and on; ``--compare
 chunking`` alternates chunking (and cutting keyword vectors) in this process, the baseline as
 before, and in the parse child processes (``RAGSERVE_INGEST_CHUNK_IN_PARSER``), keyword side
-on.
+on; ``--compare payload`` alternates the stored payload built with ``dataclasses.asdict`` (as
+before) and spelled out (``ChunkPayload.to_json`` now), keyword side on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,7 @@ from ragserve.config import Settings
 from ragserve.embed.base import EmbeddingBackend, TextTokenizer, Vectors
 from ragserve.ingest.pipeline import IngestPipeline
 from ragserve.runtime import Runtime
+from ragserve.store.payload import ChunkPayload
 
 
 class NoModel:
@@ -82,7 +85,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=60)
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--compare", choices=("sparse", "chunking"), default="sparse")
+    parser.add_argument("--compare", choices=("sparse", "chunking", "payload"), default="sparse")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     files = build_corpus(work / "corpus", args.files, args.pages)
@@ -92,6 +95,9 @@ def main() -> None:
     )
     if args.compare == "chunking":
         compare_chunking(work, pages, args.parallel)
+        return
+    if args.compare == "payload":
+        compare_payload(work, pages, args.parallel)
         return
     rates: dict[bool, float] = {}
     for sparse in (False, True, False, True):  # alternated, best of two each
@@ -123,6 +129,33 @@ def compare_chunking(work: Path, pages: int, parallel: int) -> None:
     print(
         f"\npages/s without the model, keyword side on: chunking here {rates[False]:.0f}, "
         f"in the parse children {rates[True]:.0f} (ratio {rates[True] / rates[False]:.2f})"
+    )
+
+
+def _payload_by_asdict(payload: ChunkPayload) -> dict[str, object]:
+    """The payload as the writer built it before: ``asdict`` copies each field deeply."""
+    out = asdict(payload)
+    out["heading"] = list(payload.heading)
+    return out
+
+
+def compare_payload(work: Path, pages: int, parallel: int) -> None:
+    spelled_out = ChunkPayload.to_json
+    rates: dict[str, float] = {}
+    for how in ("asdict (before)", "spelled out (now)") * 3:  # alternated, best of three
+        ChunkPayload.to_json = _payload_by_asdict if how.startswith("asdict") else spelled_out  # type: ignore[method-assign,assignment]
+        try:
+            seconds, chunks = run(
+                work / "corpus", work / f"data-payload-{time.time()}", parallel, True
+            )
+        finally:
+            ChunkPayload.to_json = spelled_out  # type: ignore[method-assign]
+        rates[how] = max(rates.get(how, 0.0), pages / seconds)
+        print(f"payload {how:<17}: {chunks} chunks, {seconds:.1f} s, {pages / seconds:.0f} pages/s")
+    before, now = rates["asdict (before)"], rates["spelled out (now)"]
+    print(
+        f"\npages/s without the model, keyword side on: payload by asdict {before:.0f}, "
+        f"spelled out {now:.0f} (ratio {now / before:.2f})"
     )
 
 

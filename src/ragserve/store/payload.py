@@ -6,7 +6,7 @@ the vector stores' filters) cannot drift apart on a key's name.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -26,9 +26,20 @@ class ChunkPayload:
     end: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["heading"] = list(self.heading)
-        return out
+        # Spelled out: ``dataclasses.asdict`` deep-copies field by field, ~35 µs a chunk
+        # against ~1 µs, on the writer thread that shares the ingesting process's GIL.
+        return {
+            "document_id": self.document_id,
+            "chunk_index": self.chunk_index,
+            "source": self.source,
+            "text": self.text,
+            "title": self.title,
+            "kind": self.kind,
+            "page": self.page,
+            "heading": list(self.heading),
+            "start": self.start,
+            "end": self.end,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChunkPayload:

@@ -7,7 +7,7 @@
 # samples every thread all the time, idle included: what each stage's thread waits on.
 # MODEL=bert-base|bert-large ingests with that BERT shape (random weights, MiniLM's tokenizer)
 # instead of MiniLM: a model heavy enough for the GPU to be the limit.
-# Run: [MODEL=bert-large] [REPEAT=2] [VARIANTS=children,switch] [PARALLEL=14] [PROFILE=gil|wall] [SKIP_TOKENIZE=1] [SKIP_NOMODEL=1] bash benchmarks/device_gpu_ingest.sh
+# Run: [MODEL=bert-large] [REPEAT=2] [VARIANTS=children,switch] [NO_BEFORE=1] [PARALLEL=14] [PROFILE=gil|wall] [SKIP_TOKENIZE=1] [SKIP_NOMODEL=1] bash benchmarks/device_gpu_ingest.sh
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:src:. PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -18,7 +18,7 @@ if [ -n "$MODEL" ]; then
   M=/tmp/$MODEL-random
   [ -d $M ] || python3 -m benchmarks.gpu_embed_workload random-bert /tmp/minilm-random $M "${MODEL#bert-}" >/dev/null 2>&1
 fi
-run=(python3 -m benchmarks.gpu_embed_ingest --minilm $M --parallel "${PARALLEL:-14}" --repeat "${REPEAT:-2}" --variants "${VARIANTS:-children,depth2,batcher}" --out "$OUT")
+run=(python3 -m benchmarks.gpu_embed_ingest --minilm $M --parallel "${PARALLEL:-14}" --repeat "${REPEAT:-2}" --variants "${VARIANTS:-children,depth2,batcher}" ${NO_BEFORE:+--no-before} --out "$OUT")
 if [ -n "$PROFILE" ]; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/spy .gpu2/py_spy-*.whl
   mode=(--gil); [ "$PROFILE" = wall ] && mode=(--idle)

@@ -2,8 +2,10 @@
 # End-to-end ingestion of 5,000 PDF pages on the lent GPU machine (benchmarks/gpu_embed_ingest.py),
 # and the per-core tokenising rates (benchmarks/tokenize_words.py). Carries what
 # device_gpu_embed.sh does (make it with benchmarks/device_carry.sh). With PROFILE=gil the
-# benchmarks run under py-spy (.gpu2/py_spy-*.whl) sampling only while a thread holds the GIL,
-# every thread named: which stage of the main process the GIL is spent on; PROFILE=wall
+# benchmarks run under py-spy (.gpu2/py_spy-*.whl) sampling only while a thread holds the GIL:
+# which stage of the main process the GIL is spent on (`python -m benchmarks.pyspy_summary
+# $OUT/pyspy_ingest_gil.txt` sums it by stage; NO_BEFORE=1 VARIANTS=children profiles the
+# default pipeline alone); PROFILE=wall
 # samples every thread all the time, idle included: what each stage's thread waits on.
 # MODEL=bert-base|bert-large ingests with that BERT shape (random weights, MiniLM's tokenizer)
 # instead of MiniLM: a model heavy enough for the GPU to be the limit.

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.gpu_embed_workload import chunk_texts, random_bert_base
+from benchmarks.gpu_embed_workload import chunk_texts, random_bert
 from ragserve.embed.batch_planning import plan_batches
 from ragserve.embed.cuda import POOL_WAVE_TEXTS, BatchStats, CudaEmbedder
 from ragserve.embed.request_merging import INTERACTIVE, MergingEmbedder
@@ -338,7 +338,7 @@ def main() -> None:
     if "minilm" in args.only:
         reports["minilm"] = model_report("MiniLM-L6 fp16", args.minilm, texts, args, check=True)
     if "bert" in args.only:
-        bert = random_bert_base(args.minilm, Path("/tmp/bert-base-random"))
+        bert = random_bert(args.minilm, Path("/tmp/bert-base-random"))
         reports["bert"] = model_report(
             "BERT-base fp16 (random weights)", bert, texts[: args.bert_texts], args, check=False
         )

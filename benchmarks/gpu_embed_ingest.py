@@ -189,7 +189,7 @@ def main() -> None:
         "--repeat",
         type=int,
         default=2,
-        help="pipeline runs of each chunking placement, alternated (best kept)",
+        help="pipeline runs of each variant, alternated (best kept)",
     )
     parser.add_argument(
         "--variants",

@@ -95,7 +95,7 @@ def export_minilm(dest: Path, n_reference: int = 2048) -> None:
 BERT_SHAPES = {"base": (12, 768, 12), "large": (24, 1024, 16)}
 
 
-def random_bert_base(minilm: Path, dest: Path, size: str = "base") -> Path:
+def random_bert(minilm: Path, dest: Path, size: str = "base") -> Path:
     """A sentence-transformers folder: BERT-base (or -large) shape, random weights, MiniLM's
     tokenizer."""
     from transformers import BertConfig, BertModel
@@ -142,6 +142,6 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["random-minilm"]:
         print(random_minilm(Path(sys.argv[2]), Path(sys.argv[3])))
     elif sys.argv[1:2] == ["random-bert"]:  # random-bert MINILM_DIR DEST base|large
-        print(random_bert_base(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]))
+        print(random_bert(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]))
     else:
         raise SystemExit("usage: python -m benchmarks.gpu_embed_workload export-minilm DEST")

@@ -70,6 +70,7 @@ PIPELINE_VERSION = "1"
 CHUNK_WINDOW = 64
 #: Chunks the writer stores at a time; a document of at most this many is written at once.
 WRITE_WINDOW = 1024
+
 log = logging.getLogger(__name__)
 
 
@@ -505,10 +506,9 @@ class IngestPipeline:
         producers: int,
     ) -> None:
         """Gather windows into batches and keep up to ``embed_depth`` of them embedding at
-        once: this thread cuts the next batch (and hands a finished one to the writer) while
-        the model works, and a batching embedder tokenises one batch while the device runs
-        the other. Batches are finished in the order they were started."""
-        target = self.settings.embed_max_batch * 2
+        once (1 by default, measured best with the in-process embedders): with more, this
+        thread cuts the next batch and hands finished ones to the writer while the model
+        works. Batches are finished in the order they were started."""
         remaining = producers
         in_flight: deque[_Batch] = deque()
         with ThreadPoolExecutor(self.embed_depth, thread_name_prefix="embed") as pool:
@@ -526,30 +526,7 @@ class IngestPipeline:
                     window = inbox.get(timeout=0.002) if in_flight else inbox.get()
                 except queue.Empty:
                     continue
-                batch: list[_Window] = []
-                size = 0
-                while True:
-                    if window is _DONE:
-                        remaining -= 1
-                        if not remaining:
-                            break
-                    elif isinstance(window, _Window):
-                        doc = window.document
-                        if doc.closed:
-                            pass  # already ended; its writer outcome is on its way
-                        elif window.error is not None or window.cancelled:
-                            self._close(doc, out, window)
-                        elif not self.hooks.wanted(doc.item.document_id):
-                            self._close(doc, out, _Window(doc, [], cancelled=True))
-                        else:
-                            batch.append(window)
-                            size += len(window.chunks)
-                    if size >= target:
-                        break
-                    try:
-                        window = inbox.get_nowait()
-                    except queue.Empty:
-                        break
+                batch, remaining = self._gather(window, inbox, out, remaining)
                 if not batch:
                     continue
                 texts = [c.embedding_text() for w in batch for c in w.chunks]
@@ -560,6 +537,43 @@ class IngestPipeline:
                     embedding = Future()
                     embedding.set_result(np.zeros((0, self.embedder.dimension), np.float32))
                 in_flight.append(_Batch(batch, embedding, len(texts)))
+
+    def _gather(
+        self,
+        window: object,
+        inbox: queue.Queue[object],
+        out: queue.Queue[object],
+        remaining: int,
+    ) -> tuple[list[_Window], int]:
+        """From ``window`` on, take what the inbox holds now, up to two embedding batches'
+        worth of chunks: the windows to embed, and the producers still running. Failed,
+        cancelled and unwanted documents are ended here, on the way."""
+        target = self.settings.embed_max_batch * 2
+        batch: list[_Window] = []
+        size = 0
+        while True:
+            if window is _DONE:
+                remaining -= 1
+                if not remaining:
+                    break
+            elif isinstance(window, _Window):
+                doc = window.document
+                if doc.closed:
+                    pass  # already ended; its writer outcome is on its way
+                elif window.error is not None or window.cancelled:
+                    self._close(doc, out, window)
+                elif not self.hooks.wanted(doc.item.document_id):
+                    self._close(doc, out, _Window(doc, [], cancelled=True))
+                else:
+                    batch.append(window)
+                    size += len(window.chunks)
+            if size >= target:
+                break
+            try:
+                window = inbox.get_nowait()
+            except queue.Empty:
+                break
+        return batch, remaining
 
     def _finish_batch(self, batch: _Batch, out: queue.Queue[object]) -> None:
         """Wait for one batch's vectors and give each document its share; a document whose

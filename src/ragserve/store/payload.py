@@ -26,8 +26,8 @@ class ChunkPayload:
     end: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        # Spelled out: ``dataclasses.asdict`` deep-copies field by field, ~35 µs a chunk
-        # against ~1 µs, on the writer thread that shares the ingesting process's GIL.
+        # Spelled out: ``dataclasses.asdict`` deep-copies field by field, 17–35 µs a chunk
+        # against under 1 µs, on the writer thread that shares the ingesting process's GIL.
         return {
             "document_id": self.document_id,
             "chunk_index": self.chunk_index,

@@ -231,12 +231,20 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=0, help="leave out the first N questions")
     parser.add_argument("--data-root", type=Path, default=Path("/work/evaldata"))
     parser.add_argument("--tag", default="", help="suffix of the JSON log's name")
+    parser.add_argument(
+        "--no-packaged",
+        action="store_true",
+        help="leave out SmolLM2's generate row (it takes minutes an answer on 2 cores)",
+    )
+    parser.add_argument(
+        "--data-suffix", default="", help="read the set's data dir with this suffix (-tables)"
+    )
     args = parser.parse_args()
     spec = SETS[args.set]
     modes = args.mode.split(",")
     with tempfile.TemporaryDirectory(prefix="answer-quality-") as tmp:
         data = Path(tmp) / spec["data"]
-        shutil.copytree(args.data_root / spec["data"], data)
+        shutil.copytree(args.data_root / (spec["data"] + args.data_suffix), data)
         bring_schema_up(data)
         questions = [
             q
@@ -250,6 +258,8 @@ def main() -> None:
             questions = questions[: args.limit]
         os.environ.update(spec["env"])
         models: list[tuple[str, Path | None]] = [("smollm2-135m", None)]
+        # --no-packaged: SmolLM2's extractive row is model-free and stays; its generate row goes.
+        modes_packaged = [m for m in modes if m == "extractive"] if args.no_packaged else modes
         for item in args.gguf:
             name, _, path = item.partition("=")
             models.append((name, Path(path)))
@@ -257,7 +267,7 @@ def main() -> None:
         log: dict[str, Any] = {"machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M"),
                                "set": args.set, "split": args.split, "rows": {}}  # fmt: skip
         for name, gguf in models:
-            only_generate = [m for m in modes if m != "extractive"] if gguf else modes
+            only_generate = [m for m in modes if m != "extractive"] if gguf else modes_packaged
             if not only_generate:
                 continue
             settings = Settings(data_dir=data, embedded_gguf=gguf)

@@ -77,6 +77,27 @@ def test_html_main_text_title_and_headings_without_chrome(tmp_path: Path) -> Non
     assert (("Security", "Laptops"), "Lock screens.") in pairs
 
 
+def test_html_table_row_is_one_block_with_its_cells_in_order(tmp_path: Path) -> None:
+    # Sphinx wraps each cell in <p>; a row must still read as one line, not four blocks.
+    path = tmp_path / "struct.html"
+    path.write_text(
+        "<html><body><h1>struct</h1><p>Byte order, size and alignment:</p>"
+        "<table><thead><tr><th><p>Character</p></th><th><p>Byte order</p></th></tr></thead>"
+        "<tbody><tr><td><p>&lt;</p></td><td><p>little-endian</p></td></tr>"
+        "<tr><td><p>!</p></td><td><p>network<br>(= big-endian)</p></td></tr></tbody></table>"
+        "<p>If the first character is not one of these, '@' is assumed.</p></body></html>"
+    )
+    texts = [b.text for b in parse(path).blocks]
+    assert texts == [
+        "struct",
+        "Byte order, size and alignment:",
+        "Character | Byte order",
+        "< | little-endian",
+        "! | network (= big-endian)",
+        "If the first character is not one of these, '@' is assumed.",
+    ]
+
+
 def test_markdown_heading_structure_fences_and_setext(tmp_path: Path) -> None:
     path = tmp_path / "notes.md"
     path.write_text(

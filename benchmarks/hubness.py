@@ -24,45 +24,24 @@ ceiling is 1.0.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import qdrant_edge as qe
 
+from benchmarks import page_evidence
 from benchmarks._common import machine
-from ragserve.config import Settings
-from ragserve.embed.sparse import query_vector
-from ragserve.eval.metrics import source_matches
-from ragserve.eval.questions import load_questions
-from ragserve.runtime import Runtime
-from ragserve.store.vectors import RRF_K, SearchHit, prefetch_limit
+from benchmarks.page_evidence import WIDE, Case, gather, mrr, opened
+from ragserve.store.vectors import RRF_K, SearchHit
 
 ROOT = Path(__file__).resolve().parent
-#: key → (label, QA file, data dir under --data-root, collection, embedding model)
-SETS = {
-    "en": ("en whole manual, MiniLM", "python311-en.jsonl", "en-full-all-minilm-l6-v2-int8",
-           "pydocs", "all-MiniLM-L6-v2-int8"),
-    "ko-minilm": ("ko 72 pages, MiniLM", "gimp-ko.jsonl", "ko-korean-all-minilm-l6-v2-int8",
-                  "gimp", "all-MiniLM-L6-v2-int8"),
-    "ko-e5": ("ko 72 pages, e5 (multilingual)", "gimp-ko.jsonl",
-              "ko-korean-multilingual-e5-small-q4", "gimp", "multilingual-e5-small-q4"),
-}  # fmt: skip
-WIDE = prefetch_limit(10)
+#: key → page_evidence's (label, QA file, data dir, collection, embedding model)
+SETS = dict(zip(("en", "ko-minilm", "ko-e5"), page_evidence.SETS, strict=True))
 NEIGHBOURS = 10
 LAMBDAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-@dataclass
-class Case:
-    split: str
-    expected: list[str]
-    dense: list[SearchHit]
-    sparse: list[SearchHit]
 
 
 def _key(hit: SearchHit) -> tuple[str, int]:
@@ -108,30 +87,13 @@ def hub_scores(docs: list[str], matrix: np.ndarray, k: int = NEIGHBOURS) -> np.n
 def cases_and_hubs(
     qa: Path, data: Path, collection: str, model: str
 ) -> tuple[list[Case], dict[tuple[str, int], float], dict[str, float]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "data"
-        shutil.copytree(data, copy)  # opening a data dir writes to it
-        with Runtime(Settings(data_dir=copy, embed_model=model)) as runtime:
-            row = runtime.catalog.open(
-                collection, runtime.embedder.model_id, runtime.embedder.dimension, create=False
-            )
-            questions = load_questions(qa)
-            vectors = runtime.embedder.embed_queries([q.question for q in questions])
-            search = runtime.catalog.vectors.search
-            cases = [
-                Case(
-                    q.split or "",
-                    [e.path for e in q.expected],
-                    search(row.vector_collection, v.tolist(), WIDE),
-                    search(row.vector_collection, None, WIDE, (), query_vector(q.question)),
-                )
-                for q, v in zip(questions, vectors, strict=True)
-            ]
-            shard = runtime.catalog.vectors._shard(row.vector_collection)  # type: ignore[attr-defined]
-            started = time.perf_counter()
-            keys, docs, matrix = all_vectors(shard)
-            hubs = hub_scores(docs, matrix)
-            took = time.perf_counter() - started
+    with opened(data, collection, model) as (runtime, row):
+        cases = gather(runtime, row, qa)
+        shard = runtime.catalog.vectors._shard(row.vector_collection)  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        keys, docs, matrix = all_vectors(shard)
+        hubs = hub_scores(docs, matrix)
+        took = time.perf_counter() - started
     stats = {"passages": float(len(keys)), "seconds": took}
     return cases, dict(zip(keys, hubs.tolist(), strict=True)), stats
 
@@ -140,11 +102,13 @@ def dense_order(case: Case, hubs: dict[tuple[str, int], float], lam: float) -> l
     return sorted(case.dense, key=lambda h: -(h.score - lam * hubs.get(_key(h), 0.0)))
 
 
-def pages(hits: list[SearchHit]) -> list[str]:
-    return [h.payload.source for h in hits]
+def dense_ranked(case: Case, hubs: dict[tuple[str, int], float], lam: float) -> list[str]:
+    return [h.payload.source for h in dense_order(case, hubs, lam)]
 
 
-def fused(case: Case, dense: list[SearchHit]) -> list[str]:
+def hybrid_ranked(case: Case, hubs: dict[tuple[str, int], float], lam: float) -> list[str]:
+    """The re-scored dense order fused with the keyword order by RRF, as the store does."""
+    dense = dense_order(case, hubs, lam)
     score: dict[tuple[str, int], float] = defaultdict(float)
     source: dict[tuple[str, int], str] = {}
     for hits in (dense, case.sparse):
@@ -152,17 +116,6 @@ def fused(case: Case, dense: list[SearchHit]) -> list[str]:
             score[_key(h)] += 1 / (RRF_K + rank)
             source[_key(h)] = h.payload.source
     return [source[k] for k, _ in sorted(score.items(), key=lambda kv: -kv[1])]
-
-
-def mrr(cases: list[Case], split: str, ranking: list[list[str]]) -> float:
-    chosen = [(c, r) for c, r in zip(cases, ranking, strict=True) if c.split == split]
-    total = 0.0
-    for case, ranked in chosen:
-        for i, src in enumerate(ranked[:10], 1):
-            if any(source_matches(e, src) for e in case.expected):
-                total += 1 / i
-                break
-    return total / max(len(chosen), 1)
 
 
 def main() -> None:
@@ -182,15 +135,11 @@ def main() -> None:
         print(f"{label:32s} hub scores for {stats['passages']:.0f} passages in "
               f"{stats['seconds']:.1f} s")  # fmt: skip
         for lam in LAMBDAS:
-            dense = [dense_order(c, hubs, lam) for c in cases]
-            for name, ranking in (
-                (f"dense-csls {lam:.2f}", [pages(d) for d in dense]),
-                (
-                    f"hybrid-csls {lam:.2f}",
-                    [fused(c, d) for c, d in zip(cases, dense, strict=True)],
-                ),
+            for name, rank in (
+                (f"dense-csls {lam:.2f}", partial(dense_ranked, hubs=hubs, lam=lam)),
+                (f"hybrid-csls {lam:.2f}", partial(hybrid_ranked, hubs=hubs, lam=lam)),
             ):
-                dev, test = mrr(cases, "dev", ranking), mrr(cases, "test", ranking)
+                dev, test = mrr(cases, "dev", rank), mrr(cases, "test", rank)
                 print(f"{label:32s} {name:24s} {dev:6.3f} {test:6.3f}", flush=True)
 
 

@@ -26,7 +26,8 @@ import math
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,6 +39,7 @@ from ragserve.embed.terms import terms
 from ragserve.eval.metrics import source_matches
 from ragserve.eval.questions import load_questions
 from ragserve.runtime import Runtime
+from ragserve.store.tables import CollectionRow
 from ragserve.store.vectors import RRF_K, SearchHit, prefetch_limit
 
 ROOT = Path(__file__).resolve().parent
@@ -110,27 +112,39 @@ def mrr(cases: list[Case], split: str, rank: Callable[[Case], list[str]]) -> flo
     return total / len(chosen)
 
 
-def candidates(qa: Path, data: Path, collection: str, model: str) -> list[Case]:
+@contextmanager
+def opened(data: Path, collection: str, model: str) -> Iterator[tuple[Runtime, CollectionRow]]:
+    """A runtime over a copy of the data dir (opening one writes to it), and the collection."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "data"
-        shutil.copytree(data, copy)  # opening a data dir writes to it
+        shutil.copytree(data, copy)
         with Runtime(Settings(data_dir=copy, embed_model=model)) as runtime:
             row = runtime.catalog.open(
                 collection, runtime.embedder.model_id, runtime.embedder.dimension, create=False
             )
-            questions = load_questions(qa)
-            vectors = runtime.embedder.embed_queries([q.question for q in questions])
-            search = runtime.catalog.vectors.search
-            return [
-                Case(
-                    q.split or "",
-                    [e.path for e in q.expected],
-                    q.question,
-                    search(row.vector_collection, v.tolist(), WIDE),
-                    search(row.vector_collection, None, WIDE, (), query_vector(q.question)),
-                )
-                for q, v in zip(questions, vectors, strict=True)
-            ]
+            yield runtime, row
+
+
+def gather(runtime: Runtime, row: CollectionRow, qa: Path) -> list[Case]:
+    """Each question's dense and keyword candidates, as the store's prefetch brings them."""
+    questions = load_questions(qa)
+    vectors = runtime.embedder.embed_queries([q.question for q in questions])
+    search = runtime.catalog.vectors.search
+    return [
+        Case(
+            q.split or "",
+            [e.path for e in q.expected],
+            q.question,
+            search(row.vector_collection, v.tolist(), WIDE),
+            search(row.vector_collection, None, WIDE, (), query_vector(q.question)),
+        )
+        for q, v in zip(questions, vectors, strict=True)
+    ]
+
+
+def candidates(qa: Path, data: Path, collection: str, model: str) -> list[Case]:
+    with opened(data, collection, model) as (runtime, row):
+        return gather(runtime, row, qa)
 
 
 def main() -> None:
